@@ -1,0 +1,474 @@
+"""The Celery-compatible app: settings, the task registry, routing, and the worker's router.
+
+Example::
+
+    from celery_gcp import Celery
+
+    app = Celery("proj", task_base_url="https://worker-abc.a.run.app")
+
+    @app.task
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    api = FastAPI()
+    api.include_router(app.router)     # POST /_tasks/proj.add
+"""
+
+from __future__ import annotations
+
+import importlib
+import logging
+import re
+import warnings
+from collections.abc import Callable, Iterable, Mapping, Sequence
+from datetime import UTC, datetime, tzinfo
+from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
+from zoneinfo import ZoneInfo
+
+from . import _state, calling
+from .config import Settings, defaults, detect_mixed_names, read_source
+from .exceptions import CeleryGcpWarning, ImproperlyConfigured, NotRegistered
+from .routing import Router
+from .signals import Signal, import_modules
+from .task import Task
+from .transport import MemoryTransport, Receipt, Transport
+
+if TYPE_CHECKING:
+    from fastapi import APIRouter, FastAPI
+
+    from .canvas import Signature
+    from .message import Message
+    from .result import AsyncResult
+
+__all__ = ["Celery", "TaskRegistry"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+logger = logging.getLogger("celery_gcp")
+
+# A task name is the last segment of its endpoint's path.
+_TASK_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
+_CONSTRUCTOR_IGNORED = frozenset({
+    "loader", "amqp", "events", "log", "control", "fixups", "strict_typing", "tasks",
+    "namespace", "changes", "config_source", "autofinalize",
+})
+
+
+class TaskRegistry(dict[str, Task[Any, Any]]):
+    """Tasks by name; a missing name raises :class:`NotRegistered`."""
+
+    def __missing__(self, key: str) -> Task[Any, Any]:
+        raise NotRegistered(key)
+
+    def register(self, task: Task[Any, Any]) -> None:
+        """Register a task instance under its name."""
+        self[task.name] = task
+
+    def unregister(self, name: str) -> None:
+        """Remove a task; raises :class:`NotRegistered` if it is not there."""
+        try:
+            del self[name]
+        except KeyError:
+            raise NotRegistered(name) from None
+
+
+class Celery:
+    """The application: ``Celery(main, broker=None, backend=None, include=None, **settings)``.
+
+    ``broker``/``backend`` are accepted so existing code runs; a Redis or AMQP broker is ignored
+    with one warning (tasks go through Cloud Tasks), ``"memory://"`` records messages for tests.
+    """
+
+    def __init__(
+        self,
+        main: str | None = None,
+        broker: str | None = None,
+        backend: str | None = None,
+        include: Iterable[str] | None = None,
+        task_cls: type[Task[Any, Any]] | str | None = None,
+        set_as_current: bool = True,
+        **settings: Any,
+    ) -> None:
+        self.main = main
+        self._preconf: dict[str, Any] = {}
+        for key in _CONSTRUCTOR_IGNORED & settings.keys():
+            if key == "config_source":
+                self._sources: list[tuple[Any, str | None]] = [(settings.pop(key), None)]
+            elif key == "changes":
+                self._preconf.update(settings.pop(key) or {})
+            else:
+                settings.pop(key)
+        if not hasattr(self, "_sources"):
+            self._sources = []
+        if broker is not None:
+            self._preconf["broker_url"] = broker
+        if backend is not None:
+            self._preconf["result_backend"] = backend
+        if include is not None:
+            self._preconf["include"] = tuple(include)
+        self._preconf.update(settings)
+        self._conf: Settings | None = None
+        self._tasks = TaskRegistry()
+        self._finalized = False
+        self._pending_autodiscover: list[tuple[Any, str]] = []
+        self._transport: Transport | None = None
+        self._queue_router: tuple[Any, str, Router] | None = None
+        self._router: APIRouter | None = None
+        self._warned: set[str] = set()
+        self.on_configure = Signal("app.on_configure")
+        self.on_after_configure = Signal("app.on_after_configure")
+        self.on_after_finalize = Signal("app.on_after_finalize")
+        self.on_after_fork = Signal("app.on_after_fork")
+        base: type[Task[Any, Any]] = (
+            _import_attr(task_cls) if isinstance(task_cls, str) else task_cls or Task
+        )
+        self.Task: type[Task[Any, Any]] = type(base.__name__, (base,), {
+            "app": self, "abstract": True, "__module__": base.__module__,
+        })
+        _state.register_app(self)
+        if set_as_current:
+            _state.set_current_app(self)
+        _state.apply_finalizers(self)
+
+    # -- configuration ---------------------------------------------------------------------
+
+    @property
+    def conf(self) -> Settings:
+        """The settings; loaded on first access, which fires ``on_after_configure``."""
+        if self._conf is None:
+            self.on_configure.send(sender=self)
+            changes: dict[str, Any] = {}
+            for source, namespace in self._sources:
+                changes.update(read_source(source, namespace))
+            detect_mixed_names(set(self._preconf))
+            changes.update(self._preconf)
+            self._conf = Settings(changes, defaults())
+            self.on_after_configure.send(sender=self, source=self._conf)
+        return self._conf
+
+    @property
+    def configured(self) -> bool:
+        """Whether the settings were loaded."""
+        return self._conf is not None
+
+    def config_from_object(self, obj: Any, silent: bool = False, force: bool = False,
+                           namespace: str | None = None) -> None:
+        """Read settings from an object, module, dict or ``"module[:attr]"`` name.
+
+        ``namespace="CELERY"`` reads Django-style ``CELERY_*`` names, as in Celery.
+        """
+        try:
+            if self._conf is None:
+                read_source(obj, namespace)  # fail here, not at first use
+                self._sources.append((obj, namespace))
+            else:
+                self._conf.update(read_source(obj, namespace))
+        except ImportError:
+            if not silent:
+                raise
+
+    def config_from_envvar(self, variable_name: str, silent: bool = False,
+                           force: bool = False) -> bool:
+        """Read settings from the module named by an environment variable."""
+        import os
+
+        module_name = os.environ.get(variable_name)
+        if not module_name:
+            if silent:
+                return False
+            raise ImproperlyConfigured(
+                f"environment variable {variable_name!r} is not set: set it to the dotted "
+                "name of a settings module"
+            )
+        self.config_from_object(module_name, silent=silent)
+        return True
+
+    @property
+    def timezone(self) -> tzinfo:
+        """The app's time zone (``timezone`` setting; UTC by default)."""
+        name = self.conf.timezone
+        return ZoneInfo(name) if name else UTC
+
+    def now(self) -> datetime:
+        """The current time, timezone-aware (UTC)."""
+        return datetime.now(UTC)
+
+    def aware(self, value: datetime) -> datetime:
+        """``value`` with a time zone: a naive datetime is read in the app's time zone."""
+        return value if value.tzinfo is not None else value.replace(tzinfo=self.timezone)
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    @overload
+    def task(self, fun: Callable[P, R], /) -> Task[P, R]: ...
+    @overload
+    def task(self, *, bind: Literal[True], name: str | None = None,
+             base: type[Task[Any, Any]] | None = None,
+             **options: Any) -> Callable[[Callable[Concatenate[Any, P], R]], Task[P, R]]: ...
+    @overload
+    def task(self, *, bind: Literal[False] = False, name: str | None = None,
+             base: type[Task[Any, Any]] | None = None,
+             **options: Any) -> Callable[[Callable[P, R]], Task[P, R]]: ...
+
+    def task(self, *args: Any, **options: Any) -> Any:
+        """Turn a function into a task: ``@app.task`` or ``@app.task(bind=True, ...)``."""
+        if len(args) == 1 and callable(args[0]) and not options:
+            return self._task_from_fun(args[0])
+        if args:
+            raise TypeError("argument 1 to @task() must be a callable")
+
+        def decorate(fun: Callable[..., Any]) -> Task[Any, Any]:
+            return self._task_from_fun(fun, **options)
+
+        return decorate
+
+    def _task_from_fun(self, fun: Callable[..., Any], name: str | None = None,
+                       base: type[Task[Any, Any]] | None = None, bind: bool = False,
+                       **options: Any) -> Task[Any, Any]:
+        name = name or self.gen_task_name(fun.__name__, fun.__module__)
+        if name in self._tasks:
+            return self._tasks[name]
+        _check_task_name(name)
+        for key in ("autoretry_for", "dont_autoretry_for"):
+            if key in options:
+                options[key] = tuple(options[key])
+        if options.get("soft_time_limit") is not None:
+            warnings.warn(
+                f"task {name!r}: soft_time_limit is accepted but never raised: Cloud Tasks "
+                "cancels a request only at its dispatch deadline (time_limit)",
+                CeleryGcpWarning, stacklevel=3,
+            )
+        base = base or self.Task
+        attrs = {
+            "app": self, "name": name, "run": fun if bind else staticmethod(fun),
+            "_decorated": True, "__doc__": fun.__doc__, "__module__": fun.__module__,
+            "__wrapped__": fun, "abstract": False, **options,
+        }
+        task: Task[Any, Any] = type(fun.__name__, (base,), attrs)()
+        self._register(task)
+        return task
+
+    def register_task(self, task: Task[Any, Any] | type[Task[Any, Any]]) -> Task[Any, Any]:
+        """Register a class-based task (an instance, or a class to instantiate)."""
+        if isinstance(task, type):
+            task = task()
+        cls = type(task)
+        if not getattr(cls, "name", None):
+            cls.name = self.gen_task_name(cls.__name__, cls.__module__)
+        _check_task_name(cls.name)
+        cls.app = self
+        self._register(task)
+        return task
+
+    def _register(self, task: Task[Any, Any]) -> None:
+        self._tasks.register(task)
+        if self._router is not None:
+            from .worker.router import add_task_route
+
+            logger.warning(
+                "task %r was registered after app.router was built; a FastAPI app that "
+                "included the router earlier does not serve it. Import task modules first.",
+                task.name,
+            )
+            add_task_route(self._router, self, task)
+
+    def gen_task_name(self, name: str, module: str) -> str:
+        """Celery's default task name: ``module.name`` (``main.name`` for ``__main__``)."""
+        if module == "__main__" and self.main:
+            return f"{self.main}.{name}"
+        return f"{module}.{name}" if module else name
+
+    @property
+    def tasks(self) -> TaskRegistry:
+        """The registered tasks; reading it finalizes the app."""
+        if not self._finalized:
+            self.finalize(auto=True)
+        return self._tasks
+
+    def finalize(self, auto: bool = False) -> None:
+        """Import ``imports``/``include`` and discovered modules; fire ``on_after_finalize``."""
+        if self._finalized:
+            return
+        self._finalized = True
+        conf = self.conf
+        for module in (*(conf.imports or ()), *(conf.include or ())):
+            importlib.import_module(module)
+        self._run_autodiscover()
+        if import_modules.receivers:
+            import_modules.send(sender=self)
+        self.on_after_finalize.send(sender=self)
+
+    def autodiscover_tasks(
+        self,
+        packages: Iterable[str] | Callable[[], Iterable[str]] | None = None,
+        related_name: str | None = "tasks",
+        force: bool = False,
+    ) -> None:
+        """Import ``{package}.{related_name}`` for each package, at finalize (now if ``force``).
+
+        ``packages`` may be a callable returning the list (Django: ``lambda:
+        settings.INSTALLED_APPS``); with none given, Django's ``INSTALLED_APPS`` when Django is
+        configured.
+        """
+        self._pending_autodiscover.append((packages, related_name or "tasks"))
+        if force or self._finalized:
+            self._run_autodiscover()
+
+    def _run_autodiscover(self) -> None:
+        pending, self._pending_autodiscover = self._pending_autodiscover, []
+        for packages, related_name in pending:
+            names = packages() if callable(packages) else packages
+            if names is None:
+                names = _django_installed_apps()
+            for package in names:
+                _import_related(package, related_name)
+
+    def add_periodic_task(self, schedule: Any, sig: Signature, args: Sequence[Any] = (),
+                          kwargs: Mapping[str, Any] | None = None, name: str | None = None,
+                          **options: Any) -> str:
+        """Add an entry to ``beat_schedule`` (as Celery does); returns its key."""
+        key = name or repr(sig)
+        entry: dict[str, Any] = {
+            "schedule": schedule, "task": sig.task, "args": tuple(sig.args or args),
+            "kwargs": dict(sig.kwargs or kwargs or {}), "options": {**sig.options, **options},
+        }
+        schedule_table = dict(self.conf.beat_schedule or {})
+        schedule_table[key] = entry
+        self.conf.beat_schedule = schedule_table
+        return key
+
+    # -- sending ---------------------------------------------------------------------------
+
+    def send_task(self, name: str, args: Sequence[Any] | None = None,
+                  kwargs: Mapping[str, Any] | None = None, **options: Any) -> AsyncResult[Any]:
+        """Send a task by name; a locally registered task's arguments are validated."""
+        from .result import AsyncResult
+
+        task = self.tasks.get(name)
+        spec = task.arguments if task is not None else None
+        if task is not None and task.queue and "queue" not in options:
+            options["queue"] = task.queue
+        message = calling.build_message(self, name, spec, args, kwargs, options)
+        receipt = calling.publish(self, message)
+        return AsyncResult(receipt.task_id, task_name=name, app=self)
+
+    def send_message(self, message: Message) -> Receipt:
+        """Send an already-built message through the transport, with the publish signals."""
+        return calling.publish(self, message)
+
+    @property
+    def transport(self) -> Transport:
+        """The transport chosen by ``broker_url``; assign one to replace it (tests)."""
+        if self._transport is None:
+            self._transport = self._make_transport()
+        return self._transport
+
+    @transport.setter
+    def transport(self, transport: Transport) -> None:
+        self._transport = transport
+
+    def _make_transport(self) -> Transport:
+        url = self.conf.broker_url
+        if url and str(url).startswith("memory://"):
+            return MemoryTransport()
+        if url:
+            warnings.warn(
+                f"broker_url {_redact(str(url))!r} is ignored: celery_gcp sends tasks through "
+                "Google Cloud Tasks and needs no broker. Remove broker_url, or set it to "
+                "'memory://' to record messages in tests.",
+                CeleryGcpWarning, stacklevel=4,
+            )
+        return _NoTransport()
+
+    @property
+    def queue_router(self) -> Router:
+        """The routing of task calls to queues (``task_routes``, ``task_default_queue``)."""
+        routes, default = self.conf.task_routes, self.conf.task_default_queue
+        cached = self._queue_router
+        if cached is None or cached[0] is not routes or cached[1] != default:
+            cached = (routes, default, Router(routes, default))
+            self._queue_router = cached
+        return cached[2]
+
+    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[Any]:
+        """The result handle for ``task_id``."""
+        from .result import AsyncResult
+
+        return AsyncResult(task_id, app=self, **kwargs)
+
+    # -- serving ---------------------------------------------------------------------------
+
+    @property
+    def router(self) -> APIRouter:
+        """The FastAPI router with one POST endpoint per task; include it in your app."""
+        if self._router is None:
+            from .worker.router import build_router
+
+            self._router = build_router(self)
+        return self._router
+
+    def asgi_app(self) -> FastAPI:
+        """A FastAPI app that serves only this app's task endpoints."""
+        from fastapi import FastAPI
+
+        api = FastAPI(title=f"{self.main or 'celery_gcp'} tasks")
+        api.include_router(self.router)
+        return api
+
+    def close(self) -> None:
+        """Close the transport."""
+        if self._transport is not None:
+            self._transport.close()
+
+    def __enter__(self) -> Celery:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def __repr__(self) -> str:
+        return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
+
+
+class _NoTransport(Transport):
+    def send(self, message: Message) -> Receipt:
+        raise ImproperlyConfigured(
+            f"cannot send task {message.task!r}: no transport is configured. Set "
+            "broker_url='memory://' to record sent messages (tests), or task_always_eager=True "
+            "to run tasks in this process."
+        )
+
+
+def _check_task_name(name: str) -> None:
+    if not _TASK_NAME.match(name):
+        raise ImproperlyConfigured(
+            f"task name {name!r} cannot be an endpoint path segment: use 1 to 200 characters "
+            "of letters, digits and . _ : - (pass name= to the task decorator)"
+        )
+
+
+def _redact(url: str) -> str:
+    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
+
+
+def _import_attr(name: str) -> Any:
+    module, _, attr = name.replace(":", ".").rpartition(".")
+    return getattr(importlib.import_module(module), attr)
+
+
+def _import_related(package: str, related_name: str) -> None:
+    module = f"{package}.{related_name}"
+    try:
+        importlib.import_module(module)
+    except ModuleNotFoundError as exc:
+        # A package without a tasks module is fine; a tasks module that fails to import is not.
+        if exc.name not in (module, package):
+            raise
+
+
+def _django_installed_apps() -> list[str]:
+    try:
+        from django.conf import settings  # type: ignore[import-not-found]
+    except ImportError:
+        return []
+    return list(settings.INSTALLED_APPS) if settings.configured else []

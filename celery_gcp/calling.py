@@ -1,0 +1,224 @@
+"""The send path shared by ``delay``, ``apply_async``, ``send_task``, signatures and retries.
+
+:func:`build_message` turns a call into a :class:`Message` (ids, ETA, expiry, links, headers,
+queue); :func:`publish` fires the publish signals around the transport's ``send``.
+"""
+
+from __future__ import annotations
+
+import json
+import uuid
+import warnings
+from collections.abc import Mapping, Sequence
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import signals
+from .exceptions import CeleryGcpWarning, TaskArgumentError
+from .message import Message
+from .request import current_request
+
+if TYPE_CHECKING:
+    from .app import Celery
+    from .arguments import Arguments
+    from .transport import Receipt
+
+__all__ = ["build_message", "publish", "publish_async"]
+
+# Options that steer the send here. ``retry``/``retry_policy`` govern the transport's own
+# retries of a failed send; ``ignore_result`` has no effect without a result store.
+_HANDLED = frozenset({
+    "task_id", "countdown", "eta", "expires", "queue", "headers", "link", "link_error",
+    "retry", "retry_policy", "root_id", "parent_id", "retries", "ignore_result",
+    "serializer", "add_to_parent",
+})
+# Celery options with no meaning on Cloud Tasks: accepted, with a one-time warning.
+_NO_MEANING = {
+    "priority": "Cloud Tasks has no message priorities; route urgent tasks to their own queue",
+    "exchange": "there are no AMQP exchanges",
+    "exchange_type": "there are no AMQP exchanges",
+    "routing_key": "there are no AMQP routing keys; use queue=",
+    "compression": "bodies are sent as plain JSON",
+    "delivery_mode": "Cloud Tasks always persists tasks",
+    "mandatory": "there is no AMQP broker",
+    "immediate": "there is no AMQP broker",
+    "reply_to": "there is no reply queue",
+    "producer": "there is no broker producer",
+    "connection": "there is no broker connection",
+    "publisher": "there is no broker publisher",
+    "shadow": "the task name is the endpoint path",
+    "time_limit": "set time_limit on the task; per-call limits are not supported",
+    "soft_time_limit": "Cloud Tasks has no soft time limit",
+    "expiration": "use expires=",
+    "group_id": "groups are sent as independent tasks",
+    "group_index": "groups are sent as independent tasks",
+    "chord": "chords are not supported",
+    "stamped_headers": "stamping is not supported",
+}
+
+
+def warn_once(app: Celery, key: str, text: str) -> None:
+    """Warn about ``key`` the first time this app sees it."""
+    if key not in app._warned:
+        app._warned.add(key)
+        warnings.warn(text, CeleryGcpWarning, stacklevel=4)
+
+
+def build_message(
+    app: Celery,
+    name: str,
+    spec: Arguments | None,
+    args: Sequence[Any] | None,
+    kwargs: Mapping[str, Any] | None,
+    options: Mapping[str, Any],
+    *,
+    route: bool = True,
+) -> Message:
+    """Bind, validate and encode one call of task ``name``; raises :class:`TaskArgumentError`."""
+    args = tuple(args or ())
+    kwargs = dict(kwargs or {})
+    body = spec.encode(args, kwargs) if spec is not None else _unbound_body(name, args, kwargs)
+    for key in options.keys() - _HANDLED:
+        reason = _NO_MEANING.get(key)
+        if reason is not None:
+            warn_once(app, key, f"apply_async option {key!r} is ignored: {reason}")
+        else:
+            warn_once(app, key, f"unknown apply_async option {key!r} is ignored")
+    serializer = options.get("serializer")
+    if serializer not in (None, "json"):
+        warn_once(app, "serializer", f"serializer={serializer!r} is ignored: bodies are JSON")
+    now = app.now()
+    countdown = options.get("countdown")
+    eta = options.get("eta")
+    if countdown:  # as Celery: a non-zero countdown wins over eta
+        eta = now + timedelta(seconds=float(countdown))
+    elif eta is not None:
+        eta = app.aware(_datetime("eta", eta))
+    expires = options.get("expires")
+    if isinstance(expires, int | float) and not isinstance(expires, bool):
+        expires = now + timedelta(seconds=float(expires))
+    elif expires is not None:
+        expires = app.aware(_datetime("expires", expires))
+    parent = current_request()
+    parent_id = options.get("parent_id")
+    root_id = options.get("root_id")
+    if parent is not None and parent_id is None:
+        parent_id = parent.id
+        root_id = root_id or parent.root_id or parent.id
+    task_id = options.get("task_id") or str(uuid.uuid4())
+    queue = app.queue_router.route(name, args, kwargs, options, app.tasks.get(name)) \
+        if route else options.get("queue")
+    return Message(
+        task=name,
+        id=str(task_id),
+        body=body,
+        retries=int(options.get("retries") or 0),
+        queue=queue,
+        eta=eta,
+        expires=expires,
+        root_id=root_id or str(task_id),
+        parent_id=parent_id,
+        link=_signatures("link", options.get("link")),
+        link_error=_signatures("link_error", options.get("link_error")),
+        headers=_json_object("headers", options.get("headers")),
+    )
+
+
+def publish(app: Celery, message: Message) -> Receipt:
+    """Send ``message`` through the app's transport, firing the publish signals."""
+    _before_publish(message)
+    receipt = app.transport.send(message)
+    _after_publish(message)
+    return receipt
+
+
+async def publish_async(app: Celery, message: Message) -> Receipt:
+    """Async :func:`publish`."""
+    _before_publish(message)
+    receipt = await app.transport.asend(message)
+    _after_publish(message)
+    return receipt
+
+
+def _protocol_headers(message: Message) -> dict[str, Any]:
+    return {
+        "id": message.id, "task": message.task, "retries": message.retries,
+        "eta": message.eta and message.eta.isoformat(),
+        "expires": message.expires and message.expires.isoformat(),
+        "root_id": message.root_id, "parent_id": message.parent_id,
+        **message.headers,
+    }
+
+
+def _before_publish(message: Message) -> None:
+    if signals.before_task_publish.receivers:
+        signals.before_task_publish.send(
+            sender=message.task, body=message.body, exchange="", routing_key=message.queue,
+            headers=_protocol_headers(message), properties={}, declare=[], retry_policy=None,
+        )
+
+
+def _after_publish(message: Message) -> None:
+    if signals.after_task_publish.receivers:
+        signals.after_task_publish.send(
+            sender=message.task, body=message.body, exchange="", routing_key=message.queue,
+            headers=_protocol_headers(message),
+        )
+
+
+def _unbound_body(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    if args:
+        raise TaskArgumentError(
+            f"send_task({name!r}) got positional arguments, but {name!r} is not registered in "
+            "this process, so they cannot be bound to parameter names. Pass kwargs= instead, "
+            "or import the module that defines the task."
+        )
+    try:
+        return json.dumps(kwargs, separators=(",", ":"), allow_nan=True).encode()
+    except (TypeError, ValueError) as exc:
+        raise TaskArgumentError(f"send_task({name!r}): kwargs are not plain JSON: {exc}") from None
+
+
+def _datetime(option: str, value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise TaskArgumentError(f"{option}= must be a datetime or an ISO 8601 string, got {value!r}")
+
+
+def _signatures(option: str, value: Any) -> tuple[Mapping[str, Any], ...]:
+    if value is None:
+        return ()
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    for item in items:
+        if not isinstance(item, Mapping) or not isinstance(item.get("task"), str):
+            raise TaskArgumentError(f"{option}= takes signatures (task.s(...)), got {item!r}")
+        _check_json(option, item)
+    return tuple(dict(item) for item in items)
+
+
+def _json_object(option: str, value: Any) -> Mapping[str, Any]:
+    if not value:
+        return {}
+    if not isinstance(value, Mapping):
+        raise TaskArgumentError(f"{option}= must be a dict, got {value!r}")
+    _check_json(option, value)
+    return dict(value)
+
+
+def _check_json(option: str, value: Any) -> None:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TaskArgumentError(
+            f"{option}= must be plain JSON to travel in a header: {exc}"
+        ) from None
+
+
+def utcnow() -> datetime:
+    """The current time, timezone-aware, in UTC."""
+    return datetime.now(UTC)

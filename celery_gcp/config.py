@@ -1,0 +1,202 @@
+"""Settings: Celery's keys (old upper-case names included) and this project's Google Cloud keys.
+
+``app.conf`` behaves like Celery's: attribute and item access, ``update``, and the pre-4.0
+upper-case names mapped to the new ones. Mixing old and new names in one configuration raises
+:class:`ImproperlyConfigured`, as Celery does.
+
+The Google Cloud settings default from the environment:
+
+=========================  ==========================================  ====================
+setting                    environment variable                        default
+=========================  ==========================================  ====================
+``gcp_project``            ``GOOGLE_CLOUD_PROJECT`` (``GCLOUD_PROJECT``) none
+``gcp_location``           ``CELERY_GCP_LOCATION``                     ``us-central1``
+``task_base_url``          ``CELERY_GCP_TASK_BASE_URL``                none
+``task_endpoint_prefix``   ``CELERY_GCP_TASK_ENDPOINT_PREFIX``         ``/_tasks``
+``gcp_service_account``    ``CELERY_GCP_SERVICE_ACCOUNT``              none
+``task_auth``              ``CELERY_GCP_TASK_AUTH``                    ``oidc``
+=========================  ==========================================  ====================
+"""
+
+from __future__ import annotations
+
+import importlib
+import os
+from collections.abc import Iterator, Mapping, MutableMapping
+from types import ModuleType
+from typing import Any
+
+from ._setting_names import NEW_TO_OLD, OLD_TO_NEW
+from .exceptions import ImproperlyConfigured
+
+__all__ = ["Settings", "defaults", "detect_mixed_names", "read_source"]
+
+_CELERY_DEFAULTS: dict[str, Any] = {
+    "accept_content": ["json"],
+    "beat_schedule": {},
+    "broker_url": None,
+    "enable_utc": True,
+    "imports": (),
+    "include": (),
+    "result_backend": None,
+    "result_serializer": "json",
+    "task_acks_late": False,
+    "task_acks_on_failure_or_timeout": True,
+    "task_always_eager": False,
+    "task_annotations": None,
+    "task_default_queue": "celery",
+    "task_default_rate_limit": None,
+    "task_eager_propagates": False,
+    "task_ignore_result": False,
+    "task_routes": None,
+    "task_serializer": "json",
+    "task_soft_time_limit": None,
+    "task_time_limit": None,
+    "timezone": None,
+}
+
+
+def defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
+    """Every setting's default, the Google Cloud ones read from ``environ``."""
+    env = os.environ if environ is None else environ
+    out: dict[str, Any] = dict.fromkeys(OLD_TO_NEW.values())
+    out.update(_CELERY_DEFAULTS)
+    out.update(
+        gcp_project=env.get("GOOGLE_CLOUD_PROJECT") or env.get("GCLOUD_PROJECT"),
+        gcp_location=env.get("CELERY_GCP_LOCATION", "us-central1"),
+        task_base_url=env.get("CELERY_GCP_TASK_BASE_URL"),
+        task_endpoint_prefix=env.get("CELERY_GCP_TASK_ENDPOINT_PREFIX", "/_tasks"),
+        gcp_service_account=env.get("CELERY_GCP_SERVICE_ACCOUNT"),
+        task_auth=env.get("CELERY_GCP_TASK_AUTH", "oidc"),
+    )
+    return out
+
+
+class Settings(MutableMapping[str, Any]):
+    """The app's configuration: user changes over defaults.
+
+    Example::
+
+        app.conf.update(task_default_queue="default", timezone="Europe/Paris")
+        app.conf.task_always_eager = True
+        app.conf["CELERY_ALWAYS_EAGER"]     # old names read the new keys
+    """
+
+    def __init__(self, changes: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+        object.__setattr__(self, "_changes", {_new_key(k): v for k, v in changes.items()})
+        object.__setattr__(self, "_defaults", dict(defaults))
+
+    def __getitem__(self, key: str) -> Any:
+        key = _new_key(key)
+        try:
+            return self._changes[key]
+        except KeyError:
+            return self._defaults[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        self._changes[_new_key(key)] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._changes[_new_key(key)]
+
+    def __iter__(self) -> Iterator[str]:
+        yield from self._defaults
+        yield from (k for k in self._changes if k not in self._defaults)
+
+    def __len__(self) -> int:
+        return len(self._defaults.keys() | self._changes.keys())
+
+    def __contains__(self, key: object) -> bool:
+        return isinstance(key, str) and (
+            _new_key(key) in self._changes or _new_key(key) in self._defaults
+        )
+
+    def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        try:
+            return self[key]
+        except KeyError:
+            raise AttributeError(f"no setting named {key!r}") from None
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    @property
+    def changes(self) -> dict[str, Any]:
+        """The settings the user set, by new name."""
+        return dict(self._changes)
+
+    def table(self) -> dict[str, Any]:
+        """Every setting with its current value."""
+        return dict(self.items())
+
+    def __repr__(self) -> str:
+        return f"<Settings: {len(self._changes)} changed>"
+
+
+def _new_key(key: str) -> str:
+    return OLD_TO_NEW.get(key, key)
+
+
+def detect_mixed_names(keys: set[str]) -> None:
+    """Raise :class:`ImproperlyConfigured` if ``keys`` mix old and new setting names.
+
+    As in Celery: whichever style most keys use wins, a key given in both styles is not a
+    conflict, and the error lists the renames that would make the configuration consistent.
+    """
+    old = {k for k in keys if k in OLD_TO_NEW}
+    new = {k for k in keys if k in NEW_TO_OLD}
+    if not old or not new:
+        return
+    if len(old) > len(new):
+        left = {k: NEW_TO_OLD[k] for k in new if NEW_TO_OLD[k] not in keys}
+    else:
+        left = {k: OLD_TO_NEW[k] for k in old if OLD_TO_NEW[k] not in keys}
+    if left:
+        renames = "\n".join(f"    {k!r:<40} -> {v!r}" for k, v in sorted(left.items()))
+        raise ImproperlyConfigured(
+            "The configuration mixes old (upper-case, Celery < 4) and new setting names. "
+            f"Rename these so it uses one style:\n{renames}"
+        )
+
+
+def read_source(obj: Any, namespace: str | None = None) -> dict[str, Any]:
+    """Read settings from a dict, object, module or ``"module"``/``"module:attr"`` name.
+
+    With ``namespace="CELERY"`` only ``CELERY_``-prefixed names are read, prefix removed and
+    lower-cased (Django's convention): ``CELERY_TASK_ALWAYS_EAGER`` -> ``task_always_eager``.
+    """
+    if isinstance(obj, str):
+        obj = _import_object(obj)
+    if isinstance(obj, Mapping):
+        items = dict(obj)
+    else:
+        items = {
+            k: getattr(obj, k)
+            for k in dir(obj)
+            if not k.startswith("_") and not isinstance(getattr(obj, k), ModuleType)
+        }
+    if namespace:
+        prefix = namespace.rstrip("_") + "_"
+        items = {k[len(prefix) :].lower(): v for k, v in items.items() if k.startswith(prefix)}
+    else:
+        detect_mixed_names(set(items))
+    return items
+
+
+def _import_object(name: str) -> Any:
+    module_name, _, attr = name.partition(":")
+    try:
+        module = importlib.import_module(module_name)
+    except ImportError:
+        if attr or "." not in module_name:
+            raise
+        module_name, attr = module_name.rsplit(".", 1)
+        module = importlib.import_module(module_name)
+    if not attr:
+        return module
+    try:
+        return getattr(module, attr)
+    except AttributeError:
+        raise ImproperlyConfigured(f"module {module_name!r} has no attribute {attr!r}") from None

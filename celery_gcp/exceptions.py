@@ -1,0 +1,230 @@
+"""Errors, mirroring :mod:`celery.exceptions` so ``from celery.exceptions import X`` keeps working.
+
+Celery's own names keep Celery's hierarchy::
+
+    CeleryError
+     ├── TaskPredicate: Retry, Ignore, Reject
+     ├── ImproperlyConfigured
+     ├── SecurityError
+     └── TaskError: NotRegistered (KeyError), AlreadyRegistered, TimeoutError,
+                    MaxRetriesExceededError, TaskRevokedError, InvalidTaskError, QueueNotFound
+    SoftTimeLimitExceeded, TimeLimitExceeded   (plain exceptions, as in Celery)
+
+This project's own errors share one root, :class:`CeleryGcpError`::
+
+    CeleryGcpError (CeleryError)
+     ├── TaskArgumentError (TypeError)   a call the worker would reject, caught at the call site
+     ├── MessageDecodeError (ValueError) a request whose X-Celery-* metadata is malformed
+     ├── TransportError                  the transport could not hand a message over
+     │    └── DuplicateTaskError         a caller-given task_id that was already used
+     └── NoResultBackendError (NotImplementedError)  AsyncResult.get() with no result store
+"""
+
+from __future__ import annotations
+
+from datetime import datetime
+from typing import Any
+
+__all__ = [
+    "AlreadyRegistered",
+    "AlwaysEagerIgnored",
+    "CDeprecationWarning",
+    "CPendingDeprecationWarning",
+    "CeleryError",
+    "CeleryGcpError",
+    "CeleryGcpWarning",
+    "CeleryWarning",
+    "DuplicateTaskError",
+    "Ignore",
+    "ImproperlyConfigured",
+    "InvalidTaskError",
+    "MaxRetriesExceededError",
+    "MessageDecodeError",
+    "NoResultBackendError",
+    "NotRegistered",
+    "QueueNotFound",
+    "Reject",
+    "Retry",
+    "SecurityError",
+    "SoftTimeLimitExceeded",
+    "TaskArgumentError",
+    "TaskError",
+    "TaskPredicate",
+    "TaskRevokedError",
+    "TimeLimitExceeded",
+    "TimeoutError",
+    "TransportError",
+]
+
+
+class CeleryWarning(UserWarning):
+    """Base class for Celery's warnings."""
+
+
+class AlwaysEagerIgnored(CeleryWarning):
+    """A call asked for something eager mode cannot do."""
+
+
+class CeleryGcpWarning(CeleryWarning):
+    """A setting or option that has no meaning on Google Cloud, and is ignored."""
+
+
+class CPendingDeprecationWarning(PendingDeprecationWarning):
+    """Celery's pending-deprecation warning."""
+
+
+class CDeprecationWarning(DeprecationWarning):
+    """Celery's deprecation warning."""
+
+
+class CeleryError(Exception):
+    """Base class for Celery's errors."""
+
+
+class TaskPredicate(CeleryError):
+    """Base class for exceptions that steer what happens to a task."""
+
+
+class Retry(TaskPredicate):
+    """The task is to be retried later; raised by :meth:`Task.retry`.
+
+    ``when`` is the countdown in seconds or the ETA; ``sig`` the signature of the retry.
+    """
+
+    def __init__(
+        self,
+        message: str | None = None,
+        exc: BaseException | str | None = None,
+        when: float | datetime | None = None,
+        is_eager: bool = False,
+        sig: Any = None,
+    ) -> None:
+        self.message = message
+        if isinstance(exc, str):
+            self.exc: BaseException | None = None
+            self.excs: str | None = exc
+        else:
+            self.exc, self.excs = exc, (repr(exc) if exc is not None else None)
+        self.when = when
+        self.is_eager = is_eager
+        self.sig = sig
+        super().__init__(message, exc, when)
+
+    def humanize(self) -> str:
+        """Say when the retry happens, e.g. ``in 10s``."""
+        if isinstance(self.when, int | float):
+            return f"in {self.when}s"
+        return f"at {self.when}"
+
+    def __str__(self) -> str:
+        if self.message:
+            return self.message
+        if self.excs:
+            return f"Retry {self.humanize()}: {self.excs}"
+        return f"Retry {self.humanize()}"
+
+
+RetryTaskError = Retry
+
+
+class Ignore(TaskPredicate):
+    """Drop the task on purpose: no state change, no retry (HTTP 200)."""
+
+
+class Reject(TaskPredicate):
+    """Reject the task: ``requeue=True`` has Cloud Tasks deliver it again (HTTP 503)."""
+
+    def __init__(self, reason: Any = None, requeue: bool = False) -> None:
+        self.reason = reason
+        self.requeue = requeue
+        super().__init__(reason, requeue)
+
+    def __repr__(self) -> str:
+        return f"reject requeue={self.requeue}: {self.reason}"
+
+
+class ImproperlyConfigured(CeleryError):
+    """The configuration is wrong; the message says which setting and how to fix it."""
+
+
+class SecurityError(CeleryError):
+    """A security check failed."""
+
+
+class TaskError(CeleryError):
+    """A task-related error."""
+
+
+class QueueNotFound(KeyError, TaskError):
+    """A queue is missing."""
+
+
+class NotRegistered(KeyError, TaskError):
+    """No task of that name is registered."""
+
+    def __repr__(self) -> str:
+        return f"NotRegistered({self.args[0]!r})" if self.args else "NotRegistered()"
+
+
+class AlreadyRegistered(TaskError):
+    """A task of that name is already registered."""
+
+
+class TimeoutError(TaskError):
+    """An operation timed out."""
+
+
+class MaxRetriesExceededError(TaskError):
+    """The task asked to retry more often than its ``max_retries`` allows."""
+
+    def __init__(self, *args: Any, task_args: Any = None, task_kwargs: Any = None) -> None:
+        self.task_args = task_args
+        self.task_kwargs = task_kwargs
+        super().__init__(*args)
+
+
+class TaskRevokedError(TaskError):
+    """The task was revoked, so it has no result."""
+
+
+class InvalidTaskError(TaskError):
+    """The task has invalid data or is not properly constructed."""
+
+
+class SoftTimeLimitExceeded(Exception):
+    """Celery's soft time limit; accepted, but never raised here (see the migration guide)."""
+
+
+class TimeLimitExceeded(Exception):
+    """Celery's hard time limit; on Cloud Tasks the request's dispatch deadline plays this role."""
+
+
+class CeleryGcpError(CeleryError):
+    """Root of this project's own errors."""
+
+
+class TaskArgumentError(CeleryGcpError, TypeError):
+    """A task was called with arguments the worker would reject; nothing was sent.
+
+    The message names the task, the argument and the problem.
+    """
+
+
+class MessageDecodeError(CeleryGcpError, ValueError):
+    """An incoming request's ``X-Celery-*`` metadata is malformed."""
+
+
+class TransportError(CeleryGcpError):
+    """The transport could not hand the message over; the message says what to do."""
+
+
+class DuplicateTaskError(TransportError):
+    """A caller-given ``task_id`` was already used for a task."""
+
+    def __init__(self, task_id: str, message: str | None = None) -> None:
+        self.task_id = task_id
+        super().__init__(message or f"a task with id {task_id!r} already exists")
+
+
+class NoResultBackendError(CeleryGcpError, NotImplementedError):
+    """A result was asked for, but celery_gcp keeps no result store."""

@@ -1,0 +1,182 @@
+"""The one wire format: a task's arguments as a JSON body, its metadata as ``X-Celery-*`` headers.
+
+Every transport sends a :class:`Message` and the worker decodes one from the incoming request,
+so the metadata codec lives here and nowhere else. The body is produced once, at the call site,
+by :mod:`celery_gcp.arguments`; a Message carries it as bytes and never re-encodes it.
+
+Headers (all values ASCII)::
+
+    X-Celery-Version      wire-format version (1)
+    X-Celery-Task-Id      the Celery task id
+    X-Celery-Retries      how many times the task was retried by Celery (self.retry / autoretry)
+    X-Celery-Queue        the Celery queue it was routed to (before queue-id mapping)
+    X-Celery-ETA          ISO 8601, when it was asked to run
+    X-Celery-Expires      ISO 8601, after which the worker skips it
+    X-Celery-Root-Id      id of the first task of the workflow
+    X-Celery-Parent-Id    id of the task that sent this one
+    X-Celery-Link         JSON list of signatures to call with the result
+    X-Celery-Link-Error   JSON list of signatures to call on failure
+    X-Celery-Headers      JSON object of the caller's custom headers
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import datetime
+from typing import Any
+
+from .exceptions import MessageDecodeError
+
+__all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "VERSION", "Message"]
+
+VERSION = 1
+CONTENT_TYPE = "application/json"
+HEADER_PREFIX = "x-celery-"
+
+_H_VERSION = "X-Celery-Version"
+_H_ID = "X-Celery-Task-Id"
+_H_RETRIES = "X-Celery-Retries"
+_H_QUEUE = "X-Celery-Queue"
+_H_ETA = "X-Celery-ETA"
+_H_EXPIRES = "X-Celery-Expires"
+_H_ROOT = "X-Celery-Root-Id"
+_H_PARENT = "X-Celery-Parent-Id"
+_H_LINK = "X-Celery-Link"
+_H_LINK_ERROR = "X-Celery-Link-Error"
+_H_HEADERS = "X-Celery-Headers"
+
+Signature = Mapping[str, Any]
+
+
+@dataclass(frozen=True, slots=True)
+class Message:
+    """One task call on its way from the call site to a worker.
+
+    ``body`` is the JSON object of the bound arguments, by parameter name.
+    """
+
+    task: str
+    id: str
+    body: bytes
+    retries: int = 0
+    queue: str | None = None
+    eta: datetime | None = None
+    expires: datetime | None = None
+    root_id: str | None = None
+    parent_id: str | None = None
+    link: tuple[Signature, ...] = ()
+    link_error: tuple[Signature, ...] = ()
+    headers: Mapping[str, Any] = field(default_factory=dict)
+
+    def http_headers(self) -> dict[str, str]:
+        """The HTTP headers that carry this message's metadata (and its content type)."""
+        out = {
+            "Content-Type": CONTENT_TYPE,
+            _H_VERSION: str(VERSION),
+            _H_ID: self.id,
+            _H_RETRIES: str(self.retries),
+        }
+        if self.queue is not None:
+            out[_H_QUEUE] = self.queue
+        if self.eta is not None:
+            out[_H_ETA] = self.eta.isoformat()
+        if self.expires is not None:
+            out[_H_EXPIRES] = self.expires.isoformat()
+        if self.root_id is not None:
+            out[_H_ROOT] = self.root_id
+        if self.parent_id is not None:
+            out[_H_PARENT] = self.parent_id
+        if self.link:
+            out[_H_LINK] = _dumps(list(self.link))
+        if self.link_error:
+            out[_H_LINK_ERROR] = _dumps(list(self.link_error))
+        if self.headers:
+            out[_H_HEADERS] = _dumps(dict(self.headers))
+        return out
+
+    @classmethod
+    def from_http(cls, task: str, headers: Mapping[str, str], body: bytes) -> Message:
+        """Decode a message from a request; raises :class:`MessageDecodeError` on bad metadata.
+
+        ``headers`` must be case-insensitive (Starlette's ``request.headers`` is).
+        """
+        version = headers.get(_H_VERSION, str(VERSION))
+        if version != str(VERSION):
+            raise MessageDecodeError(
+                f"{_H_VERSION} is {version!r}; this worker reads version {VERSION}: "
+                "deploy the same celery_gcp version on senders and workers"
+            )
+        task_id = headers.get(_H_ID)
+        if not task_id:
+            raise MessageDecodeError(f"missing {_H_ID} header")
+        return cls(
+            task=task,
+            id=task_id,
+            body=body,
+            retries=_retries(headers.get(_H_RETRIES)),
+            queue=headers.get(_H_QUEUE),
+            eta=_datetime(_H_ETA, headers.get(_H_ETA)),
+            expires=_datetime(_H_EXPIRES, headers.get(_H_EXPIRES)),
+            root_id=headers.get(_H_ROOT),
+            parent_id=headers.get(_H_PARENT),
+            link=_signatures(_H_LINK, headers.get(_H_LINK)),
+            link_error=_signatures(_H_LINK_ERROR, headers.get(_H_LINK_ERROR)),
+            headers=_object(_H_HEADERS, headers.get(_H_HEADERS)),
+        )
+
+    def arguments(self) -> dict[str, Any]:
+        """The body as plain JSON values (not validated against the task's signature)."""
+        value = json.loads(self.body)
+        if not isinstance(value, dict):
+            raise MessageDecodeError("the body must be a JSON object of arguments by name")
+        return value
+
+
+def _dumps(value: Any) -> str:
+    return json.dumps(value, separators=(",", ":"), ensure_ascii=True)
+
+
+def _retries(raw: str | None) -> int:
+    if raw is None:
+        return 0
+    if not raw.isdigit():
+        raise MessageDecodeError(f"{_H_RETRIES} must be a non-negative integer, got {raw!r}")
+    return int(raw)
+
+
+def _datetime(name: str, raw: str | None) -> datetime | None:
+    if raw is None:
+        return None
+    try:
+        return datetime.fromisoformat(raw)
+    except ValueError:
+        raise MessageDecodeError(f"{name} must be an ISO 8601 datetime, got {raw!r}") from None
+
+
+def _json(name: str, raw: str) -> Any:
+    try:
+        return json.loads(raw)
+    except ValueError:
+        raise MessageDecodeError(f"{name} must be JSON, got {raw[:100]!r}") from None
+
+
+def _signatures(name: str, raw: str | None) -> tuple[Signature, ...]:
+    if raw is None:
+        return ()
+    value = _json(name, raw)
+    if not isinstance(value, list) or not all(
+        isinstance(s, dict) and isinstance(s.get("task"), str) for s in value
+    ):
+        raise MessageDecodeError(f"{name} must be a JSON list of signatures with a 'task' name")
+    return tuple(value)
+
+
+def _object(name: str, raw: str | None) -> Mapping[str, Any]:
+    if raw is None:
+        return {}
+    value = _json(name, raw)
+    if not isinstance(value, dict):
+        raise MessageDecodeError(f"{name} must be a JSON object")
+    return value

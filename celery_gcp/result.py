@@ -1,0 +1,167 @@
+"""Results, mirroring :mod:`celery.result`.
+
+celery_gcp keeps no result store: Cloud Tasks runs the task and forgets its return value. An
+:class:`AsyncResult` knows its id; its state is ``PENDING`` as Celery reports for an id it has no
+record of, and :meth:`AsyncResult.get` says so and what to do instead. Eager calls return an
+:class:`EagerResult`, which holds the outcome, exactly as in Celery.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from . import states
+from .exceptions import NoResultBackendError
+
+if TYPE_CHECKING:
+    from .app import Celery
+
+__all__ = ["AsyncResult", "EagerResult", "ResultBase"]
+
+R = TypeVar("R")
+
+_NO_STORE = (
+    "celery_gcp keeps no result store, so the result of task {id} cannot be fetched: Cloud "
+    "Tasks runs a task and keeps no return value. Have the task save what callers need (for "
+    "example in your database, keyed by the task id), chain a follow-up task with link=, or "
+    "use task_always_eager=True in tests to get EagerResult values."
+)
+
+
+class ResultBase:
+    """Base class for results."""
+
+    parent: Any = None
+
+
+class AsyncResult(ResultBase, Generic[R]):
+    """The handle of a task that was sent.
+
+    Example::
+
+        result = add.delay(2, 3)
+        result.id       # the task id, also the Cloud Tasks task name
+    """
+
+    def __init__(self, id: str, backend: Any = None, task_name: str | None = None,
+                 app: Celery | None = None, parent: Any = None) -> None:
+        self.id = id
+        self.task_id = id
+        self.name = task_name
+        self.app = app
+        self.parent = parent
+
+    @property
+    def state(self) -> str:
+        """``PENDING``: with no result store the outcome is unknown (as Celery says then)."""
+        return states.PENDING
+
+    status = state
+
+    def get(self, timeout: float | None = None, propagate: bool = True, **kwargs: Any) -> R:
+        """Raise :class:`NoResultBackendError`: there is no result store to read from."""
+        raise NoResultBackendError(_NO_STORE.format(id=self.id))
+
+    wait = get
+
+    @property
+    def result(self) -> Any:
+        """``None``, as Celery gives for a pending task."""
+        return None
+
+    info = result
+
+    @property
+    def traceback(self) -> str | None:
+        """``None``: no failure is known."""
+        return None
+
+    def ready(self) -> bool:
+        """``False``: the outcome is not known."""
+        return False
+
+    def successful(self) -> bool:
+        """``False``: the outcome is not known."""
+        return False
+
+    def failed(self) -> bool:
+        """``False``: the outcome is not known."""
+        return False
+
+    def forget(self) -> None:
+        """Nothing to forget without a result store."""
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AsyncResult):
+            return other.id == self.id
+        if isinstance(other, str):
+            return other == self.id
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __str__(self) -> str:
+        return self.id
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.id}>"
+
+
+class EagerResult(AsyncResult[R]):
+    """The outcome of a task run in this process (``apply()`` or ``task_always_eager``)."""
+
+    def __init__(self, id: str, ret_value: Any, state: str, traceback: str | None = None,
+                 name: str | None = None) -> None:
+        super().__init__(id, task_name=name)
+        self._result = ret_value
+        self._state = state
+        self._traceback = traceback
+
+    @property
+    def state(self) -> str:
+        """The state the run ended in (``SUCCESS``, ``FAILURE``, ``REVOKED``, ...)."""
+        return self._state
+
+    status = state
+
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            disable_sync_subtasks: bool = True, **kwargs: Any) -> R:
+        """Return the result; a failure is re-raised unless ``propagate=False``."""
+        if self.successful():
+            return self._result  # type: ignore[no-any-return]
+        if self._state in states.PROPAGATE_STATES and propagate:
+            raise self._result
+        return self._result  # type: ignore[no-any-return]
+
+    wait = get
+
+    @property
+    def result(self) -> Any:
+        """The return value, or the exception of a failed run."""
+        return self._result
+
+    info = result
+
+    @property
+    def traceback(self) -> str | None:
+        """The formatted traceback of a failed run."""
+        return self._traceback
+
+    def ready(self) -> bool:
+        """``True``: an eager run is over when this exists."""
+        return True
+
+    def successful(self) -> bool:
+        """Whether the run succeeded."""
+        return self._state == states.SUCCESS
+
+    def failed(self) -> bool:
+        """Whether the run failed."""
+        return self._state == states.FAILURE
+
+    def revoke(self, *args: Any, **kwargs: Any) -> None:
+        """Nothing to revoke: the task already ran."""
+
+    def __repr__(self) -> str:
+        return f"<EagerResult: {self.id} {self._state}>"

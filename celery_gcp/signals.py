@@ -1,0 +1,172 @@
+"""Signals, mirroring :mod:`celery.signals`.
+
+Fired here: ``before_task_publish``, ``after_task_publish``, ``task_received``, ``task_prerun``,
+``task_postrun``, ``task_success``, ``task_failure``, ``task_retry``, ``task_revoked`` (an expired
+task), ``task_unknown``, and the app's ``import_modules``.
+
+The worker and beat signals (``worker_init``, ``worker_ready``, ``beat_init``, ...) exist so that
+code connecting to them keeps importing, but they are never fired: there is no long-running
+worker or beat process; Cloud Tasks and Cloud Scheduler call HTTP endpoints instead.
+
+Example::
+
+    from celery_gcp.signals import task_success
+
+    @task_success.connect
+    def count(sender, result, **kwargs):
+        metrics.incr(sender.name)
+"""
+
+from __future__ import annotations
+
+import logging
+from collections.abc import Callable
+from typing import Any, overload
+
+__all__ = [
+    "Signal",
+    "after_setup_logger",
+    "after_setup_task_logger",
+    "after_task_publish",
+    "beat_embedded_init",
+    "beat_init",
+    "before_task_publish",
+    "celeryd_after_setup",
+    "celeryd_init",
+    "heartbeat_sent",
+    "import_modules",
+    "setup_logging",
+    "task_failure",
+    "task_internal_error",
+    "task_postrun",
+    "task_prerun",
+    "task_received",
+    "task_rejected",
+    "task_retry",
+    "task_revoked",
+    "task_success",
+    "task_unknown",
+    "worker_before_create_process",
+    "worker_init",
+    "worker_process_init",
+    "worker_process_shutdown",
+    "worker_ready",
+    "worker_shutdown",
+    "worker_shutting_down",
+]
+
+logger = logging.getLogger(__name__)
+
+Receiver = Callable[..., Any]
+
+
+class Signal:
+    """A named hook that receivers connect to; ``send`` calls each receiver in turn.
+
+    A receiver that raises is logged and does not stop the others (Celery's behaviour).
+    """
+
+    def __init__(self, name: str, providing_args: Any = None) -> None:
+        self.name = name
+        self.receivers: list[tuple[object, object | None, Receiver]] = []
+
+    @overload
+    def connect(self, receiver: Receiver, *, sender: object | None = None) -> Receiver: ...
+    @overload
+    def connect(
+        self, receiver: None = None, *, sender: object | None = None, **options: Any
+    ) -> Callable[[Receiver], Receiver]: ...
+
+    def connect(
+        self,
+        receiver: Receiver | None = None,
+        *,
+        sender: object | None = None,
+        dispatch_uid: object | None = None,
+        weak: bool = True,
+        **options: Any,
+    ) -> Receiver | Callable[[Receiver], Receiver]:
+        """Connect ``receiver``; use as ``@signal.connect`` or ``@signal.connect(sender=...)``.
+
+        ``sender`` limits the receiver to one sender (a task name or task for task signals).
+        Receivers are held by strong reference.
+        """
+
+        def _connect(fun: Receiver) -> Receiver:
+            key = dispatch_uid if dispatch_uid is not None else fun
+            if not any(k == key and s == sender for k, s, _ in self.receivers):
+                self.receivers.append((key, sender, fun))
+            return fun
+
+        return _connect(receiver) if receiver is not None else _connect
+
+    def disconnect(
+        self,
+        receiver: Receiver | None = None,
+        sender: object | None = None,
+        dispatch_uid: object | None = None,
+    ) -> bool:
+        """Disconnect a receiver; returns whether one was connected."""
+        key = dispatch_uid if dispatch_uid is not None else receiver
+        before = len(self.receivers)
+        self.receivers = [r for r in self.receivers if not (r[0] == key and r[1] == sender)]
+        return len(self.receivers) != before
+
+    def has_listeners(self, sender: object | None = None) -> bool:
+        """Whether any receiver is connected."""
+        return bool(self.receivers)
+
+    def send(self, sender: object | None, **named: Any) -> list[tuple[Receiver, Any]]:
+        """Call every receiver for ``sender``; returns ``[(receiver, response), ...]``."""
+        responses: list[tuple[Receiver, Any]] = []
+        for _key, wanted, fun in self.receivers:
+            if wanted is not None and not _matches(wanted, sender):
+                continue
+            try:
+                response = fun(signal=self, sender=sender, **named)
+            except Exception as exc:
+                logger.exception("signal %s: receiver %r raised %r", self.name, fun, exc)
+                response = exc
+            responses.append((fun, response))
+        return responses
+
+    def __repr__(self) -> str:
+        return f"<Signal: {self.name} receivers={len(self.receivers)}>"
+
+
+def _matches(wanted: object, sender: object) -> bool:
+    # Celery task signals are sent with the task as sender, publish signals with its name;
+    # accept either spelling from the receiver.
+    return wanted is sender or wanted == sender or getattr(sender, "name", None) == wanted
+
+
+before_task_publish = Signal("before_task_publish")
+after_task_publish = Signal("after_task_publish")
+task_received = Signal("task_received")
+task_prerun = Signal("task_prerun")
+task_postrun = Signal("task_postrun")
+task_success = Signal("task_success")
+task_retry = Signal("task_retry")
+task_failure = Signal("task_failure")
+task_internal_error = Signal("task_internal_error")
+task_revoked = Signal("task_revoked")
+task_rejected = Signal("task_rejected")
+task_unknown = Signal("task_unknown")
+import_modules = Signal("import_modules")
+
+# Never fired: there is no worker or beat process (see the module docstring).
+celeryd_init = Signal("celeryd_init")
+celeryd_after_setup = Signal("celeryd_after_setup")
+worker_init = Signal("worker_init")
+worker_before_create_process = Signal("worker_before_create_process")
+worker_process_init = Signal("worker_process_init")
+worker_process_shutdown = Signal("worker_process_shutdown")
+worker_ready = Signal("worker_ready")
+worker_shutdown = Signal("worker_shutdown")
+worker_shutting_down = Signal("worker_shutting_down")
+heartbeat_sent = Signal("heartbeat_sent")
+beat_init = Signal("beat_init")
+beat_embedded_init = Signal("beat_embedded_init")
+setup_logging = Signal("setup_logging")
+after_setup_logger = Signal("after_setup_logger")
+after_setup_task_logger = Signal("after_setup_task_logger")

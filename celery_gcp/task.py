@@ -1,0 +1,316 @@
+"""The Task class: calling (``delay``, ``apply_async``, ``apply``), ``retry`` and ``self.request``.
+
+Each ``@app.task`` function becomes a subclass of the app's task class with ``run`` set to the
+function, instantiated once, as in Celery. Options Celery does not know become class attributes.
+"""
+
+from __future__ import annotations
+
+import inspect
+from collections.abc import Mapping, Sequence
+from datetime import datetime
+from functools import cached_property
+from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
+
+from . import calling
+from .arguments import Arguments
+from .canvas import Signature
+from .exceptions import MaxRetriesExceededError, Reject, Retry
+from .request import Context, pop_request, push_request, request_of, top_request
+from .result import AsyncResult, EagerResult
+
+if TYPE_CHECKING:
+    from .app import Celery
+    from .einfo import ExceptionInfo
+    from .message import Message
+
+__all__ = ["Task"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+
+class Task(Generic[P, R]):
+    """A task: the unit of work that Cloud Tasks calls over HTTP.
+
+    Subclass it (``base=`` / ``task_cls=``) to share hooks or a ``__call__`` wrapper::
+
+        class DatabaseTask(Task):
+            def on_failure(self, exc, task_id, args, kwargs, einfo):
+                alert(task_id, exc)
+
+        @app.task(base=DatabaseTask, bind=True, max_retries=5)
+        def sync_user(self, user_id: int) -> None: ...
+    """
+
+    app: ClassVar[Celery]
+    name: ClassVar[str]
+    typing: ClassVar[bool] = True
+    max_retries: ClassVar[int | None] = 3
+    default_retry_delay: ClassVar[float] = 180
+    rate_limit: ClassVar[str | int | float | None] = None
+    ignore_result: ClassVar[bool | None] = None
+    time_limit: ClassVar[float | None] = None
+    soft_time_limit: ClassVar[float | None] = None
+    acks_late: ClassVar[bool | None] = None
+    acks_on_failure_or_timeout: ClassVar[bool | None] = None
+    autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
+    dont_autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
+    retry_kwargs: ClassVar[dict[str, Any]] = {}
+    retry_backoff: ClassVar[bool | int | float] = False
+    retry_backoff_max: ClassVar[int] = 600
+    retry_jitter: ClassVar[bool] = True
+    serializer: ClassVar[str] = "json"
+    queue: ClassVar[str | None] = None
+    trail: ClassVar[bool] = True
+    track_started: ClassVar[bool] = False
+    store_errors_even_if_ignored: ClassVar[bool] = False
+    abstract: ClassVar[bool] = True
+    MaxRetriesExceededError: ClassVar[type[MaxRetriesExceededError]] = MaxRetriesExceededError
+
+    # -- running ---------------------------------------------------------------------------
+
+    def run(self, *args: Any, **kwargs: Any) -> Any:
+        """The task body; ``@app.task`` sets it to the decorated function."""
+        raise NotImplementedError("tasks must define the run method")
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R:
+        """Run the task body in this process, as a plain function call."""
+        top = top_request()
+        if top is not None and top[0] is self and not top[1]._entered:
+            # A worker or eager run pushed this request; this call is its body.
+            top[1]._entered = True
+            return self.run(*args, **kwargs)  # type: ignore[no-any-return]
+        request = Context(args=args, kwargs=kwargs, task=self.name)
+        if self.is_async:
+            return self._call_async(request, args, kwargs)  # type: ignore[return-value]
+        token = push_request(self, request)
+        try:
+            return self.run(*args, **kwargs)  # type: ignore[no-any-return]
+        finally:
+            pop_request(token)
+
+    async def _call_async(self, request: Context, args: Any, kwargs: Any) -> Any:
+        token = push_request(self, request)
+        try:
+            return await self.run(*args, **kwargs)
+        finally:
+            pop_request(token)
+
+    @property
+    def request(self) -> Context:
+        """The request of the current run (a called-directly request outside a run)."""
+        return request_of(self) or Context(task=getattr(self, "name", None))
+
+    @cached_property
+    def is_async(self) -> bool:
+        """Whether the task body is an ``async def`` function."""
+        return inspect.iscoroutinefunction(self.run)
+
+    @cached_property
+    def arguments(self) -> Arguments:
+        """The argument schema shared by the call site and the worker."""
+        return Arguments(self.run, self.name, typed=self.typing)
+
+    # -- calling ---------------------------------------------------------------------------
+
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
+        """Send the task with these arguments: ``add.delay(2, 3)``."""
+        return self.apply_async(args, kwargs)
+
+    async def adelay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[R]:
+        """Async :meth:`delay`: ``await add.adelay(2, 3)`` never blocks the event loop."""
+        return await self.aapply_async(args, kwargs)
+
+    def apply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        task_id: str | None = None,
+        link: Any = None,
+        link_error: Any = None,
+        **options: Any,
+    ) -> AsyncResult[R]:
+        """Send the task, with Celery's options (``countdown``, ``eta``, ``expires``, ``queue``...).
+
+        With ``task_always_eager`` the task runs here and an :class:`EagerResult` comes back.
+        """
+        if self.app.conf.task_always_eager:
+            return self.apply(args, kwargs, task_id=task_id, link=link, link_error=link_error,
+                              **options)
+        message = self._message(args, kwargs, task_id, link, link_error, options)
+        receipt = calling.publish(self.app, message)
+        return AsyncResult(receipt.task_id, task_name=self.name, app=self.app)
+
+    async def aapply_async(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        task_id: str | None = None,
+        link: Any = None,
+        link_error: Any = None,
+        **options: Any,
+    ) -> AsyncResult[R]:
+        """Async :meth:`apply_async`."""
+        if self.app.conf.task_always_eager:
+            return await self.aapply(args, kwargs, task_id=task_id, link=link,
+                                     link_error=link_error, **options)
+        message = self._message(args, kwargs, task_id, link, link_error, options)
+        receipt = await calling.publish_async(self.app, message)
+        return AsyncResult(receipt.task_id, task_name=self.name, app=self.app)
+
+    def apply(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        link: Any = None,
+        link_error: Any = None,
+        task_id: str | None = None,
+        retries: int | None = None,
+        throw: bool | None = None,
+        headers: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> EagerResult[R]:
+        """Run the task here, through the same JSON round trip a worker uses.
+
+        Failures end in an :class:`EagerResult` in state ``FAILURE`` (re-raised by ``.get()``),
+        or propagate when ``throw=True`` or ``task_eager_propagates`` is set.
+        """
+        from .worker.execute import run_eagerly
+
+        message = self._message(args, kwargs, task_id, link, link_error,
+                                {**options, "retries": retries, "headers": headers}, route=False)
+        if throw is None:
+            throw = bool(self.app.conf.task_eager_propagates)
+        return run_eagerly(self, message, propagate=throw)
+
+    async def aapply(self, args: Sequence[Any] | None = None,
+                     kwargs: Mapping[str, Any] | None = None, **options: Any) -> EagerResult[R]:
+        """Async :meth:`apply`: an ``async def`` task runs on this event loop."""
+        from .worker.execute import arun_eagerly
+
+        message = self._message(args, kwargs, options.pop("task_id", None),
+                                options.pop("link", None), options.pop("link_error", None),
+                                options, route=False)
+        throw = options.get("throw")
+        if throw is None:
+            throw = bool(self.app.conf.task_eager_propagates)
+        return await arun_eagerly(self, message, propagate=throw)
+
+    def _message(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None,
+                 task_id: str | None, link: Any, link_error: Any, options: Mapping[str, Any],
+                 route: bool = True) -> Message:
+        options = {k: v for k, v in options.items() if v is not None and k != "throw"}
+        if task_id is not None:
+            options["task_id"] = task_id
+        if link is not None:
+            options["link"] = link
+        if link_error is not None:
+            options["link_error"] = link_error
+        if self.queue and "queue" not in options:
+            options["queue"] = self.queue
+        return calling.build_message(self.app, self.name, self.arguments, args, kwargs, options,
+                                     route=route)
+
+    # -- retrying --------------------------------------------------------------------------
+
+    def retry(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        exc: BaseException | None = None,
+        throw: bool = True,
+        eta: datetime | None = None,
+        countdown: float | None = None,
+        max_retries: int | None = None,
+        **options: Any,
+    ) -> Retry:
+        """Retry the current run later, with Celery's semantics.
+
+        A new message with the same id and ``retries + 1`` is sent (at once, in eager mode: it
+        runs again immediately). Once ``retries`` would exceed ``max_retries``, ``exc`` is
+        raised if given, else :class:`MaxRetriesExceededError`. Raises :class:`Retry` unless
+        ``throw=False``. When the task was called directly, ``exc`` (or ``Retry``) is raised.
+        """
+        request = self.request
+        if request.called_directly:
+            if exc is not None:
+                raise exc
+            raise Retry("Task can be retried", None)
+        retries = request.retries + 1
+        limit = self.max_retries if max_retries is None else max_retries
+        if not eta and countdown is None:
+            countdown = self.default_retry_delay
+        args = request.args if args is None else args
+        kwargs = request.kwargs if kwargs is None else kwargs
+        if limit is not None and retries > limit:
+            if exc is not None:
+                raise exc
+            raise self.MaxRetriesExceededError(
+                f"Can't retry {self.name}[{request.id}] args:{args} kwargs:{kwargs}",
+                task_args=args, task_kwargs=kwargs,
+            )
+        delivery = request.delivery_info or {}
+        message = self._message(args, kwargs, request.id, request.callbacks, request.errbacks, {
+            "countdown": countdown, "eta": eta, "retries": retries, "expires": request.expires,
+            "queue": delivery.get("routing_key"), "headers": request.headers,
+            "root_id": request.root_id, "parent_id": request.parent_id, **options,
+        }, route=not request.is_eager)
+        sig = Signature(self, args, kwargs, {"task_id": request.id, "countdown": countdown,
+                                             "eta": eta, "retries": retries})
+        ret = Retry(exc=exc, when=eta or countdown, is_eager=request.is_eager, sig=sig)
+        ret.retry_message = message  # type: ignore[attr-defined]
+        if not request.is_eager:
+            try:
+                calling.publish(self.app, message)
+            except Exception as send_error:
+                # Nothing is lost: 503 has Cloud Tasks deliver this run again.
+                raise Reject(send_error, requeue=True) from send_error
+        if throw:
+            raise ret
+        return ret
+
+    # -- signatures ------------------------------------------------------------------------
+
+    def s(self, *args: Any, **kwargs: Any) -> Signature:
+        """A signature of this task: ``add.s(2, 2)``."""
+        return Signature(self, args, kwargs)
+
+    def si(self, *args: Any, **kwargs: Any) -> Signature:
+        """An immutable signature: a parent's result is not passed to it."""
+        return Signature(self, args, kwargs, immutable=True)
+
+    def signature(self, args: Sequence[Any] | None = None,
+                  kwargs: Mapping[str, Any] | None = None, **options: Any) -> Signature:
+        """A signature with options: ``add.signature((2, 2), countdown=10)``."""
+        return Signature(self, args, kwargs, options)
+
+    subtask = signature
+
+    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[R]:
+        """The result handle for ``task_id``."""
+        return AsyncResult(task_id, task_name=self.name, app=self.app, **kwargs)
+
+    # -- hooks (override in a base class) --------------------------------------------------
+
+    def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
+        """Called before the body runs."""
+
+    def on_success(self, retval: Any, task_id: str, args: tuple[Any, ...],
+                   kwargs: dict[str, Any]) -> None:
+        """Called after the body returned."""
+
+    def on_failure(self, exc: BaseException, task_id: str, args: tuple[Any, ...],
+                   kwargs: dict[str, Any], einfo: ExceptionInfo) -> None:
+        """Called when the body raised (and no retry was made)."""
+
+    def on_retry(self, exc: BaseException | None, task_id: str, args: tuple[Any, ...],
+                 kwargs: dict[str, Any], einfo: ExceptionInfo) -> None:
+        """Called when the run ended in a retry."""
+
+    def after_return(self, status: str, retval: Any, task_id: str, args: tuple[Any, ...],
+                     kwargs: dict[str, Any], einfo: ExceptionInfo | None) -> None:
+        """Called after every run, whatever its outcome."""
+
+    def __repr__(self) -> str:
+        return f"<@task: {getattr(self, 'name', '?')}>"

@@ -1,0 +1,51 @@
+"""A transport that records messages instead of sending them: ``broker_url="memory://"``.
+
+Each message is encoded to its HTTP form and decoded back before it is recorded, so tests that
+read ``transport.sent`` see exactly what a worker would receive.
+
+Example::
+
+    app = Celery("proj", broker_url="memory://")
+    add.delay(2, 3)
+    [message] = app.transport.sent
+    assert json.loads(message.body) == {"x": 2, "y": 3}
+"""
+
+from __future__ import annotations
+
+import threading
+
+from ..message import Message
+from .base import Receipt, Transport
+
+__all__ = ["MemoryTransport"]
+
+
+class MemoryTransport(Transport):
+    """Records every sent message in :attr:`sent`, in order."""
+
+    def __init__(self) -> None:
+        self.sent: list[Message] = []
+        self._lock = threading.Lock()
+
+    def send(self, message: Message) -> Receipt:
+        """Record a round-tripped copy of ``message``."""
+        copy = Message.from_http(message.task, message.http_headers(), message.body)
+        with self._lock:
+            self.sent.append(copy)
+        return Receipt(task_id=message.id)
+
+    async def asend(self, message: Message) -> Receipt:
+        """Record without leaving the event loop: recording never blocks."""
+        return self.send(message)
+
+    def pop(self) -> list[Message]:
+        """Return the recorded messages and forget them."""
+        with self._lock:
+            sent, self.sent = self.sent, []
+        return sent
+
+    def clear(self) -> None:
+        """Forget the recorded messages."""
+        with self._lock:
+            self.sent.clear()

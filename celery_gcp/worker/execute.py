@@ -1,0 +1,302 @@
+"""One run of a task, shared by the HTTP worker and eager mode.
+
+A run pushes ``self.request``, fires ``task_prerun``, calls ``before_start``, calls the task,
+and then settles the outcome: hooks, signals, callbacks (``link``) or errbacks (``link_error``),
+autoretry, and the :class:`~celery_gcp.worker.outcomes.Outcome` that the worker turns into an
+HTTP status. Sync and async tasks share every step but the call itself.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextvars
+import logging
+import random
+import socket
+import threading
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+from .. import signals
+from ..canvas import maybe_signature
+from ..einfo import ExceptionInfo
+from ..exceptions import ImproperlyConfigured, Retry, TaskPredicate
+from ..request import CloudTasksDelivery, Context, pop_request, push_request
+from ..result import EagerResult
+from .outcomes import STATE, Outcome, classify
+
+if TYPE_CHECKING:
+    from ..message import Message
+    from ..task import Task
+
+__all__ = ["RunResult", "TaskRun", "arun_eagerly", "run_eagerly"]
+
+logger = logging.getLogger("celery_gcp.worker")
+_HOSTNAME = socket.gethostname()
+
+
+@dataclass(slots=True)
+class RunResult:
+    """How a run ended: the outcome, the Celery state, the return value or exception."""
+
+    outcome: Outcome
+    retval: Any
+    traceback: str | None = None
+    retry_message: Message | None = None
+
+    @property
+    def state(self) -> str:
+        """The Celery state of the task after this run."""
+        return STATE[self.outcome]
+
+
+class TaskRun:
+    """One run of ``task`` for ``message``, whose body ``values`` were already validated.
+
+    Use ``start()``, then call :attr:`call` (awaiting it for async tasks), then ``succeeded``
+    or ``failed``, then ``finish``; :func:`run_sync` and :func:`run_async` do exactly that.
+    """
+
+    def __init__(self, task: Task[..., Any], message: Message, values: dict[str, Any],
+                 dependencies: dict[str, Any] | None = None, *, eager: bool = False,
+                 cloudtasks: CloudTasksDelivery | None = None) -> None:
+        self.task = task
+        self.message = message
+        self.args, self.kwargs = task.arguments.call_args(values)
+        self.dependencies = dependencies or {}
+        self.request = Context(
+            id=message.id, task=task.name, args=self.args, kwargs=self.kwargs,
+            retries=message.retries, is_eager=eager, called_directly=False, eta=message.eta,
+            expires=message.expires, headers=dict(message.headers) or None,
+            root_id=message.root_id, parent_id=message.parent_id,
+            delivery_info={
+                "routing_key": message.queue, "queue": message.queue, "exchange": "",
+                "priority": None, "is_eager": eager,
+                "redelivered": bool(cloudtasks and cloudtasks.execution_count),
+            },
+            callbacks=list(message.link) or None, errbacks=list(message.link_error) or None,
+            hostname=_HOSTNAME, ignore_result=bool(task.ignore_result), cloudtasks=cloudtasks,
+        )
+        self._token: Any = None
+
+    def start(self) -> None:
+        """Push the request and run the before-hooks."""
+        self._token = push_request(self.task, self.request)
+        if signals.task_prerun.receivers:
+            signals.task_prerun.send(sender=self.task, task_id=self.message.id, task=self.task,
+                                     args=self.args, kwargs=self.kwargs)
+        self.task.before_start(self.message.id, self.args, self.kwargs)
+
+    def call(self) -> Any:
+        """Call the task (through a custom ``__call__`` if the task class has one)."""
+        return self.task(*self.args, **self.kwargs, **self.dependencies)
+
+    def succeeded(self, retval: Any) -> RunResult:
+        """Settle a run whose body returned ``retval``."""
+        task, request = self.task, self.request
+        task.on_success(retval, request.id, self.args, self.kwargs)  # type: ignore[arg-type]
+        for callback in self.message.link:
+            maybe_signature(callback, app=task.app).apply_async(
+                (retval,), parent_id=request.id, root_id=request.root_id)
+        if signals.task_success.receivers:
+            signals.task_success.send(sender=task, result=retval)
+        return RunResult(Outcome.SUCCESS, retval)
+
+    def failed(self, exc: BaseException) -> RunResult:
+        """Settle a run whose body (or success handling) raised ``exc``."""
+        exc = self._autoretry(exc)
+        task, request = self.task, self.request
+        outcome = classify(exc, task)
+        einfo = ExceptionInfo(exc)
+        if outcome is Outcome.RETRY:
+            assert isinstance(exc, Retry)
+            task.on_retry(exc.exc, request.id, self.args, self.kwargs, einfo)  # type: ignore[arg-type]
+            if signals.task_retry.receivers:
+                signals.task_retry.send(sender=task, request=request, reason=exc, einfo=einfo)
+            logger.info("task %s[%s] retry: %s", task.name, request.id, exc)
+            return RunResult(outcome, exc, einfo.traceback, getattr(exc, "retry_message", None))
+        if isinstance(exc, TaskPredicate):
+            logger.info("task %s[%s] %s: %r", task.name, request.id, outcome.value, exc)
+            return RunResult(outcome, exc, None)
+        task.on_failure(exc, request.id, self.args, self.kwargs, einfo)  # type: ignore[arg-type]
+        if signals.task_failure.receivers:
+            signals.task_failure.send(sender=task, task_id=request.id, exception=exc,
+                                      args=self.args, kwargs=self.kwargs,
+                                      traceback=exc.__traceback__, einfo=einfo)
+        self._call_errbacks(exc, einfo)
+        logger.error("task %s[%s] raised %r", task.name, request.id, exc,
+                     exc_info=(type(exc), exc, exc.__traceback__))
+        return RunResult(outcome, exc, einfo.traceback)
+
+    def finish(self, result: RunResult) -> None:
+        """Run the after-hooks and pop the request."""
+        try:
+            einfo = None if result.outcome is Outcome.SUCCESS else ExceptionInfo(result.retval)
+            self.task.after_return(result.state, result.retval, self.message.id, self.args,
+                                   self.kwargs, einfo)
+            if signals.task_postrun.receivers:
+                signals.task_postrun.send(sender=self.task, task_id=self.message.id,
+                                          task=self.task, args=self.args, kwargs=self.kwargs,
+                                          retval=result.retval, state=result.state)
+        finally:
+            pop_request(self._token)
+
+    def _autoretry(self, exc: BaseException) -> BaseException:
+        task = self.task
+        if (not task.autoretry_for or isinstance(exc, TaskPredicate)
+                or not isinstance(exc, task.autoretry_for)
+                or (task.dont_autoretry_for and isinstance(exc, task.dont_autoretry_for))):
+            return exc
+        retry_kwargs = dict(task.retry_kwargs)
+        if task.retry_backoff:
+            retry_kwargs["countdown"] = backoff(
+                factor=int(max(1.0, float(task.retry_backoff))), retries=self.request.retries,
+                maximum=task.retry_backoff_max, jitter=task.retry_jitter)
+        try:
+            task.retry(exc=exc, **retry_kwargs)
+        except BaseException as outcome:
+            return outcome
+        return exc  # pragma: no cover - retry(throw=True) always raises
+
+    def _call_errbacks(self, exc: BaseException, einfo: ExceptionInfo) -> None:
+        request = self.request
+        for errback in self.message.link_error:
+            sig = maybe_signature(errback, app=self.task.app)
+            target = self.task.app.tasks.get(sig.task)
+            if target is not None and _takes_request(target):
+                # New-style errbacks get (request, exc, traceback), called here as in Celery.
+                try:
+                    sig(request, exc, einfo.traceback)
+                except Exception:
+                    logger.exception("errback %s raised", sig.task)
+            else:
+                sig.apply_async((request.id,), parent_id=request.id,
+                                root_id=request.root_id or request.id)
+
+
+def backoff(factor: int, retries: int, maximum: int, jitter: bool) -> int:
+    """Celery's autoretry countdown: ``min(maximum, factor * 2**retries)``, optionally jittered.
+
+    >>> [backoff(1, r, 600, False) for r in range(4)]
+    [1, 2, 4, 8]
+    """
+    countdown: int = min(maximum, factor * 2**retries)
+    if jitter:
+        countdown = random.randrange(countdown + 1)
+    return max(0, countdown)
+
+
+def _takes_request(task: Task[..., Any]) -> bool:
+    names = [p.name for p in task.arguments.signature.parameters.values()]
+    return len(names) > 1
+
+
+def run_sync(run: TaskRun) -> RunResult:
+    """Run a sync task to its outcome."""
+    run.start()
+    result: RunResult | None = None
+    try:
+        try:
+            retval = run.call()
+            if asyncio.iscoroutine(retval):
+                retval = _run_coroutine(retval)
+            result = run.succeeded(retval)
+        except BaseException as exc:
+            result = run.failed(exc)
+    finally:
+        if result is not None:
+            run.finish(result)
+        else:  # pragma: no cover - a hook itself failed before an outcome existed
+            pop_request(run._token)
+    return result
+
+
+async def run_async(run: TaskRun) -> RunResult:
+    """Run an async task to its outcome on the running event loop."""
+    run.start()
+    result: RunResult | None = None
+    try:
+        try:
+            retval = run.call()
+            if asyncio.iscoroutine(retval):
+                retval = await retval
+            result = run.succeeded(retval)
+        except BaseException as exc:
+            result = run.failed(exc)
+    finally:
+        if result is not None:
+            run.finish(result)
+        else:  # pragma: no cover
+            pop_request(run._token)
+    return result
+
+
+def _run_coroutine(coro: Any) -> Any:
+    """Run a coroutine to completion from sync code, in or out of an event loop."""
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        return asyncio.run(coro)
+    box: dict[str, Any] = {}
+    context = contextvars.copy_context()  # keeps self.request visible in the new thread
+
+    def target() -> None:
+        try:
+            box["value"] = context.run(asyncio.run, coro)
+        except BaseException as exc:
+            box["error"] = exc
+
+    thread = threading.Thread(target=target, name="celery-gcp-eager")
+    thread.start()
+    thread.join()
+    if "error" in box:
+        raise box["error"]
+    return box["value"]
+
+
+def _eager_values(task: Task[..., Any], message: Message) -> dict[str, Any]:
+    if task.arguments.dependencies:
+        names = ", ".join(p.name for p in task.arguments.dependencies)
+        raise ImproperlyConfigured(
+            f"task {task.name!r} declares FastAPI dependencies ({names}), which only a worker "
+            "request can resolve; eager mode cannot run it. Test it through the worker "
+            "(celery_gcp.testing.deliver), or move the dependency into the task body."
+        )
+    return task.arguments.decode(message.body)
+
+
+def _eager_result(task: Task[..., Any], message: Message, result: RunResult,
+                  propagate: bool) -> EagerResult[Any]:
+    if propagate and result.outcome in _PROPAGATED:
+        raise result.retval
+    return EagerResult(message.id, result.retval, result.state, result.traceback, task.name)
+
+
+# As in Celery, Ignore and Reject end quietly even when eager runs propagate errors.
+_PROPAGATED = frozenset({Outcome.FAILURE, Outcome.REDELIVER, Outcome.RETRY})
+
+
+def run_eagerly(task: Task[..., Any], message: Message, *, propagate: bool) -> EagerResult[Any]:
+    """Run ``message`` here, as Celery's eager mode does: retries run again at once."""
+    while True:
+        run = TaskRun(task, message, _eager_values(task, message), eager=True)
+        result = run_sync(run)
+        if result.outcome is Outcome.RETRY and result.retry_message is not None and not propagate:
+            message = result.retry_message
+            continue
+        return _eager_result(task, message, result, propagate)
+
+
+async def arun_eagerly(task: Task[..., Any], message: Message, *,
+                       propagate: bool) -> EagerResult[Any]:
+    """Async :func:`run_eagerly`; a sync task runs in a worker thread."""
+    while True:
+        run = TaskRun(task, message, _eager_values(task, message), eager=True)
+        if task.is_async:
+            result = await run_async(run)
+        else:
+            result = await asyncio.to_thread(run_sync, run)
+        if result.outcome is Outcome.RETRY and result.retry_message is not None and not propagate:
+            message = result.retry_message
+            continue
+        return _eager_result(task, message, result, propagate)

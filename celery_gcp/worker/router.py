@@ -1,0 +1,126 @@
+"""The FastAPI side: one POST endpoint per task at ``{task_endpoint_prefix}/{task name}``.
+
+Each endpoint declares the task's argument schema as its JSON body (so it shows in OpenAPI and
+FastAPI validates it: a body that does not validate gets 422) and the task's own FastAPI
+dependencies, which FastAPI resolves per request. The endpoint decodes the ``X-Celery-*``
+metadata, runs the task through :mod:`celery_gcp.worker.execute`, and answers with the status
+of the outcome table in :mod:`celery_gcp.worker.outcomes`.
+"""
+
+from __future__ import annotations
+
+import inspect
+import logging
+from typing import TYPE_CHECKING, Any
+
+from fastapi import APIRouter, Body, Request, Response
+from pydantic_core import to_json
+from starlette.concurrency import run_in_threadpool
+
+from .. import signals
+from ..exceptions import MessageDecodeError
+from ..message import Message
+from ..request import CloudTasksDelivery, Context
+from .execute import RunResult, TaskRun, run_async, run_sync
+from .outcomes import STATE, STATUS, Outcome
+
+if TYPE_CHECKING:
+    from ..app import Celery
+    from ..task import Task
+
+__all__ = ["add_task_route", "build_router"]
+
+logger = logging.getLogger("celery_gcp.worker")
+_REQUEST = "celery_gcp_request"
+_BODY = "celery_gcp_arguments"
+_P = inspect.Parameter
+
+
+def build_router(app: Celery) -> APIRouter:
+    """A router with an endpoint for every task of ``app``, and a 404 for unknown names."""
+    router = APIRouter()
+    for task in app.tasks.values():
+        add_task_route(router, app, task)
+    prefix = app.conf.task_endpoint_prefix.rstrip("/")
+
+    async def unknown_task(name: str) -> Response:
+        signals.task_unknown.send(sender=None, name=name, id=None, message=None, exc=None)
+        logger.warning("request for unknown task %r: is its module imported by the worker?",
+                       name)
+        return _answer(Outcome.UNKNOWN_TASK, {"detail": f"unknown task {name!r}"})
+
+    router.add_api_route(prefix + "/{name:path}", unknown_task, methods=["POST"],
+                         include_in_schema=False)
+    return router
+
+
+def add_task_route(router: APIRouter, app: Celery, task: Task[..., Any]) -> None:
+    """Add the endpoint of ``task`` to ``router`` (before its unknown-task catch-all)."""
+    spec = task.arguments
+    has_body = bool(spec.signature.parameters)
+    dependency_names = [p.name for p in spec.dependencies]
+    run_in_loop = task.is_async
+
+    async def endpoint(**params: Any) -> Response:
+        request: Request = params.pop(_REQUEST)
+        values: dict[str, Any] = params.pop(_BODY) if has_body else {}
+        try:
+            message = Message.from_http(task.name, request.headers, await request.body())
+        except MessageDecodeError as exc:
+            return _answer(Outcome.MALFORMED, {"detail": str(exc)})
+        cloudtasks = CloudTasksDelivery.from_headers(request.headers)
+        if message.expires is not None and message.expires <= app.now():
+            return _expired(task, message)
+        run = TaskRun(task, message, values, {n: params[n] for n in dependency_names},
+                      cloudtasks=cloudtasks)
+        if signals.task_received.receivers:
+            signals.task_received.send(sender=app, request=run.request)
+        if run_in_loop:
+            result = await run_async(run)
+        else:
+            result = await run_in_threadpool(run_sync, run)
+        return _result(task, message, result)
+
+    parameters = [_P(_REQUEST, _P.KEYWORD_ONLY, annotation=Request)]
+    if has_body:
+        parameters.append(_P(_BODY, _P.KEYWORD_ONLY, annotation=spec.schema, default=Body()))
+    parameters += [p.replace(kind=_P.KEYWORD_ONLY) for p in spec.dependencies]
+    endpoint.__signature__ = inspect.Signature(parameters)  # type: ignore[attr-defined]
+    endpoint.__name__ = task.name.replace(".", "_")
+    route_count = len(router.routes)
+    prefix = app.conf.task_endpoint_prefix.rstrip("/")
+    router.add_api_route(
+        f"{prefix}/{task.name}", endpoint, methods=["POST"], name=task.name,
+        summary=task.name, description=inspect.getdoc(task.run) or "",
+        tags=["tasks"], operation_id=f"task_{task.name}",
+    )
+    if route_count and getattr(router.routes[route_count - 1], "path", "").endswith(
+        "/{name:path}"
+    ):
+        # Keep the unknown-task catch-all last so it never shadows a task added later.
+        router.routes.insert(route_count - 1, router.routes.pop())
+
+
+def _answer(outcome: Outcome, content: dict[str, Any]) -> Response:
+    return Response(to_json(content, fallback=repr), status_code=STATUS[outcome],
+                    media_type="application/json")
+
+
+def _result(task: Task[..., Any], message: Message, result: RunResult) -> Response:
+    content: dict[str, Any] = {"id": message.id, "task": task.name, "state": result.state}
+    if result.outcome is Outcome.SUCCESS:
+        if not task.ignore_result:
+            content["result"] = result.retval
+    else:
+        content["error"] = repr(result.retval)[:1000]
+    return _answer(result.outcome, content)
+
+
+def _expired(task: Task[..., Any], message: Message) -> Response:
+    logger.info("task %s[%s] expired at %s: skipped", task.name, message.id, message.expires)
+    if signals.task_revoked.receivers:
+        request = Context(id=message.id, task=task.name, called_directly=False)
+        signals.task_revoked.send(sender=task, request=request, terminated=False,
+                                  signum=None, expired=True)
+    return _answer(Outcome.EXPIRED, {"id": message.id, "task": task.name,
+                                     "state": STATE[Outcome.EXPIRED]})
