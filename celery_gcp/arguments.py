@@ -21,8 +21,8 @@ from typing import Annotated, Any, NotRequired, Required
 
 from fastapi import params
 from fastapi.security import SecurityScopes
-from pydantic import ConfigDict, TypeAdapter, ValidationError
-from pydantic_core import PydanticSerializationError
+from pydantic import TypeAdapter, ValidationError
+from pydantic_core import CoreConfig, PydanticSerializationError, SchemaSerializer, to_json
 from starlette.background import BackgroundTasks
 from starlette.requests import HTTPConnection
 from starlette.responses import Response
@@ -35,7 +35,7 @@ __all__ = ["Arguments"]
 _INJECTED_TYPES = (HTTPConnection, Response, BackgroundTasks, SecurityScopes)
 # Exact types: an IntEnum or str subclass would arrive as a plain int or str.
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
-_CONFIG = ConfigDict(ser_json_inf_nan="constants", arbitrary_types_allowed=False)
+_SERIALIZE = CoreConfig(ser_json_inf_nan="constants")
 _P = inspect.Parameter
 _make_typed_dict: Any = TypedDict  # called with a computed name, which type checkers reject
 
@@ -79,11 +79,13 @@ class Arguments:
                 fields[p.name] = NotRequired[tp]
         title = "".join(part.title() for part in task_name.replace(":", ".").split(".")) + "Args"
         schema: Any = _make_typed_dict(title, fields)
-        schema.__pydantic_config__ = _CONFIG
         #: The TypedDict the worker's endpoint declares as its JSON body.
         self.schema: type[Any] = schema
         try:
             self._adapter: TypeAdapter[dict[str, Any]] = TypeAdapter(schema)
+            # Our own serializer: pydantic ignores a TypedDict's serialization config, and
+            # floats must keep inf/nan (Python's json, which FastAPI uses, reads them back).
+            self._serializer = SchemaSerializer(self._adapter.core_schema, _SERIALIZE)
         except Exception as exc:
             raise ImproperlyConfigured(
                 f"task {task_name!r}: pydantic cannot validate its parameters ({exc}). "
@@ -101,12 +103,13 @@ class Arguments:
             _check_plain_json(self.task_name, name, bound[name])
         try:
             values = self._adapter.validate_python(bound)
-            body = self._adapter.dump_json(values)
+            body = self._serializer.to_json(values)
         except ValidationError as exc:
             raise self._error(exc) from None
         except PydanticSerializationError as exc:
             raise TaskArgumentError(
-                f"{self.task_name}(): arguments cannot be sent as JSON: {exc}"
+                f"{self.task_name}(): {_culprit(bound)} cannot be sent as JSON: {exc}. (bytes "
+                "must hold UTF-8 text: send binary data as base64 text.)"
             ) from None
         try:
             # The worker's rule, applied to the very bytes it will receive.
@@ -203,6 +206,15 @@ def _first_non_json(value: Any) -> Any:
                 return bad
         return None
     return value
+
+
+def _culprit(bound: dict[str, Any]) -> str:
+    for name, value in bound.items():
+        try:
+            to_json(value)
+        except PydanticSerializationError:
+            return f"argument {name!r}"
+    return "an argument"
 
 
 def _short(value: Any) -> str:

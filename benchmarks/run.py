@@ -1,0 +1,308 @@
+"""Benchmarks: celery_gcp against Celery 5 and plain FastAPI, each pair measured in one run.
+
+Run ``python benchmarks/run.py`` (about a minute) or ``python benchmarks/run.py --quick`` (a few
+seconds, for smoke tests). The two sides of every benchmark run in alternating rounds (the order
+flips each round), after a warm-up, and each side's median round is reported with the ratio
+celery_gcp/baseline, the target and whether it was met. ``--strict`` exits with status 1 when a
+target is missed.
+
+1. CPU time per ``add.delay(2, 3)``: celery_gcp's memory transport vs Celery's ``memory://``.
+2. Worker throughput in-process (httpx over ASGI): a no-op task endpoint vs a plain FastAPI
+   endpoint with the same body, for an ``async def`` and a ``def`` task.
+3. Import time of ``celery_gcp`` vs ``fastapi`` in fresh interpreters, and that importing
+   celery_gcp loads no Google Cloud client or gRPC module.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import gc
+import statistics
+import subprocess
+import sys
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Annotated, Any
+
+import celery
+import fastapi
+import httpx
+from fastapi import Body, FastAPI
+from typing_extensions import TypedDict
+
+import celery_gcp
+from celery_gcp.transport import MemoryTransport
+
+ROOT = Path(__file__).resolve().parent.parent
+FORBIDDEN = ("google.cloud", "google.api_core", "grpc")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How much work each benchmark does."""
+
+    rounds: int
+    delay_calls: int
+    requests: int
+    import_runs: int
+
+
+FULL = Mode(rounds=7, delay_calls=2000, requests=1000, import_runs=15)
+QUICK = Mode(rounds=3, delay_calls=300, requests=150, import_runs=3)
+
+
+@dataclass(frozen=True)
+class Result:
+    """One benchmark: the median of each side, in ``unit``, and its target ratio."""
+
+    name: str
+    unit: str
+    ours: float
+    baseline: float
+    baseline_name: str
+    target: float
+    lower_is_better: bool
+    spread: tuple[tuple[float, float], tuple[float, float]]
+
+    @property
+    def ratio(self) -> float:
+        """celery_gcp / baseline."""
+        return self.ours / self.baseline
+
+    @property
+    def met(self) -> bool:
+        """Whether the ratio is within the target."""
+        return self.ratio <= self.target if self.lower_is_better else self.ratio >= self.target
+
+
+def interleave(sides: Sequence[Callable[[], float]], rounds: int) -> list[list[float]]:
+    """Run every side once per round, rotating the order each round; samples per side."""
+    samples: list[list[float]] = [[] for _ in sides]
+    for r in range(rounds):
+        for k in range(len(sides)):
+            i = (r + k) % len(sides)
+            gc.collect()
+            samples[i].append(sides[i]())
+    return samples
+
+
+def compare(name: str, unit: str, ours: list[float], baseline: list[float], baseline_name: str,
+            target: float, lower_is_better: bool) -> Result:
+    """Summarise two sample lists by their medians."""
+    return Result(name, unit, statistics.median(ours), statistics.median(baseline),
+                  baseline_name, target, lower_is_better,
+                  ((min(ours), max(ours)), (min(baseline), max(baseline))))
+
+
+# -- 1. CPU time per .delay() ----------------------------------------------------------------
+
+
+def bench_delay(mode: Mode) -> Result:
+    """µs of CPU per ``add.delay(2, 3)``: celery_gcp (memory transport) vs Celery (memory://)."""
+    ours_app = celery_gcp.Celery("bench", broker_url="memory://")
+
+    @ours_app.task(name="bench.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    theirs_app = celery.Celery("bench", broker="memory://", backend=None, set_as_current=False)
+
+    @theirs_app.task(name="bench.add")  # type: ignore[untyped-decorator]
+    def celery_add(x: int, y: int) -> int:
+        return x + y
+
+    transport = ours_app.transport
+    assert isinstance(transport, MemoryTransport)
+
+    def purge_celery() -> int:
+        with theirs_app.connection_for_write() as conn:
+            return int(conn.default_channel.queue_purge("celery") or 0)
+
+    def run_ours() -> float:
+        start = time.process_time()
+        for _ in range(mode.delay_calls):
+            add.delay(2, 3)
+        elapsed = time.process_time() - start
+        if len(transport.sent) != mode.delay_calls:
+            raise RuntimeError(f"celery_gcp recorded {len(transport.sent)} messages")
+        transport.clear()
+        return elapsed / mode.delay_calls * 1e6
+
+    def run_theirs() -> float:
+        start = time.process_time()
+        for _ in range(mode.delay_calls):
+            celery_add.delay(2, 3)
+        elapsed = time.process_time() - start
+        published = purge_celery()
+        if published != mode.delay_calls:
+            raise RuntimeError(f"Celery's memory:// queue held {published} messages")
+        return elapsed / mode.delay_calls * 1e6
+
+    purge_celery()
+    for side in (run_ours, run_theirs):  # warm up: caches, connection pool, producer
+        side()
+    ours, theirs = interleave([run_ours, run_theirs], mode.rounds)
+    return compare("1. CPU per .delay()", "µs/call", ours, theirs, "Celery 5",
+                   target=0.20, lower_is_better=True)
+
+
+# -- 2. Worker throughput ----------------------------------------------------------------------
+
+
+class NoopArgs(TypedDict):
+    """The plain endpoint's body: the same schema as the task's."""
+
+    x: int
+
+
+def worker_api() -> tuple[FastAPI, celery_gcp.Celery]:
+    """One FastAPI app with celery_gcp's task endpoints and the plain ones."""
+    app = celery_gcp.Celery("bench", broker_url="memory://")
+
+    @app.task(name="bench.noop")
+    async def noop(x: int) -> None:
+        """Do nothing, asynchronously."""
+
+    @app.task(name="bench.noop_sync")
+    def noop_sync(x: int) -> None:
+        """Do nothing, in the thread pool."""
+
+    api = FastAPI()
+    api.include_router(app.router)
+
+    @api.post("/plain", response_model=None)  # no response validation: the fast path
+    async def plain(args: Annotated[NoopArgs, Body()]) -> dict[str, Any]:
+        return {"id": "plain", "task": "bench.noop", "state": "SUCCESS", "result": None}
+
+    @api.post("/plain_sync", response_model=None)
+    def plain_sync(args: Annotated[NoopArgs, Body()]) -> dict[str, Any]:
+        return {"id": "plain", "task": "bench.noop_sync", "state": "SUCCESS", "result": None}
+
+    return api, app
+
+
+def bench_worker(mode: Mode) -> list[Result]:
+    """Requests/s through a no-op task endpoint vs a plain FastAPI endpoint, in-process."""
+    api, app = worker_api()
+    transport = app.transport
+    assert isinstance(transport, MemoryTransport)
+    prefix = app.conf.task_endpoint_prefix.rstrip("/")
+    results = []
+    with asyncio.Runner() as runner:
+        client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api),
+                                   base_url="http://bench")
+
+        async def post_many(path: str, body: bytes, headers: dict[str, str]) -> float:
+            start = time.perf_counter()
+            for _ in range(mode.requests):
+                response = await client.post(path, content=body, headers=headers)
+                if response.status_code != 200:
+                    raise RuntimeError(f"POST {path}: {response.status_code} {response.text}")
+            return mode.requests / (time.perf_counter() - start)
+
+        for suffix, variant in (("", "2a. worker, async task"), ("_sync", "2b. worker, sync task")):
+            app.tasks[f"bench.noop{suffix}"].delay(1)
+            [message] = transport.pop()
+            ours_path, plain_path = f"{prefix}/{message.task}", f"/plain{suffix}"
+            ours_headers = message.http_headers()
+            plain_headers = {"Content-Type": "application/json"}
+            reply = runner.run(client.post(ours_path, content=message.body, headers=ours_headers))
+            if reply.json().get("state") != "SUCCESS":
+                raise RuntimeError(f"{ours_path} answered {reply.status_code} {reply.text}")
+
+            def run_ours(path: str = ours_path, body: bytes = message.body,
+                         headers: dict[str, str] = ours_headers) -> float:
+                return runner.run(post_many(path, body, headers))
+
+            def run_plain(path: str = plain_path, body: bytes = message.body,
+                          headers: dict[str, str] = plain_headers) -> float:
+                return runner.run(post_many(path, body, headers))
+
+            for side in (run_ours, run_plain):
+                side()
+            ours, plain = interleave([run_ours, run_plain], mode.rounds)
+            results.append(compare(variant, "req/s", ours, plain, "FastAPI",
+                                   target=0.85, lower_is_better=False))
+        runner.run(client.aclose())
+    return results
+
+
+# -- 3. Import time ---------------------------------------------------------------------------
+
+
+def run_python(code: str) -> float:
+    """Wall-clock seconds of ``python -c code`` in a fresh interpreter."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    return time.perf_counter() - start
+
+
+def bench_import(mode: Mode) -> tuple[Result, list[str]]:
+    """Import time of celery_gcp vs fastapi (minus interpreter start-up), and forbidden modules."""
+    sides = [lambda: run_python("pass"), lambda: run_python("import celery_gcp"),
+             lambda: run_python("import fastapi")]
+    for side in sides:  # warm up: bytecode caches, page cache
+        side()
+    empty, ours, theirs = interleave(sides, mode.import_runs)
+    base = statistics.median(empty)
+    result = compare("3. import time", "ms", [(t - base) * 1e3 for t in ours],
+                     [(t - base) * 1e3 for t in theirs], "fastapi",
+                     target=1.1, lower_is_better=True)
+    probe = subprocess.run(
+        [sys.executable, "-c", "import sys, celery_gcp\n"
+         f"print('\\n'.join(sorted(m for m in sys.modules if m.startswith({FORBIDDEN!r}))))"],
+        cwd=ROOT, check=True, capture_output=True, text=True,
+    )
+    return result, probe.stdout.split()
+
+
+# -- report -----------------------------------------------------------------------------------
+
+
+def fmt(value: float) -> str:
+    """A number with about three significant digits."""
+    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
+
+
+def report(results: Sequence[Result], forbidden: list[str]) -> bool:
+    """Print the results table; returns whether every target was met."""
+    print(f"{'benchmark':<24} {'celery_gcp':>18} {'baseline':>28} {'ratio':>7} "
+          f"{'target':>8}  met")
+    for r in results:
+        op = "<=" if r.lower_is_better else ">="
+        theirs = f"{r.baseline_name} {fmt(r.baseline)} {r.unit}"
+        print(f"{r.name:<24} {fmt(r.ours) + ' ' + r.unit:>18} {theirs:>28} {r.ratio:>7.3f} "
+              f"{op + ' ' + format(r.target, '.2f'):>8}  {'yes' if r.met else 'NO'}")
+    clean = not forbidden
+    print(f"{'3. google/grpc imports':<24} {', '.join(forbidden) or 'none':>18} "
+          f"{'(must be none)':>28} {'':>7} {'none':>8}  {'yes' if clean else 'NO'}")
+    print("\nspread (min..max of the rounds):")
+    for r in results:
+        (a, b), (c, d) = r.spread
+        print(f"  {r.name:<22} celery_gcp {fmt(a)}..{fmt(b)}, "
+              f"{r.baseline_name} {fmt(c)}..{fmt(d)} {r.unit}")
+    return clean and all(r.met for r in results)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks and print the report."""
+    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser.add_argument("--quick", action="store_true", help="a fast smoke run (a few seconds)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args(argv)
+    mode = QUICK if args.quick else FULL
+    print(f"celery_gcp benchmarks ({'quick' if args.quick else 'full'}: {mode.rounds} "
+          f"alternating rounds per side, {mode.import_runs} import runs; medians) | Python "
+          f"{sys.version.split()[0]}, celery {celery.__version__}, fastapi {fastapi.__version__}, "
+          f"httpx {httpx.__version__}\n")
+    results = [bench_delay(mode), *bench_worker(mode)]
+    imported, forbidden = bench_import(mode)
+    ok = report([*results, imported], forbidden)
+    return 1 if args.strict and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())

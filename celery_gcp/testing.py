@@ -1,0 +1,71 @@
+"""Helpers for tests: deliver recorded messages to a worker over HTTP, as Cloud Tasks would.
+
+Example::
+
+    app = Celery("proj", broker_url="memory://")
+    api = FastAPI(); api.include_router(app.router)
+
+    add.delay(2, 3)
+    with httpx.Client(base_url="http://127.0.0.1:8000") as client:
+        for message in app.transport.pop():
+            response = deliver(client, app, message)
+            assert response.status_code == 200
+"""
+
+from __future__ import annotations
+
+import socket
+import threading
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+if TYPE_CHECKING:
+    from .app import Celery
+    from .message import Message
+
+__all__ = ["adeliver", "deliver", "serve", "task_path"]
+
+
+def task_path(app: Celery, task_name: str) -> str:
+    """The path of a task's endpoint: ``{task_endpoint_prefix}/{name}``."""
+    return f"{app.conf.task_endpoint_prefix.rstrip('/')}/{task_name}"
+
+
+def deliver(client: httpx.Client, app: Celery, message: Message) -> httpx.Response:
+    """POST ``message`` to its task endpoint, with the body and headers a worker receives."""
+    return client.post(task_path(app, message.task), content=message.body,
+                       headers=message.http_headers())
+
+
+async def adeliver(client: httpx.AsyncClient, app: Celery, message: Message) -> httpx.Response:
+    """Async :func:`deliver`."""
+    return await client.post(task_path(app, message.task), content=message.body,
+                             headers=message.http_headers())
+
+
+@contextmanager
+def serve(asgi_app: Any, host: str = "127.0.0.1") -> Iterator[str]:
+    """Serve an ASGI app with uvicorn on a free loopback port; yields its base URL.
+
+    The socket is bound and listening before the server thread starts, so requests made right
+    away wait in the accept queue instead of failing.
+    """
+    import uvicorn
+
+    sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
+    sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+    sock.bind((host, 0))
+    sock.listen(128)
+    port = sock.getsockname()[1]
+    server = uvicorn.Server(uvicorn.Config(asgi_app, log_level="warning", lifespan="off"))
+    thread = threading.Thread(target=server.run, kwargs={"sockets": [sock]}, daemon=True)
+    thread.start()
+    try:
+        yield f"http://{host}:{port}"
+    finally:
+        server.should_exit = True
+        thread.join(timeout=10)
+        sock.close()
