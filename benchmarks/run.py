@@ -18,16 +18,19 @@ from __future__ import annotations
 import argparse
 import asyncio
 import gc
+import os
 import statistics
 import subprocess
 import sys
+import tempfile
 import time
 from collections.abc import Callable, Sequence
 from dataclasses import dataclass
+from functools import partial
 from pathlib import Path
 from typing import Annotated, Any
 
-import celery
+import celery  # type: ignore[import-untyped]
 import fastapi
 import httpx
 from fastapi import Body, FastAPI
@@ -203,28 +206,23 @@ def bench_worker(mode: Mode) -> list[Result]:
                     raise RuntimeError(f"POST {path}: {response.status_code} {response.text}")
             return mode.requests / (time.perf_counter() - start)
 
-        for suffix, variant in (("", "2a. worker, async task"), ("_sync", "2b. worker, sync task")):
+        def side(path: str, body: bytes, headers: dict[str, str]) -> Callable[[], float]:
+            return lambda: runner.run(post_many(path, body, headers))
+
+        for suffix, name in (("", "2a. worker, async task"), ("_sync", "2b. worker, sync task")):
             app.tasks[f"bench.noop{suffix}"].delay(1)
-            [message] = transport.pop()
-            ours_path, plain_path = f"{prefix}/{message.task}", f"/plain{suffix}"
-            ours_headers = message.http_headers()
-            plain_headers = {"Content-Type": "application/json"}
-            reply = runner.run(client.post(ours_path, content=message.body, headers=ours_headers))
+            [message] = transport.pop()  # the body and X-Celery-* headers a worker receives
+            path = f"{prefix}/{message.task}"
+            reply = runner.run(client.post(path, content=message.body,
+                                           headers=message.http_headers()))
             if reply.json().get("state") != "SUCCESS":
-                raise RuntimeError(f"{ours_path} answered {reply.status_code} {reply.text}")
-
-            def run_ours(path: str = ours_path, body: bytes = message.body,
-                         headers: dict[str, str] = ours_headers) -> float:
-                return runner.run(post_many(path, body, headers))
-
-            def run_plain(path: str = plain_path, body: bytes = message.body,
-                          headers: dict[str, str] = plain_headers) -> float:
-                return runner.run(post_many(path, body, headers))
-
-            for side in (run_ours, run_plain):
-                side()
-            ours, plain = interleave([run_ours, run_plain], mode.rounds)
-            results.append(compare(variant, "req/s", ours, plain, "FastAPI",
+                raise RuntimeError(f"{path} answered {reply.status_code} {reply.text}")
+            sides = [side(path, message.body, message.http_headers()),
+                     side(f"/plain{suffix}", message.body, {"Content-Type": "application/json"})]
+            for warm_up in sides:
+                warm_up()
+            ours, plain = interleave(sides, mode.rounds)
+            results.append(compare(name, "req/s", ours, plain, "FastAPI",
                                    target=0.85, lower_is_better=False))
         runner.run(client.aclose())
     return results
@@ -233,20 +231,28 @@ def bench_worker(mode: Mode) -> list[Result]:
 # -- 3. Import time ---------------------------------------------------------------------------
 
 
-def run_python(code: str) -> float:
+def run_python(code: str, env: dict[str, str]) -> float:
     """Wall-clock seconds of ``python -c code`` in a fresh interpreter."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-c", code], cwd=ROOT, check=True)
+    subprocess.run([sys.executable, "-c", code], cwd=ROOT, env=env, check=True)
     return time.perf_counter() - start
 
 
 def bench_import(mode: Mode) -> tuple[Result, list[str]]:
-    """Import time of celery_gcp vs fastapi (minus interpreter start-up), and forbidden modules."""
-    sides = [lambda: run_python("pass"), lambda: run_python("import celery_gcp"),
-             lambda: run_python("import fastapi")]
-    for side in sides:  # warm up: bytecode caches, page cache
-        side()
-    empty, ours, theirs = interleave(sides, mode.import_runs)
+    """Import time of celery_gcp vs fastapi (minus interpreter start-up), and forbidden modules.
+
+    Both sides import from bytecode caches, as an installed package does: the caches go to a
+    temporary ``PYTHONPYCACHEPREFIX``, so ``PYTHONDONTWRITEBYTECODE`` cannot leave the project's
+    own modules recompiled on every run while site-packages have ``.pyc`` files.
+    """
+    with tempfile.TemporaryDirectory(prefix="celery-gcp-bench-") as cache:
+        env = {**os.environ, "PYTHONPYCACHEPREFIX": cache}
+        env.pop("PYTHONDONTWRITEBYTECODE", None)
+        sides = [partial(run_python, code, env)
+                 for code in ("pass", "import celery_gcp", "import fastapi")]
+        for side in sides:  # warm up: fill the bytecode cache and the page cache
+            side()
+        empty, ours, theirs = interleave(sides, mode.import_runs)
     base = statistics.median(empty)
     result = compare("3. import time", "ms", [(t - base) * 1e3 for t in ours],
                      [(t - base) * 1e3 for t in theirs], "fastapi",

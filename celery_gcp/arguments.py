@@ -16,7 +16,7 @@ from __future__ import annotations
 import inspect
 import json
 import typing
-from collections.abc import Callable
+from collections.abc import Callable, Mapping, Sequence
 from typing import Annotated, Any, NotRequired, Required
 
 from fastapi import params
@@ -37,6 +37,7 @@ _INJECTED_TYPES = (HTTPConnection, Response, BackgroundTasks, SecurityScopes)
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 _SERIALIZE = CoreConfig(ser_json_inf_nan="constants")
 _P = inspect.Parameter
+_POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
 _make_typed_dict: Any = TypedDict  # called with a computed name, which type checkers reject
 
 
@@ -64,7 +65,7 @@ class Arguments:
                 message_params.append(param)
         self.signature = signature.replace(parameters=message_params)
         self._layout = [(p.name, p.kind) for p in message_params]
-        self._has_varargs = any(k is _P.VAR_POSITIONAL for _, k in self._layout)
+        self._position = {n: i for i, (n, k) in enumerate(self._layout) if k in _POSITIONAL}
         self._untyped = frozenset(p.name for p in message_params if p.name not in hints)
         fields: dict[str, Any] = {}
         for p in message_params:
@@ -126,6 +127,7 @@ class Arguments:
         """Split validated values into the ``(args, kwargs)`` to call the function with."""
         args: list[Any] = []
         kwargs: dict[str, Any] = {}
+        position = self._position
         for name, kind in self._layout:
             if name not in values:
                 continue
@@ -134,13 +136,33 @@ class Arguments:
                 args.extend(value)
             elif kind is _P.VAR_KEYWORD:
                 kwargs.update(value)
-            elif kind is _P.POSITIONAL_ONLY or (
-                self._has_varargs and kind is _P.POSITIONAL_OR_KEYWORD
-            ):
-                args.append(value)
-            else:
+            elif kind is _P.KEYWORD_ONLY or len(args) < position[name]:
+                # An earlier optional parameter was left to its default: go by name from here.
                 kwargs[name] = value
+            else:
+                args.append(value)
         return tuple(args), kwargs
+
+    def merge(self, args: Sequence[Any], kwargs: Mapping[str, Any],
+              new_args: Sequence[Any] | None, new_kwargs: Mapping[str, Any] | None,
+              ) -> tuple[tuple[Any, ...], dict[str, Any]]:
+        """Replace the args or kwargs of a call, as ``self.retry(args=, kwargs=)`` does.
+
+        Given only new kwargs, positional values they name are dropped rather than clashing.
+        """
+        if new_args is None and new_kwargs is None:
+            return tuple(args), dict(kwargs)
+        if new_kwargs is None:
+            return tuple(new_args or ()), dict(kwargs)
+        if new_args is not None:
+            return tuple(new_args), dict(new_kwargs)
+        names = [n for n, k in self._layout if k in _POSITIONAL]
+        clash = [i for i, n in enumerate(names[: len(args)]) if n in new_kwargs]
+        if not clash:
+            return tuple(args), dict(new_kwargs)
+        keep = tuple(args[: clash[0]])
+        named = {n: v for n, v in zip(names[clash[0]:], args[clash[0]:], strict=False)}
+        return keep, {**named, **new_kwargs}
 
     def _error(self, exc: ValidationError, after_round_trip: bool = False) -> TaskArgumentError:
         problems = []

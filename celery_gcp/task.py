@@ -241,8 +241,7 @@ class Task(Generic[P, R]):
         limit = self.max_retries if max_retries is None else max_retries
         if not eta and countdown is None:
             countdown = self.default_retry_delay
-        args = request.args if args is None else args
-        kwargs = request.kwargs if kwargs is None else kwargs
+        args, kwargs = self.arguments.merge(request.args, request.kwargs or {}, args, kwargs)
         if limit is not None and retries > limit:
             if exc is not None:
                 raise exc
