@@ -145,9 +145,11 @@ class Signature(dict[str, Any]):
                     kwargs: Mapping[str, Any] | None = None, **options: Any) -> AsyncResult[Any]:
         """Send the call; options given here win over the signature's."""
         merged_args, merged_kwargs = self._merge(args, kwargs)
-        return self.app.send_task(
-            self.task, merged_args, merged_kwargs, **{**self.options, **options}
-        )
+        merged_options = {**self.options, **options}
+        task = self._type or self.app.tasks.get(self.task)
+        if task is not None:  # a registered task honours eager mode, as in Celery
+            return task.apply_async(merged_args, merged_kwargs, **merged_options)
+        return self.app.send_task(self.task, merged_args, merged_kwargs, **merged_options)
 
     def apply(self, args: Sequence[Any] | None = None,
               kwargs: Mapping[str, Any] | None = None, **options: Any) -> Any:
