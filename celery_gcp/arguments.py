@@ -161,7 +161,7 @@ class Arguments:
         if not clash:
             return tuple(args), dict(new_kwargs)
         keep = tuple(args[: clash[0]])
-        named = {n: v for n, v in zip(names[clash[0]:], args[clash[0]:], strict=False)}
+        named = dict(zip(names[clash[0] :], args[clash[0] :], strict=False))
         return keep, {**named, **new_kwargs}
 
     def _error(self, exc: ValidationError, after_round_trip: bool = False) -> TaskArgumentError:

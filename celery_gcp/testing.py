@@ -16,6 +16,7 @@ from __future__ import annotations
 
 import socket
 import threading
+import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -26,7 +27,7 @@ if TYPE_CHECKING:
     from .app import Celery
     from .message import Message
 
-__all__ = ["adeliver", "deliver", "serve", "task_path"]
+__all__ = ["adeliver", "deliver", "drain", "serve", "task_path"]
 
 
 def task_path(app: Celery, task_name: str) -> str:
@@ -44,6 +45,35 @@ async def adeliver(client: httpx.AsyncClient, app: Celery, message: Message) -> 
     """Async :func:`deliver`."""
     return await client.post(task_path(app, message.task), content=message.body,
                              headers=message.http_headers())
+
+
+def drain(client: httpx.Client, app: Celery, *, honour_eta: bool = False,
+          timeout: float = 60.0) -> list[tuple[Message, httpx.Response]]:
+    """Deliver the app's recorded messages, and those their runs send, until none is left.
+
+    With ``honour_eta`` each message waits for its ETA, as Cloud Tasks would make it wait;
+    a message due later than ``timeout`` seconds from the start raises ``TimeoutError``.
+    """
+    from .transport import MemoryTransport
+
+    transport = app.transport
+    if not isinstance(transport, MemoryTransport):
+        raise TypeError("drain() needs the memory transport: broker_url='memory://'")
+    deadline = time.monotonic() + timeout
+    delivered: list[tuple[Message, httpx.Response]] = []
+    pending: list[Message] = []
+    while True:
+        pending += transport.pop()
+        if not pending:
+            return delivered
+        pending.sort(key=lambda m: m.eta.timestamp() if m.eta else 0.0)
+        message = pending.pop(0)
+        if honour_eta and message.eta is not None:
+            wait = message.eta.timestamp() - time.time()
+            if time.monotonic() + wait > deadline:
+                raise TimeoutError(f"task {message.task}[{message.id}] is due after the timeout")
+            time.sleep(max(0.0, wait))  # waiting for the ETA is the point here
+        delivered.append((message, deliver(client, app, message)))
 
 
 @contextmanager

@@ -160,7 +160,8 @@ def test_shared_task_is_bound_to_every_app() -> None:
     first = Celery("first", broker_url="memory://")
     second = Celery("second", broker_url="memory://")
     name = "tests.test_app.shared_double"
-    assert name in first.tasks and name in second.tasks
+    assert name in first.tasks
+    assert name in second.tasks
     assert first.tasks[name] is not second.tasks[name]
     # The shared object resolves to the current app's task (the last created).
     assert get_current_app() is second

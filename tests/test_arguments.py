@@ -3,8 +3,8 @@
 from __future__ import annotations
 
 import dataclasses
-import inspect
 import enum
+import inspect
 import json
 import uuid
 from datetime import UTC, date, datetime, timedelta, timezone

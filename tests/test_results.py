@@ -34,7 +34,9 @@ def test_get_without_a_result_store_says_what_to_do(app: Celery) -> None:
 
 def test_eager_result_reports_its_outcome() -> None:
     ok = EagerResult("a", 3, "SUCCESS")
-    assert ok.get() == 3 and ok.ready() and ok.successful()
+    assert ok.get() == 3
+    assert ok.ready()
+    assert ok.successful()
     failed = EagerResult("b", ValueError("x"), "FAILURE", traceback="tb")
     with pytest.raises(ValueError):
         failed.get()

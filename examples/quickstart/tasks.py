@@ -1,0 +1,32 @@
+"""Tasks as a Celery project writes them; only the import changed (celery -> celery_gcp)."""
+
+from __future__ import annotations
+
+from datetime import datetime
+
+from celery_gcp import Celery, Task
+from celery_gcp.utils.log import get_task_logger
+
+app = Celery("quickstart", broker_url="memory://")
+app.conf.update(task_default_queue="default", timezone="UTC")
+logger = get_task_logger(__name__)
+
+
+@app.task
+def add(x: int, y: int) -> int:
+    """Add two numbers."""
+    return x + y
+
+
+@app.task
+def remind(message: str, due: datetime) -> str:
+    """Sent with a countdown; arrives with ``due`` as a real datetime."""
+    return f"{message} (due {due:%H:%M:%S})"
+
+
+@app.task(bind=True, max_retries=3, default_retry_delay=1)
+def flaky_fetch(self: Task[..., str], url: str) -> str:
+    """Fails twice, then succeeds: each retry is a new Cloud Tasks task with the same id."""
+    if self.request.retries < 2:
+        raise self.retry(exc=ConnectionError(f"{url} timed out"))
+    return f"fetched {url} after {self.request.retries} retries"
