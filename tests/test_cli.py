@@ -1,0 +1,66 @@
+"""The celery-gcp command: -A discovery, inspect, and worker serving over HTTP."""
+
+from __future__ import annotations
+
+import json
+import os
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from click.testing import CliRunner
+
+from celery_gcp.cli import main
+
+ROOT = Path(__file__).resolve().parents[1]
+APP = "examples.quickstart.tasks"
+
+
+def test_inspect_registered_and_routes() -> None:
+    runner = CliRunner()
+    registered = runner.invoke(main, ["-A", APP, "inspect", "registered"])
+    assert registered.exit_code == 0, registered.output
+    assert f"{APP}.add\tPOST /_tasks/{APP}.add" in registered.output
+    routes = runner.invoke(main, ["-A", f"{APP}:app", "inspect", "routes"])
+    assert f"{APP}.add\tdefault\tdefault" in routes.output
+
+
+def test_app_not_found_is_a_usage_error() -> None:
+    result = CliRunner().invoke(main, ["-A", "celery_gcp.routing", "inspect", "registered"])
+    assert result.exit_code == 2
+    assert "no Celery app found" in result.output
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def test_worker_serves_the_task_endpoints_on_port() -> None:
+    port = free_port()
+    env = {**os.environ, "PORT": str(port)}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery_gcp.cli", "-A", APP, "worker", "--host", "127.0.0.1"],
+        cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:  # wait until the server accepts connections, bounded
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"worker did not start: {proc.stdout.read()!r}")  # type: ignore[union-attr]
+                time.sleep(0.05)
+        response = httpx.post(f"http://127.0.0.1:{port}/_tasks/{APP}.add",
+                              json={"x": 2, "y": 40}, headers={"X-Celery-Task-Id": "cli-1"})
+        assert response.status_code == 200
+        assert json.loads(response.content)["result"] == 42
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
