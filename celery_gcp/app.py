@@ -26,6 +26,7 @@ from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar,
 from zoneinfo import ZoneInfo
 
 from . import _state, calling
+from .annotations import annotate
 from .config import Settings, defaults, detect_mixed_names, read_source
 from .exceptions import CeleryGcpWarning, ImproperlyConfigured, NotRegistered
 from .routing import Router
@@ -262,6 +263,8 @@ class Celery:
 
     def _register(self, task: Task[Any, Any]) -> None:
         self._tasks.register(task)
+        if self._finalized:
+            annotate(task, self.conf.task_annotations)
         if self._router is not None:
             from .worker.router import add_task_route
 
@@ -294,6 +297,8 @@ class Celery:
         for module in (*(conf.imports or ()), *(conf.include or ())):
             importlib.import_module(module)
         self._run_autodiscover()
+        for task in self._tasks.values():
+            annotate(task, conf.task_annotations)
         if import_modules.receivers:
             import_modules.send(sender=self)
         self.on_after_finalize.send(sender=self)

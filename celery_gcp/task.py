@@ -286,6 +286,16 @@ class Task(Generic[P, R]):
 
     subtask = signature
 
+    def update_state(self, task_id: str | None = None, state: str | None = None,
+                     meta: Any = None, **kwargs: Any) -> None:
+        """Accepted and dropped, with a one-time warning: there is no result store to update.
+
+        (Celery without a result backend drops these updates silently.)
+        """
+        calling.warn_once(self.app, "update_state",
+                          "update_state() is dropped: celery_gcp keeps no result store; "
+                          "record progress in your own storage, keyed by self.request.id")
+
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[R]:
         """The result handle for ``task_id``."""
         return AsyncResult(task_id, task_name=self.name, app=self.app, **kwargs)

@@ -264,3 +264,51 @@ def test_sending_without_a_transport_says_what_to_set() -> None:
 
     with pytest.raises(ImproperlyConfigured, match="memory://"):
         t.delay()
+
+
+class RateAnnotation:
+    def annotate(self, task: Task[Any, Any]) -> dict[str, Any] | None:
+        return {"rate_limit": "5/m"} if task.name.endswith(".slow") else None
+
+
+def test_task_annotations_set_attributes() -> None:
+    app = Celery("ann", broker_url="memory://", task_annotations=[
+        {"*": {"max_retries": 9}, "ann.add": {"default_retry_delay": 1}},
+        RateAnnotation(),
+    ])
+
+    @app.task(name="ann.add")
+    def add() -> None: ...
+
+    @app.task(name="ann.slow")
+    def slow() -> None: ...
+
+    app.finalize()
+    assert (add.max_retries, add.default_retry_delay, add.rate_limit) == (9, 1, None)
+    assert (slow.max_retries, slow.default_retry_delay, slow.rate_limit) == (9, 180, "5/m")
+
+    @app.task(name="ann.late")
+    def late() -> None: ...
+
+    assert late.max_retries == 9
+
+
+def test_task_annotations_method_wrapping_is_refused() -> None:
+    app = Celery("ann2", task_annotations={"*": {"@__call__": print}})
+
+    @app.task
+    def t() -> None: ...
+
+    with pytest.raises(ImproperlyConfigured, match="method wrapping"):
+        app.finalize()
+
+
+def test_update_state_warns_once_that_it_is_dropped(app: Celery) -> None:
+    @app.task(bind=True)
+    def progress(self: Task[Any, Any]) -> None:
+        self.update_state(state="PROGRESS", meta={"done": 1})
+        self.update_state(state="PROGRESS", meta={"done": 2})
+
+    with pytest.warns(CeleryGcpWarning, match="update_state") as record:
+        progress()
+    assert len(record) == 1
