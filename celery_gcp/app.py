@@ -113,7 +113,7 @@ class Celery:
         self._finalized = False
         self._pending_autodiscover: list[tuple[Any, str]] = []
         self._transport: Transport | None = None
-        self._queue_router: tuple[Any, str, Router] | None = None
+        self._queue_router: tuple[int, Router] | None = None
         self._router: APIRouter | None = None
         self._warned: set[str] = set()
         self.on_configure = Signal("app.on_configure")
@@ -350,10 +350,9 @@ class Celery:
         from .result import AsyncResult
 
         task = self.tasks.get(name)
-        spec = task.arguments if task is not None else None
         if task is not None and task.queue and "queue" not in options:
             options["queue"] = task.queue
-        message = calling.build_message(self, name, spec, args, kwargs, options)
+        message = calling.build_message(self, name, task, args, kwargs, options)
         receipt = calling.publish(self, message)
         return AsyncResult(receipt.task_id, task_name=name, app=self)
 
@@ -388,12 +387,12 @@ class Celery:
     @property
     def queue_router(self) -> Router:
         """The routing of task calls to queues (``task_routes``, ``task_default_queue``)."""
-        routes, default = self.conf.task_routes, self.conf.task_default_queue
+        conf = self.conf
         cached = self._queue_router
-        if cached is None or cached[0] is not routes or cached[1] != default:
-            cached = (routes, default, Router(routes, default))
+        if cached is None or cached[0] != conf.version:
+            cached = (conf.version, Router(conf.task_routes, conf.task_default_queue))
             self._queue_router = cached
-        return cached[2]
+        return cached[1]
 
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[Any]:
         """The result handle for ``task_id``."""

@@ -66,6 +66,16 @@ class Arguments:
         self.signature = signature.replace(parameters=message_params)
         self._layout = [(p.name, p.kind) for p in message_params]
         self._position = {n: i for i, (n, k) in enumerate(self._layout) if k in _POSITIONAL}
+        self._positional = list(self._position)
+        self._has_varargs = any(k is _P.VAR_POSITIONAL for _, k in self._layout)
+        self._by_name = frozenset(
+            p.name for p in message_params
+            if p.kind in (_P.POSITIONAL_OR_KEYWORD, _P.KEYWORD_ONLY)
+        )
+        self._required = frozenset(
+            p.name for p in message_params
+            if p.default is _P.empty and p.kind not in (_P.VAR_POSITIONAL, _P.VAR_KEYWORD)
+        )
         self._untyped = frozenset(p.name for p in message_params if p.name not in hints)
         fields: dict[str, Any] = {}
         for p in message_params:
@@ -96,10 +106,7 @@ class Arguments:
 
     def encode(self, args: tuple[Any, ...] | list[Any], kwargs: dict[str, Any]) -> bytes:
         """Bind, validate and dump the arguments; raises :class:`TaskArgumentError`."""
-        try:
-            bound = self.signature.bind(*args, **kwargs).arguments
-        except TypeError as exc:
-            raise TaskArgumentError(f"{self.task_name}(): {exc}") from None
+        bound = self._bind(args, kwargs)
         for name in self._untyped.intersection(bound):
             _check_plain_json(self.task_name, name, bound[name])
         try:
@@ -118,6 +125,21 @@ class Arguments:
         except ValidationError as exc:
             raise self._error(exc, after_round_trip=True) from None
         return body
+
+    def _bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        # The common shapes without inspect's general (and slower) binding.
+        if len(args) <= len(self._positional) and not self._has_varargs:
+            bound = dict(zip(self._positional, args, strict=False))
+            if kwargs and (kwargs.keys() - self._by_name or kwargs.keys() & bound.keys()):
+                bound = {}
+            else:
+                bound.update(kwargs)
+            if bound.keys() >= self._required:
+                return bound
+        try:
+            return dict(self.signature.bind(*args, **kwargs).arguments)
+        except TypeError as exc:
+            raise TaskArgumentError(f"{self.task_name}(): {exc}") from None
 
     def decode(self, body: bytes) -> dict[str, Any]:
         """Validate a JSON body as the worker does; raises :class:`pydantic.ValidationError`."""

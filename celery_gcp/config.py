@@ -83,41 +83,52 @@ class Settings(MutableMapping[str, Any]):
     """
 
     def __init__(self, changes: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
-        object.__setattr__(self, "_changes", {_new_key(k): v for k, v in changes.items()})
-        object.__setattr__(self, "_defaults", dict(defaults))
+        set_ = object.__setattr__
+        set_(self, "_changes", {_new_key(k): v for k, v in changes.items()})
+        set_(self, "_defaults", dict(defaults))
+        # Reads are on the send path: one dict holds the current value of every setting.
+        set_(self, "_values", {**self._defaults, **self._changes})
+        #: Bumped on every change, so derived objects (the queue router) know to rebuild.
+        set_(self, "version", 0)
 
     def __getitem__(self, key: str) -> Any:
-        key = _new_key(key)
         try:
-            return self._changes[key]
+            return self._values[key]
         except KeyError:
-            return self._defaults[key]
+            return self._values[OLD_TO_NEW[key]]
 
     def __setitem__(self, key: str, value: Any) -> None:
-        self._changes[_new_key(key)] = value
+        key = _new_key(key)
+        self._changes[key] = value
+        self._values[key] = value
+        object.__setattr__(self, "version", self.version + 1)
 
     def __delitem__(self, key: str) -> None:
-        del self._changes[_new_key(key)]
+        key = _new_key(key)
+        del self._changes[key]
+        if key in self._defaults:
+            self._values[key] = self._defaults[key]
+        else:
+            del self._values[key]
+        object.__setattr__(self, "version", self.version + 1)
 
     def __iter__(self) -> Iterator[str]:
-        yield from self._defaults
-        yield from (k for k in self._changes if k not in self._defaults)
+        return iter(self._values)
 
     def __len__(self) -> int:
-        return len(self._defaults.keys() | self._changes.keys())
+        return len(self._values)
 
     def __contains__(self, key: object) -> bool:
-        return isinstance(key, str) and (
-            _new_key(key) in self._changes or _new_key(key) in self._defaults
-        )
+        return isinstance(key, str) and _new_key(key) in self._values
 
     def __getattr__(self, key: str) -> Any:
-        if key.startswith("_"):
-            raise AttributeError(key)
         try:
-            return self[key]
+            return self._values[key]
         except KeyError:
-            raise AttributeError(f"no setting named {key!r}") from None
+            pass
+        if key.startswith("_") or key not in OLD_TO_NEW:
+            raise AttributeError(f"no setting named {key!r}")
+        return self._values[OLD_TO_NEW[key]]
 
     def __setattr__(self, key: str, value: Any) -> None:
         self[key] = value

@@ -209,7 +209,7 @@ class Task(Generic[P, R]):
             options["link_error"] = link_error
         if self.queue and "queue" not in options:
             options["queue"] = self.queue
-        return calling.build_message(self.app, self.name, self.arguments, args, kwargs, options,
+        return calling.build_message(self.app, self.name, self, args, kwargs, options,
                                      route=route)
 
     # -- retrying --------------------------------------------------------------------------
