@@ -28,7 +28,12 @@ from zoneinfo import ZoneInfo
 from . import _state, calling
 from .annotations import annotate
 from .config import Settings, defaults, detect_mixed_names, read_source
-from .exceptions import CeleryGcpWarning, ImproperlyConfigured, NotRegistered
+from .exceptions import (
+    AlwaysEagerIgnored,
+    CeleryGcpWarning,
+    ImproperlyConfigured,
+    NotRegistered,
+)
 from .routing import Router
 from .signals import Signal, import_modules
 from .task import Task
@@ -49,9 +54,9 @@ logger = logging.getLogger("celery_gcp")
 
 # A task name is the last segment of its endpoint's path.
 _TASK_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
+# Celery constructor arguments for machinery that does not exist here (loaders, AMQP, events).
 _CONSTRUCTOR_IGNORED = frozenset({
-    "loader", "amqp", "events", "log", "control", "fixups", "strict_typing", "tasks",
-    "namespace", "changes", "config_source", "autofinalize",
+    "loader", "amqp", "events", "log", "control", "fixups", "tasks", "autofinalize",
 })
 
 
@@ -88,19 +93,23 @@ class Celery:
         include: Iterable[str] | None = None,
         task_cls: type[Task[Any, Any]] | str | None = None,
         set_as_current: bool = True,
+        namespace: str | None = None,
+        strict_typing: bool = True,
+        config_source: Any = None,
+        changes: dict[str, Any] | None = None,
         **settings: Any,
     ) -> None:
         self.main = main
-        self._preconf: dict[str, Any] = {}
+        #: The default namespace of ``config_from_object`` (``"CELERY"`` for Django projects).
+        self.namespace = namespace
+        #: The default of every task's ``typing`` option, as in Celery.
+        self.strict_typing = strict_typing
+        self._preconf: dict[str, Any] = dict(changes or {})
+        self._sources: list[tuple[Any, str | None]] = []
+        if config_source is not None:
+            self._sources.append((config_source, namespace))
         for key in _CONSTRUCTOR_IGNORED & settings.keys():
-            if key == "config_source":
-                self._sources: list[tuple[Any, str | None]] = [(settings.pop(key), None)]
-            elif key == "changes":
-                self._preconf.update(settings.pop(key) or {})
-            else:
-                settings.pop(key)
-        if not hasattr(self, "_sources"):
-            self._sources = []
+            settings.pop(key)
         if broker is not None:
             self._preconf["broker_url"] = broker
         if backend is not None:
@@ -158,6 +167,7 @@ class Celery:
 
         ``namespace="CELERY"`` reads Django-style ``CELERY_*`` names, as in Celery.
         """
+        namespace = namespace if namespace is not None else self.namespace
         try:
             if self._conf is None:
                 read_source(obj, namespace)  # fail here, not at first use
@@ -230,7 +240,7 @@ class Celery:
         if name in self._tasks:
             return self._tasks[name]
         _check_task_name(name)
-        for key in ("autoretry_for", "dont_autoretry_for"):
+        for key in ("autoretry_for", "dont_autoretry_for", "throws"):
             if key in options:
                 options[key] = tuple(options[key])
         if options.get("soft_time_limit") is not None:
@@ -245,6 +255,8 @@ class Celery:
             "_decorated": True, "__doc__": fun.__doc__, "__module__": fun.__module__,
             "__wrapped__": fun, "abstract": False, **options,
         }
+        if attrs.get("typing", base.typing) is None:
+            attrs["typing"] = self.strict_typing
         task: Task[Any, Any] = type(fun.__name__, (base,), attrs)()
         self._register(task)
         return task
@@ -349,6 +361,11 @@ class Celery:
         """Send a task by name; a locally registered task's arguments are validated."""
         from .result import AsyncResult
 
+        if self.conf.task_always_eager:
+            calling.warn_once(self, "send_task-eager", "task_always_eager has no effect on "
+                              "send_task: the task is sent (as in Celery); call the task's "
+                              "apply_async to run it eagerly", category=AlwaysEagerIgnored)
+        options = {k: v for k, v in options.items() if v is not None}
         task = self.tasks.get(name)
         if task is not None and task.queue and "queue" not in options:
             options["queue"] = task.queue
@@ -472,7 +489,8 @@ def _import_related(package: str, related_name: str) -> None:
 
 def _django_installed_apps() -> list[str]:
     try:
-        from django.conf import settings  # type: ignore[import-not-found]
+        from django.apps import apps  # type: ignore[import-not-found]
     except ImportError:
         return []
-    return list(settings.INSTALLED_APPS) if settings.configured else []
+    # App configs give package names even where INSTALLED_APPS lists "pkg.apps.PkgConfig".
+    return [config.name for config in apps.get_app_configs()] if apps.ready else []

@@ -76,7 +76,11 @@ class Arguments:
             p.name for p in message_params
             if p.default is _P.empty and p.kind not in (_P.VAR_POSITIONAL, _P.VAR_KEYWORD)
         )
-        self._untyped = frozenset(p.name for p in message_params if p.name not in hints)
+        # Un-annotated and Any-annotated values carry plain JSON only: anything else would be
+        # turned into a different type on the way (a date into a str, a tuple into a list).
+        self._untyped = frozenset(
+            p.name for p in message_params if hints.get(p.name, Any) in (Any, object)
+        )
         fields: dict[str, Any] = {}
         for p in message_params:
             tp = hints.get(p.name, Any)
@@ -223,6 +227,13 @@ def _is_dependency(param: inspect.Parameter, annotation: Any) -> bool:
 
 def _check_plain_json(task_name: str, name: str, value: Any) -> None:
     bad = _first_non_json(value)
+    if isinstance(bad, _NonStringKey):
+        raise TaskArgumentError(
+            f"{task_name}(): argument {name!r} holds a dict with the key {bad.key!r}, but JSON "
+            "object keys are strings. Annotate the parameter (e.g. "
+            f"`{name}: dict[{type(bad.key).__name__}, ...]`) so keys are converted back, or "
+            "use string keys."
+        )
     if bad is not None:
         raise TaskArgumentError(
             f"{task_name}(): argument {name!r} holds a {type(bad).__module__}."
@@ -230,6 +241,11 @@ def _check_plain_json(task_name: str, name: str, value: Any) -> None:
             f"annotation. Annotate it (e.g. `{name}: {type(bad).__name__}`) so it round-trips "
             "exactly, or convert the value before calling."
         )
+
+
+class _NonStringKey:
+    def __init__(self, key: Any) -> None:
+        self.key = key
 
 
 def _first_non_json(value: Any) -> Any:
@@ -244,7 +260,7 @@ def _first_non_json(value: Any) -> Any:
     if isinstance(value, dict):
         for key, item in value.items():
             if not isinstance(key, str):
-                return key
+                return _NonStringKey(key)
             bad = _first_non_json(item)
             if bad is not None:
                 return bad

@@ -61,11 +61,12 @@ _NO_MEANING = {
 _CALLER = 5
 
 
-def warn_once(app: Celery, key: str, text: str, stacklevel: int = 2) -> None:
+def warn_once(app: Celery, key: str, text: str, stacklevel: int = 2,
+              category: type[Warning] = CeleryGcpWarning) -> None:
     """Warn about ``key`` the first time this app sees it (``stacklevel`` as for the caller)."""
     if key not in app._warned:
         app._warned.add(key)
-        warnings.warn(text, CeleryGcpWarning, stacklevel=stacklevel + 1)
+        warnings.warn(text, category, stacklevel=stacklevel + 1)
 
 
 def build_message(

@@ -2,7 +2,7 @@
 
 A :class:`Signature` is a dict (``task``, ``args``, ``kwargs``, ``options``, ``subtask_type``,
 ``immutable``) so it travels as JSON in ``X-Celery-Link`` headers. ``chain`` is built from
-``link`` callbacks; ``group`` sends its signatures in one batch.
+``link`` callbacks; ``group`` sends each of its signatures.
 
 Example::
 
@@ -16,7 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .result import AsyncResult, ResultBase
+from .result import AsyncResult, GroupResult
 
 if TYPE_CHECKING:
     from .app import Celery
@@ -171,11 +171,14 @@ class Signature(dict[str, Any]):
 
 
 class chain(Signature):
-    """Run signatures one after the other, each result passed to the next (via ``link``).
+    """Run signatures one after the other, each result passed to the next.
+
+    ``apply_async`` sends the first step with the rest attached as ``link`` callbacks, so each
+    worker sends the next step when its own succeeds; ``apply`` runs every step here.
 
     Example::
 
-        chain(add.s(2, 2), mul.s(4)).apply_async()
+        chain(add.s(2, 2), mul.s(4)).apply_async()      # mul(4, 4) after add
     """
 
     def __init__(self, *tasks: Signature | Iterable[Signature], app: Celery | None = None) -> None:
@@ -207,8 +210,15 @@ class chain(Signature):
 
     def apply(self, args: Sequence[Any] | None = None,
               kwargs: Mapping[str, Any] | None = None, **options: Any) -> Any:
-        """Run every step in this process."""
-        return self._linked(args, kwargs).apply(**options)
+        """Run every step in this process; returns the last step's :class:`EagerResult`."""
+        result = self.steps[0].apply(args, kwargs, **options)
+        for step in self.steps[1:]:
+            result = step.apply((result.get(),), **options)
+        return result
+
+    def __call__(self, *args: Any, **kwargs: Any) -> AsyncResult[Any]:
+        """Send the chain, as Celery's ``chain(...)()`` does."""
+        return self.apply_async(args, kwargs)
 
     def __or__(self, other: Signature) -> chain:  # type: ignore[override]
         return chain(*self.steps, *(other.steps if isinstance(other, chain) else [other]))
@@ -218,7 +228,7 @@ class chain(Signature):
 
 
 class group(Signature):
-    """Send several signatures at once; the result is a :class:`GroupResult`."""
+    """Several signatures sent together; the result is a :class:`GroupResult`, in order."""
 
     def __init__(self, *tasks: Signature | Iterable[Signature], app: Celery | None = None) -> None:
         if len(tasks) == 1 and not isinstance(tasks[0], Mapping):
@@ -228,28 +238,20 @@ class group(Signature):
 
     def apply_async(self, args: Sequence[Any] | None = None,  # type: ignore[override]
                     kwargs: Mapping[str, Any] | None = None, **options: Any) -> GroupResult:
-        """Send every signature; returns their results in order."""
+        """Send every signature (``args`` prepended to each); results in order."""
         return GroupResult([s.apply_async(args, kwargs, **options) for s in self.tasks])
+
+    def apply(self, args: Sequence[Any] | None = None,
+              kwargs: Mapping[str, Any] | None = None, **options: Any) -> GroupResult:
+        """Run every signature in this process."""
+        return GroupResult([s.apply(args, kwargs, **options) for s in self.tasks])
+
+    def __call__(self, *args: Any, **kwargs: Any) -> GroupResult:
+        """Send the group, as Celery's ``group(...)()`` does."""
+        return self.apply_async(args, kwargs)
 
     def __repr__(self) -> str:
         return f"group({self.tasks!r})"
-
-
-class GroupResult(ResultBase):
-    """The results of a :class:`group`, in the order of its signatures."""
-
-    def __init__(self, results: list[AsyncResult[Any]], id: str | None = None) -> None:
-        self.results = results
-        self.id = id
-
-    def __iter__(self) -> Any:
-        return iter(self.results)
-
-    def __len__(self) -> int:
-        return len(self.results)
-
-    def __getitem__(self, index: int) -> AsyncResult[Any]:
-        return self.results[index]
 
 
 def signature(varies: Any, *args: Any, **kwargs: Any) -> Signature:

@@ -14,7 +14,6 @@ from typing import Any
 import click
 
 from .app import Celery
-from .routing import queue_id
 
 __all__ = ["main"]
 
@@ -87,7 +86,7 @@ def routes(app: Celery) -> None:
     for name, task in sorted(app.tasks.items()):
         options = {"queue": task.queue} if task.queue else {}
         queue = app.queue_router.route(name, (), {}, options, task)
-        click.echo(f"{name}\t{queue}\t{queue_id(queue)}")
+        click.echo(f"{name}\t{queue}\t{app.queue_router.queue_id(queue)}")
 
 
 if __name__ == "__main__":  # pragma: no cover

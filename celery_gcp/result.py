@@ -8,6 +8,7 @@ record of, and :meth:`AsyncResult.get` says so and what to do instead. Eager cal
 
 from __future__ import annotations
 
+from collections.abc import Iterator
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from . import states
@@ -16,7 +17,7 @@ from .exceptions import NoResultBackendError
 if TYPE_CHECKING:
     from .app import Celery
 
-__all__ = ["AsyncResult", "EagerResult", "ResultBase"]
+__all__ = ["AsyncResult", "EagerResult", "GroupResult", "ResultBase"]
 
 R = TypeVar("R")
 
@@ -106,6 +107,40 @@ class AsyncResult(ResultBase, Generic[R]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.id}>"
+
+
+class GroupResult(ResultBase):
+    """The results of a group, in the order of its signatures."""
+
+    def __init__(self, results: list[AsyncResult[Any]], id: str | None = None) -> None:
+        self.results = results
+        self.id = id
+
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            **kwargs: Any) -> list[Any]:
+        """Every result's value, in order (each raises as its own ``get`` does)."""
+        return [r.get(timeout=timeout, propagate=propagate) for r in self.results]
+
+    def ready(self) -> bool:
+        """Whether every result is ready."""
+        return all(r.ready() for r in self.results)
+
+    def successful(self) -> bool:
+        """Whether every result succeeded."""
+        return all(r.successful() for r in self.results)
+
+    def failed(self) -> bool:
+        """Whether any result failed."""
+        return any(r.failed() for r in self.results)
+
+    def __iter__(self) -> Iterator[AsyncResult[Any]]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, index: int) -> AsyncResult[Any]:
+        return self.results[index]
 
 
 class EagerResult(AsyncResult[R]):

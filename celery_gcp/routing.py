@@ -49,6 +49,22 @@ class Router:
     def __init__(self, routes: Any, default_queue: str) -> None:
         self.default_queue = default_queue
         self.routers = [_compile(r) for r in _as_list(routes)]
+        self._names_by_id: dict[str, str] = {}
+
+    def queue_id(self, name: str) -> str:
+        """The Cloud Tasks queue id of queue ``name``, refusing two names that share one id.
+
+        ``high_priority`` and ``high.priority`` would both be ``high-priority``: silently
+        merging two queues would merge their rate limits, so the second name is an error.
+        """
+        mapped = queue_id(name)
+        other = self._names_by_id.setdefault(mapped, name)
+        if other != name:
+            raise ImproperlyConfigured(
+                f"queues {other!r} and {name!r} both map to the Cloud Tasks queue id "
+                f"{mapped!r}; rename one of them"
+            )
+        return mapped
 
     def route(
         self,

@@ -26,6 +26,8 @@ if TYPE_CHECKING:
 
 __all__ = ["Task"]
 
+# Task attributes that act as defaults for every call (Celery's execution options).
+_EXEC_OPTIONS = ("queue", "expires", "priority", "routing_key", "exchange", "delivery_mode")
 P = ParamSpec("P")
 R = TypeVar("R")
 
@@ -45,7 +47,7 @@ class Task(Generic[P, R]):
 
     app: ClassVar[Celery]
     name: ClassVar[str]
-    typing: ClassVar[bool] = True
+    typing: ClassVar[bool | None] = None  # None: the app's strict_typing (True by default)
     max_retries: ClassVar[int | None] = 3
     default_retry_delay: ClassVar[float] = 180
     rate_limit: ClassVar[str | int | float | None] = None
@@ -56,6 +58,7 @@ class Task(Generic[P, R]):
     acks_on_failure_or_timeout: ClassVar[bool | None] = None
     autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
     dont_autoretry_for: ClassVar[tuple[type[BaseException], ...]] = ()
+    throws: ClassVar[tuple[type[BaseException], ...]] = ()
     retry_kwargs: ClassVar[dict[str, Any]] = {}
     retry_backoff: ClassVar[bool | int | float] = False
     retry_backoff_max: ClassVar[int] = 600
@@ -110,7 +113,8 @@ class Task(Generic[P, R]):
     @cached_property
     def arguments(self) -> Arguments:
         """The argument schema shared by the call site and the worker."""
-        return Arguments(self.run, self.name, typed=self.typing)
+        typed = self.app.strict_typing if self.typing is None else self.typing
+        return Arguments(self.run, self.name, typed=typed)
 
     # -- calling ---------------------------------------------------------------------------
 
@@ -207,8 +211,10 @@ class Task(Generic[P, R]):
             options["link"] = link
         if link_error is not None:
             options["link_error"] = link_error
-        if self.queue and "queue" not in options:
-            options["queue"] = self.queue
+        for key in _EXEC_OPTIONS:  # task attributes are per-call defaults, as in Celery
+            value = getattr(self, key, None)
+            if value is not None and key not in options:
+                options[key] = value
         return calling.build_message(self.app, self.name, self, args, kwargs, options,
                                      route=route)
 

@@ -143,10 +143,10 @@ def test_unannotated_tuple_arrives_as_list_like_celery_json() -> None:
 
 
 def test_unserialisable_annotated_value_fails_at_the_call_site() -> None:
-    def t(value: Any) -> None: ...
+    def t(value: list[Any]) -> None: ...
 
     with pytest.raises(TaskArgumentError, match="'value'"):
-        Arguments(t, "t").encode((object(),), {})
+        Arguments(t, "t").encode(([object()],), {})
 
 
 def test_binary_bytes_fail_naming_the_argument() -> None:
@@ -256,3 +256,28 @@ def test_merge_replaces_args_or_kwargs_like_retry() -> None:
     assert spec.merge((1, 2), {"flag": True}, None, {"flag": False}) == ((1, 2), {"flag": False})
     assert spec.merge((1, 2), {}, None, {"b": 9}) == ((1,), {"b": 9})
     assert spec.merge((1, 2), {}, (7,), {"b": 9}) == ((7,), {"b": 9})
+
+
+def test_any_annotation_carries_plain_json_only() -> None:
+    def t(value: Any, anything: object = None) -> None: ...
+
+    spec = Arguments(t, "t")
+    assert json.loads(spec.encode(([1, {"a": None}],), {})) == {"value": [1, {"a": None}]}
+    with pytest.raises(TaskArgumentError, match="'value'"):
+        spec.encode((date(2026, 1, 1),), {})
+    with pytest.raises(TaskArgumentError, match="'anything'"):
+        spec.encode((1,), {"anything": uuid.uuid4()})
+
+
+def test_non_string_dict_keys_say_how_to_fix() -> None:
+    def t(data):  # type: ignore[no-untyped-def]
+        ...
+
+    with pytest.raises(TaskArgumentError, match=r"the key 1, .*dict\[int, \.\.\.\]"):
+        Arguments(t, "t").encode(({1: "a"},), {})
+
+
+def test_annotated_non_string_keys_round_trip() -> None:
+    def t(data: dict[int, str]) -> None: ...
+
+    assert round_trip(t, {1: "a"}) == {"data": {1: "a"}}

@@ -202,3 +202,37 @@ def test_signal_receiver_errors_do_not_stop_sending(add: Any, sent: list[Any],
 def test_unconnected_signals_leave_no_trace(add: Any, sent: list[Any]) -> None:
     assert before_task_publish.receivers == []
     add.delay(1, 2)
+
+
+def test_chain_and_group_apply_run_every_step_here(app: Celery, add: Any,
+                                                    sent: list[Any]) -> None:
+    assert chain(add.s(1, 1), add.s(10), add.s(100)).apply().get() == 112
+    assert group(add.s(i, i) for i in range(3)).apply().get() == [0, 2, 4]
+    assert sent == []
+    chain(add.s(1, 1), add.s(2))()
+    group([add.s(1, 1)])()
+    assert len(sent) == 2
+
+
+def test_task_level_execution_options_are_call_defaults(app: Celery, sent: list[Any]) -> None:
+    @app.task(name="proj.short_lived", expires=60, queue="fast")
+    def short_lived() -> None: ...
+
+    before = datetime.now(UTC)
+    short_lived.delay()
+    short_lived.apply_async(expires=3600, queue="slow")
+    assert before + timedelta(seconds=60) <= sent[0].expires < before + timedelta(seconds=120)
+    assert sent[0].queue == "fast"
+    assert sent[1].expires > before + timedelta(seconds=3000)
+    assert sent[1].queue == "slow"
+
+
+def test_send_task_skips_none_options_and_warns_in_eager_mode(app: Celery, add: Any,
+                                                               sent: list[Any]) -> None:
+    app.send_task("proj.add", (1, 2), priority=None, countdown=None)  # no warning
+    from celery_gcp.exceptions import AlwaysEagerIgnored
+
+    app.conf.task_always_eager = True
+    with pytest.warns(AlwaysEagerIgnored, match="no effect on send_task"):
+        app.send_task("proj.add", (1, 2))
+    assert len(sent) == 2

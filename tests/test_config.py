@@ -160,3 +160,30 @@ def test_on_after_configure_fires_once_at_first_access() -> None:
     _ = app.conf.timezone
     _ = app.conf.timezone
     assert seen == ["q"]
+
+
+def test_namespace_given_to_the_app_is_the_default(settings_module: types.ModuleType) -> None:
+    app = Celery("proj", namespace="CELERY")
+    app.config_from_object("proj_settings")
+    assert app.conf.task_always_eager is True
+
+
+def test_strict_typing_false_is_every_tasks_default() -> None:
+    app = Celery("proj", strict_typing=False, broker_url="memory://")
+
+    @app.task
+    def loose(x: int) -> None: ...
+
+    @app.task(typing=True)
+    def strict(x: int) -> None: ...
+
+    assert loose.typing is False
+    loose.delay("not an int")  # type: ignore[arg-type]
+    assert strict.typing is True
+
+
+def test_constructor_changes_and_config_source() -> None:
+    app = Celery("proj", changes={"task_default_queue": "a"},
+                 config_source={"timezone": "Europe/Paris"})
+    assert app.conf.task_default_queue == "a"
+    assert app.conf.timezone == "Europe/Paris"

@@ -83,3 +83,11 @@ def test_queue_ids() -> None:
         queue_id("x" * 101)
     with pytest.raises(ImproperlyConfigured):
         queue_id("")
+
+
+def test_two_queue_names_with_one_id_are_refused() -> None:
+    router = Router(None, "celery")
+    assert router.queue_id("high_priority") == "high-priority"
+    assert router.queue_id("high_priority") == "high-priority"
+    with pytest.raises(ImproperlyConfigured, match=r"'high_priority' and 'high\.priority'"):
+        router.queue_id("high.priority")

@@ -4,12 +4,13 @@ from __future__ import annotations
 
 import asyncio
 import json
+import logging
 import threading
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
 import pytest
-from fastapi import Depends, Header
+from fastapi import Depends, Header, Request
 
 from celery_gcp import Celery, Task
 from celery_gcp import signals as sig
@@ -592,3 +593,77 @@ def test_task_registered_after_router_is_still_served(app: Celery, worker: Any) 
 def test_memory_transport_is_the_recording_transport(app: Celery) -> None:
     assert isinstance(app.transport, MemoryTransport)
     assert MaxRetriesExceededError.__mro__[1].__name__ == "TaskError"
+
+
+def test_task_may_take_the_request_itself(app: Celery, worker: Any) -> None:
+    @app.task(name="proj.with_request")
+    def with_request(x: int, request: Request) -> str:
+        return f"{x}:{request.headers['x-celery-task-id']}"
+
+    with_request.delay(4)
+    with worker(app) as w:
+        [response] = w.deliver_sent()
+    assert response.status_code == 200
+    assert response.json()["result"].startswith("4:")
+
+
+def test_a_callback_that_cannot_be_sent_fails_the_run_without_on_success(
+        app: Celery, worker: Any) -> None:
+    calls: list[str] = []
+
+    class Hooks(Task[Any, Any]):
+        def on_success(self, retval: Any, task_id: str, args: Any, kwargs: Any) -> None:
+            calls.append("on_success")
+
+        def on_failure(self, exc: BaseException, task_id: str, args: Any, kwargs: Any,
+                       einfo: Any) -> None:
+            calls.append(f"on_failure:{type(exc).__name__}")
+
+    @app.task(name="proj.text", base=Hooks)
+    def text() -> str:
+        return "not a number"
+
+    @app.task(name="proj.number")
+    def number(n: int) -> None: ...
+
+    text.apply_async(link=number.s())
+    with worker(app) as w:
+        [response] = w.deliver_sent()
+    assert response.json()["state"] == "FAILURE"
+    assert calls == ["on_failure:TaskArgumentError"]
+
+
+def test_expected_errors_in_throws_log_without_traceback(app: Celery, worker: Any,
+                                                         caplog: Any) -> None:
+    caplog.set_level(logging.INFO, logger="celery_gcp.worker")
+
+    @app.task(name="proj.expected", throws=(KeyError,))
+    def expected() -> None:
+        raise KeyError("missing row")
+
+    expected.delay()
+    with worker(app) as w:
+        [response] = w.deliver_sent()
+    assert response.json()["state"] == "FAILURE"
+    [record] = [r for r in caplog.records if "proj.expected" in r.getMessage()]
+    assert record.levelname == "INFO"
+    assert record.exc_info is None
+
+
+def test_task_ignore_result_setting_hides_the_result(app: Celery, worker: Any) -> None:
+    app.conf.task_ignore_result = True
+
+    @app.task(name="proj.quiet")
+    def quiet() -> int:
+        return 1
+
+    @app.task(name="proj.loud", ignore_result=False)
+    def loud() -> int:
+        return 2
+
+    quiet.delay()
+    loud.delay()
+    with worker(app) as w:
+        responses = w.deliver_sent()
+    assert "result" not in responses[0].json()
+    assert responses[1].json()["result"] == 2

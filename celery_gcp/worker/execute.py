@@ -94,10 +94,12 @@ class TaskRun:
     def succeeded(self, retval: Any) -> RunResult:
         """Settle a run whose body returned ``retval``."""
         task, request = self.task, self.request
-        task.on_success(retval, request.id, self.args, self.kwargs)  # type: ignore[arg-type]
+        # Callbacks go first, as in Celery: if one cannot be sent, the run is a failure and
+        # on_success is not called.
         for callback in self.message.link:
             maybe_signature(callback, app=task.app).apply_async(
                 (retval,), parent_id=request.id, root_id=request.root_id)
+        task.on_success(retval, request.id, self.args, self.kwargs)  # type: ignore[arg-type]
         if signals.task_success.receivers:
             signals.task_success.send(sender=task, result=retval)
         return RunResult(Outcome.SUCCESS, retval)
@@ -124,8 +126,12 @@ class TaskRun:
                                       args=self.args, kwargs=self.kwargs,
                                       traceback=exc.__traceback__, einfo=einfo)
         self._call_errbacks(exc, einfo)
-        logger.error("task %s[%s] raised %r", task.name, request.id, exc,
-                     exc_info=(type(exc), exc, exc.__traceback__))
+        if task.throws and isinstance(exc, task.throws):
+            # Expected errors (Celery's ``throws``): logged briefly, without a traceback.
+            logger.info("task %s[%s] raised expected %r", task.name, request.id, exc)
+        else:
+            logger.error("task %s[%s] raised %r", task.name, request.id, exc,
+                         exc_info=(type(exc), exc, exc.__traceback__))
         return RunResult(outcome, exc, einfo.traceback)
 
     def finish(self, result: RunResult) -> None:

@@ -11,7 +11,8 @@ from __future__ import annotations
 
 import inspect
 import logging
-from typing import TYPE_CHECKING, Any
+import typing
+from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
 from pydantic_core import to_json
@@ -60,9 +61,12 @@ def add_task_route(router: APIRouter, app: Celery, task: Task[..., Any]) -> None
     has_body = bool(spec.signature.parameters)
     dependency_names = [p.name for p in spec.dependencies]
     run_in_loop = task.is_async
+    request_name = next((p.name for p in spec.dependencies if _is_request(p.annotation)),
+                        _REQUEST)
+    shared_request = request_name != _REQUEST
 
     async def endpoint(**params: Any) -> Response:
-        request: Request = params.pop(_REQUEST)
+        request: Request = params[request_name] if shared_request else params.pop(_REQUEST)
         values: dict[str, Any] = params.pop(_BODY) if has_body else {}
         try:
             message = Message.from_http(task.name, request.headers, await request.body())
@@ -81,7 +85,8 @@ def add_task_route(router: APIRouter, app: Celery, task: Task[..., Any]) -> None
             result = await run_in_threadpool(run_sync, run)
         return _result(task, message, result)
 
-    parameters = [_P(_REQUEST, _P.KEYWORD_ONLY, annotation=Request)]
+    # FastAPI fills one Request parameter per endpoint: share the task's own, if it has one.
+    parameters = [] if shared_request else [_P(_REQUEST, _P.KEYWORD_ONLY, annotation=Request)]
     if has_body:
         parameters.append(_P(_BODY, _P.KEYWORD_ONLY, annotation=spec.schema, default=Body()))
     parameters += [p.replace(kind=_P.KEYWORD_ONLY) for p in spec.dependencies]
@@ -101,6 +106,12 @@ def add_task_route(router: APIRouter, app: Celery, task: Task[..., Any]) -> None
         router.routes.insert(route_count - 1, router.routes.pop())
 
 
+def _is_request(annotation: Any) -> bool:
+    if typing.get_origin(annotation) is Annotated:
+        annotation = typing.get_args(annotation)[0]
+    return isinstance(annotation, type) and issubclass(annotation, Request)
+
+
 def _answer(outcome: Outcome, content: dict[str, Any]) -> Response:
     return Response(to_json(content, fallback=repr), status_code=STATUS[outcome],
                     media_type="application/json")
@@ -109,7 +120,8 @@ def _answer(outcome: Outcome, content: dict[str, Any]) -> Response:
 def _result(task: Task[..., Any], message: Message, result: RunResult) -> Response:
     content: dict[str, Any] = {"id": message.id, "task": task.name, "state": result.state}
     if result.outcome is Outcome.SUCCESS:
-        if not task.ignore_result:
+        ignore = task.ignore_result
+        if not (task.app.conf.task_ignore_result if ignore is None else ignore):
             content["result"] = result.retval
     else:
         content["error"] = repr(result.retval)[:1000]
