@@ -16,6 +16,7 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
+from .calling import new_id
 from .result import AsyncResult, GroupResult
 
 if TYPE_CHECKING:
@@ -190,23 +191,25 @@ class chain(Signature):
         super().__init__("celery.chain", app=app or steps[0]._app, subtask_type="chain")
         self.steps = steps
 
-    def _linked(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None) -> Signature:
-        head, *rest = self.steps
-        tail: Signature | None = None
-        for step in reversed(rest):
-            step = step.clone()
-            if tail is not None:
-                step.link(tail)
-            tail = step
-        first = head.clone(args, kwargs)
-        if tail is not None:
-            first.link(tail)
-        return first
-
     def apply_async(self, args: Sequence[Any] | None = None,
                     kwargs: Mapping[str, Any] | None = None, **options: Any) -> AsyncResult[Any]:
-        """Send the first step; each step sends the next when it succeeds."""
-        return self._linked(args, kwargs).apply_async(**options)
+        """Send the first step; each step sends the next when it succeeds.
+
+        Returns the last step's result handle (its id is chosen now), whose ``parent`` is the
+        step before it, as in Celery. With ``task_always_eager`` every step runs here.
+        """
+        if self.app.conf.task_always_eager:
+            return self.apply(args, kwargs, **options)  # type: ignore[no-any-return]
+        steps = [step.clone() for step in self.steps]
+        result: AsyncResult[Any] | None = None
+        for step in steps:
+            step.set(task_id=step.options.get("task_id") or new_id())
+            result = AsyncResult(step.options["task_id"], task_name=step.task, parent=result)
+        for step, following in zip(reversed(steps[:-1]), reversed(steps[1:]), strict=True):
+            step.link(following)
+        steps[0].clone(args, kwargs).apply_async(**options)
+        assert result is not None
+        return result
 
     def apply(self, args: Sequence[Any] | None = None,
               kwargs: Mapping[str, Any] | None = None, **options: Any) -> Any:

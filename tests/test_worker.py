@@ -667,3 +667,23 @@ def test_task_ignore_result_setting_hides_the_result(app: Celery, worker: Any) -
         responses = w.deliver_sent()
     assert "result" not in responses[0].json()
     assert responses[1].json()["result"] == 2
+
+
+def test_chain_runs_every_step_through_the_worker(app: Celery, worker: Any) -> None:
+    from celery_gcp import chain
+
+    results: list[tuple[str | None, int]] = []
+
+    @app.task(bind=True, name="proj.step")
+    def step(self: Task[Any, Any], value: int, add: int) -> int:
+        results.append((self.request.id, value + add))
+        return value + add
+
+    last = chain(step.s(1, 1), step.s(10), step.s(100)).apply_async()
+    with worker(app) as w:
+        responses = w.deliver_sent()
+    assert [r.json()["state"] for r in responses] == ["SUCCESS"] * 3
+    assert [value for _, value in results] == [2, 12, 112]
+    assert results[-1][0] == last.id
+    assert last.parent is not None
+    assert last.parent.id == results[1][0]
