@@ -1,8 +1,8 @@
 """Benchmarks: celery_gcp against Celery 5 and plain FastAPI, each pair measured in one run.
 
 Run ``python benchmarks/run.py`` (about a minute) or ``python benchmarks/run.py --quick`` (a few
-seconds, for smoke tests). The two sides of every benchmark run in alternating rounds (the order
-flips each round), after a warm-up, and each side's median round is reported with the ratio
+seconds, for smoke tests). The sides of every benchmark run in alternating rounds (the order
+rotates each round), after a warm-up, and each side's median round is reported with the ratio
 celery_gcp/baseline, the target and whether it was met. ``--strict`` exits with status 1 when a
 target is missed.
 
@@ -305,7 +305,7 @@ def report(results: Sequence[Result], forbidden: list[str]) -> bool:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks and print the report."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(description="celery_gcp benchmarks")
     parser.add_argument("--quick", action="store_true", help="a fast smoke run (a few seconds)")
     parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
     args = parser.parse_args(argv)

@@ -47,6 +47,13 @@ _H_LINK = "X-Celery-Link"
 _H_LINK_ERROR = "X-Celery-Link-Error"
 _H_HEADERS = "X-Celery-Headers"
 
+# The same names in lower case, as ASGI delivers header names.
+_L_VERSION, _L_ID, _L_RETRIES, _L_QUEUE, _L_ETA, _L_EXPIRES, _L_ROOT, _L_PARENT, _L_LINK, \
+    _L_LINK_ERROR, _L_HEADERS = (
+        h.lower() for h in (_H_VERSION, _H_ID, _H_RETRIES, _H_QUEUE, _H_ETA, _H_EXPIRES,
+                            _H_ROOT, _H_PARENT, _H_LINK, _H_LINK_ERROR, _H_HEADERS)
+    )
+
 Signature = Mapping[str, Any]
 
 
@@ -100,30 +107,31 @@ class Message:
     def from_http(cls, task: str, headers: Mapping[str, str], body: bytes) -> Message:
         """Decode a message from a request; raises :class:`MessageDecodeError` on bad metadata.
 
-        ``headers`` must be case-insensitive (Starlette's ``request.headers`` is).
+        ``headers`` is looked up by lower-case names: pass a dict with lower-case keys (as
+        ASGI gives them) or a case-insensitive mapping such as Starlette's ``Headers``.
         """
-        version = headers.get(_H_VERSION, str(VERSION))
+        version = headers.get(_L_VERSION, str(VERSION))
         if version != str(VERSION):
             raise MessageDecodeError(
                 f"{_H_VERSION} is {version!r}; this worker reads version {VERSION}: "
                 "deploy the same celery_gcp version on senders and workers"
             )
-        task_id = headers.get(_H_ID)
+        task_id = headers.get(_L_ID)
         if not task_id:
             raise MessageDecodeError(f"missing {_H_ID} header")
         return cls(
             task=task,
             id=task_id,
             body=body,
-            retries=_retries(headers.get(_H_RETRIES)),
-            queue=headers.get(_H_QUEUE),
-            eta=_datetime(_H_ETA, headers.get(_H_ETA)),
-            expires=_datetime(_H_EXPIRES, headers.get(_H_EXPIRES)),
-            root_id=headers.get(_H_ROOT),
-            parent_id=headers.get(_H_PARENT),
-            link=_signatures(_H_LINK, headers.get(_H_LINK)),
-            link_error=_signatures(_H_LINK_ERROR, headers.get(_H_LINK_ERROR)),
-            headers=_object(_H_HEADERS, headers.get(_H_HEADERS)),
+            retries=_retries(headers.get(_L_RETRIES)),
+            queue=headers.get(_L_QUEUE),
+            eta=_datetime(_H_ETA, headers.get(_L_ETA)),
+            expires=_datetime(_H_EXPIRES, headers.get(_L_EXPIRES)),
+            root_id=headers.get(_L_ROOT),
+            parent_id=headers.get(_L_PARENT),
+            link=_signatures(_H_LINK, headers.get(_L_LINK)),
+            link_error=_signatures(_H_LINK_ERROR, headers.get(_L_LINK_ERROR)),
+            headers=_object(_H_HEADERS, headers.get(_L_HEADERS)),
         )
 
     def arguments(self) -> dict[str, Any]:

@@ -30,7 +30,8 @@ class MemoryTransport(Transport):
 
     def send(self, message: Message) -> Receipt:
         """Record a round-tripped copy of ``message``."""
-        copy = Message.from_http(message.task, message.http_headers(), message.body)
+        headers = {name.lower(): value for name, value in message.http_headers().items()}
+        copy = Message.from_http(message.task, headers, message.body)
         with self._lock:
             self.sent.append(copy)
         return Receipt(task_id=message.id)

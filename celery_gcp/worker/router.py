@@ -35,6 +35,7 @@ logger = logging.getLogger("celery_gcp.worker")
 _REQUEST = "celery_gcp_request"
 _BODY = "celery_gcp_arguments"
 _P = inspect.Parameter
+_METADATA_PREFIXES = (b"x-celery-", b"x-cloudtasks-")
 
 
 def build_router(app: Celery) -> APIRouter:
@@ -68,11 +69,12 @@ def add_task_route(router: APIRouter, app: Celery, task: Task[..., Any]) -> None
     async def endpoint(**params: Any) -> Response:
         request: Request = params[request_name] if shared_request else params.pop(_REQUEST)
         values: dict[str, Any] = params.pop(_BODY) if has_body else {}
+        headers = _metadata(request)
         try:
-            message = Message.from_http(task.name, request.headers, await request.body())
+            message = Message.from_http(task.name, headers, await request.body())
         except MessageDecodeError as exc:
             return _answer(Outcome.MALFORMED, {"detail": str(exc)})
-        cloudtasks = CloudTasksDelivery.from_headers(request.headers)
+        cloudtasks = CloudTasksDelivery.from_headers(headers)
         if message.expires is not None and message.expires <= app.now():
             return _expired(task, message)
         run = TaskRun(task, message, values, {n: params[n] for n in dependency_names},
@@ -104,6 +106,16 @@ def add_task_route(router: APIRouter, app: Celery, task: Task[..., Any]) -> None
     ):
         # Keep the unknown-task catch-all last so it never shadows a task added later.
         router.routes.insert(route_count - 1, router.routes.pop())
+
+
+def _metadata(request: Request) -> dict[str, str]:
+    # One pass over the raw headers (names are lower case in ASGI) instead of a scan per
+    # lookup: only the X-Celery-* and X-CloudTasks-* ones are read.
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in request.scope["headers"]
+        if name.startswith(_METADATA_PREFIXES)
+    }
 
 
 def _is_request(annotation: Any) -> bool:
