@@ -11,11 +11,11 @@ Example::
 
 from __future__ import annotations
 
-import importlib
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ImproperlyConfigured
+from .utils.imports import import_object
 
 if TYPE_CHECKING:
     from .task import Task
@@ -31,8 +31,7 @@ def annotate(task: Task[Any, Any], setting: Any) -> None:
     cls = type(task)
     for entry in entries:
         if isinstance(entry, str):
-            module, _, attr = entry.replace(":", ".").rpartition(".")
-            entry = getattr(importlib.import_module(module), attr)
+            entry = import_object(entry)
         if isinstance(entry, Mapping):
             found = [entry.get("*"), entry.get(task.name)]
         elif hasattr(entry, "annotate"):

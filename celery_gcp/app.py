@@ -37,13 +37,13 @@ from .exceptions import (
 from .routing import Router
 from .signals import Signal, import_modules
 from .task import Task
-from .transport import MemoryTransport, Receipt, Transport
+from .transport import Transport, transport_for_url
+from .utils.imports import django_app_packages, import_object, import_related
 
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
 
     from .canvas import Signature
-    from .message import Message
     from .result import AsyncResult
 
 __all__ = ["Celery", "TaskRegistry"]
@@ -130,7 +130,7 @@ class Celery:
         self.on_after_finalize = Signal("app.on_after_finalize")
         self.on_after_fork = Signal("app.on_after_fork")
         base: type[Task[Any, Any]] = (
-            _import_attr(task_cls) if isinstance(task_cls, str) else task_cls or Task
+            import_object(task_cls) if isinstance(task_cls, str) else task_cls or Task
         )
         self.Task: type[Task[Any, Any]] = type(base.__name__, (base,), {
             "app": self, "abstract": True, "__module__": base.__module__,
@@ -336,9 +336,9 @@ class Celery:
         for packages, related_name in pending:
             names = packages() if callable(packages) else packages
             if names is None:
-                names = _django_installed_apps()
+                names = django_app_packages()
             for package in names:
-                _import_related(package, related_name)
+                import_related(package, related_name)
 
     def add_periodic_task(self, schedule: Any, sig: Signature, args: Sequence[Any] = (),
                           kwargs: Mapping[str, Any] | None = None, name: str | None = None,
@@ -373,33 +373,16 @@ class Celery:
         receipt = calling.publish(self, message)
         return AsyncResult(receipt.task_id, task_name=name, app=self)
 
-    def send_message(self, message: Message) -> Receipt:
-        """Send an already-built message through the transport, with the publish signals."""
-        return calling.publish(self, message)
-
     @property
     def transport(self) -> Transport:
         """The transport chosen by ``broker_url``; assign one to replace it (tests)."""
         if self._transport is None:
-            self._transport = self._make_transport()
+            self._transport = transport_for_url(self.conf.broker_url)
         return self._transport
 
     @transport.setter
     def transport(self, transport: Transport) -> None:
         self._transport = transport
-
-    def _make_transport(self) -> Transport:
-        url = self.conf.broker_url
-        if url and str(url).startswith("memory://"):
-            return MemoryTransport()
-        if url:
-            warnings.warn(
-                f"broker_url {_redact(str(url))!r} is ignored: celery_gcp sends tasks through "
-                "Google Cloud Tasks and needs no broker. Remove broker_url, or set it to "
-                "'memory://' to record messages in tests.",
-                CeleryGcpWarning, stacklevel=4,
-            )
-        return _NoTransport()
 
     @property
     def queue_router(self) -> Router:
@@ -451,46 +434,9 @@ class Celery:
         return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
 
 
-class _NoTransport(Transport):
-    def send(self, message: Message) -> Receipt:
-        raise ImproperlyConfigured(
-            f"cannot send task {message.task!r}: no transport is configured. Set "
-            "broker_url='memory://' to record sent messages (tests), or task_always_eager=True "
-            "to run tasks in this process."
-        )
-
-
 def _check_task_name(name: str) -> None:
     if not _TASK_NAME.match(name):
         raise ImproperlyConfigured(
             f"task name {name!r} cannot be an endpoint path segment: use 1 to 200 characters "
             "of letters, digits and . _ : - (pass name= to the task decorator)"
         )
-
-
-def _redact(url: str) -> str:
-    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
-
-
-def _import_attr(name: str) -> Any:
-    module, _, attr = name.replace(":", ".").rpartition(".")
-    return getattr(importlib.import_module(module), attr)
-
-
-def _import_related(package: str, related_name: str) -> None:
-    module = f"{package}.{related_name}"
-    try:
-        importlib.import_module(module)
-    except ModuleNotFoundError as exc:
-        # A package without a tasks module is fine; a tasks module that fails to import is not.
-        if exc.name not in (module, package):
-            raise
-
-
-def _django_installed_apps() -> list[str]:
-    try:
-        from django.apps import apps  # type: ignore[import-not-found]
-    except ImportError:
-        return []
-    # App configs give package names even where INSTALLED_APPS lists "pkg.apps.PkgConfig".
-    return [config.name for config in apps.get_app_configs()] if apps.ready else []

@@ -6,14 +6,15 @@
 
 from __future__ import annotations
 
-import importlib
 import os
 import sys
+from types import ModuleType
 from typing import Any
 
 import click
 
 from .app import Celery
+from .utils.imports import import_object
 
 __all__ = ["main"]
 
@@ -21,23 +22,15 @@ __all__ = ["main"]
 def find_app(name: str) -> Celery:
     """Import the app named by ``-A``."""
     sys.path.insert(0, os.getcwd())
-    module_name, _, attr = name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ModuleNotFoundError:
-        if attr or "." not in module_name:
-            raise
-        module_name, attr = module_name.rsplit(".", 1)
-        module = importlib.import_module(module_name)
-    candidates = [attr] if attr else ["app", "celery"]
-    for candidate in candidates:
-        found = getattr(module, candidate, None)
-        if isinstance(found, Celery):
-            return found
-    raise click.UsageError(
-        f"no Celery app found in {module_name!r} (looked for {', '.join(candidates)}); "
-        "pass -A module:attribute"
-    )
+    found = import_object(name)
+    if isinstance(found, ModuleType):  # as Celery: a module's `app` or `celery` attribute
+        found = getattr(found, "app", None) or getattr(found, "celery", None)
+    if not isinstance(found, Celery):
+        raise click.UsageError(
+            f"no Celery app found at {name!r} (a module's 'app' or 'celery' attribute is "
+            "used when no attribute is named); pass -A module:attribute"
+        )
+    return found
 
 
 @click.group()

@@ -20,7 +20,6 @@ setting                    environment variable                        default
 
 from __future__ import annotations
 
-import importlib
 import os
 from collections.abc import Iterator, Mapping, MutableMapping
 from types import ModuleType
@@ -28,6 +27,7 @@ from typing import Any
 
 from ._setting_names import NEW_TO_OLD, OLD_TO_NEW
 from .exceptions import ImproperlyConfigured
+from .utils.imports import import_object
 
 __all__ = ["Settings", "defaults", "detect_mixed_names", "read_source"]
 
@@ -179,7 +179,7 @@ def read_source(obj: Any, namespace: str | None = None) -> dict[str, Any]:
     lower-cased (Django's convention): ``CELERY_TASK_ALWAYS_EAGER`` -> ``task_always_eager``.
     """
     if isinstance(obj, str):
-        obj = _import_object(obj)
+        obj = import_object(obj)
     if isinstance(obj, Mapping):
         items = dict(obj)
     else:
@@ -194,20 +194,3 @@ def read_source(obj: Any, namespace: str | None = None) -> dict[str, Any]:
     else:
         detect_mixed_names(set(items))
     return items
-
-
-def _import_object(name: str) -> Any:
-    module_name, _, attr = name.partition(":")
-    try:
-        module = importlib.import_module(module_name)
-    except ImportError:
-        if attr or "." not in module_name:
-            raise
-        module_name, attr = module_name.rsplit(".", 1)
-        module = importlib.import_module(module_name)
-    if not attr:
-        return module
-    try:
-        return getattr(module, attr)
-    except AttributeError:
-        raise ImproperlyConfigured(f"module {module_name!r} has no attribute {attr!r}") from None

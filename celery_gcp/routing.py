@@ -13,13 +13,13 @@ every other character becomes ``-``, so Celery's ``high_priority`` is the queue 
 from __future__ import annotations
 
 import fnmatch
-import importlib
 import inspect
 import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .exceptions import ImproperlyConfigured
+from .utils.imports import import_object
 
 __all__ = ["Router", "queue_id"]
 
@@ -96,7 +96,10 @@ def _as_list(routes: Any) -> list[Any]:
 
 def _compile(router: Any) -> RouterFunction:
     if isinstance(router, str):
-        router = _import(router)
+        try:
+            router = import_object(router)
+        except ImportError as exc:
+            raise ImproperlyConfigured(f"cannot import router {router!r}: {exc}") from exc
     if isinstance(router, Mapping):
         return _MapRouter(router)
     if callable(router):
@@ -149,11 +152,3 @@ def _queue_name(answer: Any) -> str:
     raise ImproperlyConfigured(
         f"route {answer!r} names no queue; routes must give a queue name or {{'queue': name}}"
     )
-
-
-def _import(name: str) -> Any:
-    module, _, attr = name.replace(":", ".").rpartition(".")
-    try:
-        return getattr(importlib.import_module(module), attr)
-    except (ImportError, AttributeError) as exc:
-        raise ImproperlyConfigured(f"cannot import router {name!r}: {exc}") from exc
