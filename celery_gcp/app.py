@@ -105,9 +105,9 @@ class Celery:
         #: The default of every task's ``typing`` option, as in Celery.
         self.strict_typing = strict_typing
         self._preconf: dict[str, Any] = dict(changes or {})
-        self._sources: list[tuple[Any, str | None]] = []
+        self._sources: list[tuple[Any, str | None, bool]] = []
         if config_source is not None:
-            self._sources.append((config_source, namespace))
+            self._sources.append((config_source, namespace, False))
         for key in _CONSTRUCTOR_IGNORED & settings.keys():
             settings.pop(key)
         if broker is not None:
@@ -148,9 +148,20 @@ class Celery:
         if self._conf is None:
             self.on_configure.send(sender=self)
             changes: dict[str, Any] = {}
-            for source, namespace in self._sources:
-                changes.update(read_source(source, namespace))
-            detect_mixed_names(set(self._preconf))
+            # As Celery: one style of names across the sources and the app's arguments (a
+            # namespaced source always uses the new names).
+            names = set(self._preconf)
+            for source, namespace, silent in self._sources:
+                try:
+                    values = read_source(source, namespace)
+                except ImportError:
+                    if not silent:
+                        raise
+                    continue
+                if not namespace:
+                    names |= values.keys()
+                changes.update(values)
+            detect_mixed_names(names)
             changes.update(self._preconf)
             self._conf = Settings(changes, defaults())
             self.on_after_configure.send(sender=self, source=self._conf)
@@ -165,18 +176,23 @@ class Celery:
                            namespace: str | None = None) -> None:
         """Read settings from an object, module, dict or ``"module[:attr]"`` name.
 
-        ``namespace="CELERY"`` reads Django-style ``CELERY_*`` names, as in Celery.
+        ``namespace="CELERY"`` reads Django-style ``CELERY_*`` names, as in Celery. As in
+        Celery the source is read when the settings are first used (so a Django settings
+        module is not touched at import time); afterwards, at once.
         """
         namespace = namespace if namespace is not None else self.namespace
+        if self._conf is None:
+            self._sources.append((obj, namespace, silent))
+            return
         try:
-            if self._conf is None:
-                read_source(obj, namespace)  # fail here, not at first use
-                self._sources.append((obj, namespace))
-            else:
-                self._conf.update(read_source(obj, namespace))
+            values = read_source(obj, namespace)
         except ImportError:
             if not silent:
                 raise
+            return
+        if not namespace:
+            detect_mixed_names(set(values))
+        self._conf.update(values)
 
     def config_from_envvar(self, variable_name: str, silent: bool = False,
                            force: bool = False) -> bool:

@@ -191,6 +191,4 @@ def read_source(obj: Any, namespace: str | None = None) -> dict[str, Any]:
     if namespace:
         prefix = namespace.rstrip("_") + "_"
         items = {k[len(prefix) :].lower(): v for k, v in items.items() if k.startswith(prefix)}
-    else:
-        detect_mixed_names(set(items))
     return items

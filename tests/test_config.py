@@ -74,8 +74,37 @@ def test_same_setting_in_both_styles_is_not_a_conflict() -> None:
 
 def test_config_from_object_mixing_in_a_module_raises() -> None:
     source = {"BROKER_URL": "memory://", "task_always_eager": True}
+    app = Celery("proj")
+    app.config_from_object(source)
     with pytest.raises(ImproperlyConfigured, match="BROKER_URL"):
-        Celery("proj").config_from_object(source)
+        _ = app.conf
+    loaded = Celery("proj")
+    _ = loaded.conf
+    with pytest.raises(ImproperlyConfigured, match="BROKER_URL"):
+        loaded.config_from_object(source)
+
+
+def test_mixing_across_a_source_and_the_app_arguments_raises() -> None:
+    app = Celery("proj", task_default_queue="q", timezone="UTC")
+    app.config_from_object({"CELERY_ALWAYS_EAGER": True})
+    with pytest.raises(ImproperlyConfigured, match="CELERY_ALWAYS_EAGER"):
+        _ = app.conf
+
+
+def test_sources_are_read_when_settings_are_first_used() -> None:
+    class Lazy:
+        reads = 0
+
+        def __dir__(self) -> list[str]:
+            Lazy.reads += 1
+            return ["task_default_queue"]
+
+        task_default_queue = "lazy"
+
+    app = Celery("proj")
+    app.config_from_object(Lazy())
+    assert Lazy.reads == 0
+    assert app.conf.task_default_queue == "lazy"
 
 
 def test_config_from_object_namespace(settings_module: types.ModuleType) -> None:
@@ -112,9 +141,13 @@ def test_config_from_object_after_load_updates() -> None:
 
 
 def test_config_from_object_missing_module() -> None:
+    app = Celery("proj")
+    app.config_from_object("no_such_settings_module")
     with pytest.raises(ImportError):
-        Celery("proj").config_from_object("no_such_settings_module")
-    Celery("proj").config_from_object("no_such_settings_module", silent=True)
+        _ = app.conf
+    quiet = Celery("proj")
+    quiet.config_from_object("no_such_settings_module", silent=True)
+    assert quiet.conf.task_default_queue == "celery"
 
 
 def test_config_from_envvar(monkeypatch: pytest.MonkeyPatch,
