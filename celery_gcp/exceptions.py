@@ -91,6 +91,10 @@ class Retry(TaskPredicate):
     ``when`` is the countdown in seconds or the ETA; ``sig`` the signature of the retry.
     """
 
+    #: The message of the retry (a :class:`~celery_gcp.message.Message`), which eager runs
+    #: execute at once.
+    retry_message: Any = None
+
     def __init__(
         self,
         message: str | None = None,

@@ -184,27 +184,34 @@ class Task(Generic[P, R]):
 
         message = self._message(args, kwargs, task_id, link, link_error,
                                 {**options, "retries": retries, "headers": headers}, route=False)
-        if throw is None:
-            throw = bool(self.app.conf.task_eager_propagates)
-        return run_eagerly(self, message, propagate=throw)
+        return run_eagerly(self, message, propagate=self._propagates(throw))
 
-    async def aapply(self, args: Sequence[Any] | None = None,
-                     kwargs: Mapping[str, Any] | None = None, **options: Any) -> EagerResult[R]:
+    async def aapply(
+        self,
+        args: Sequence[Any] | None = None,
+        kwargs: Mapping[str, Any] | None = None,
+        link: Any = None,
+        link_error: Any = None,
+        task_id: str | None = None,
+        retries: int | None = None,
+        throw: bool | None = None,
+        headers: Mapping[str, Any] | None = None,
+        **options: Any,
+    ) -> EagerResult[R]:
         """Async :meth:`apply`: an ``async def`` task runs on this event loop."""
         from .worker.execute import arun_eagerly
 
-        message = self._message(args, kwargs, options.pop("task_id", None),
-                                options.pop("link", None), options.pop("link_error", None),
-                                options, route=False)
-        throw = options.get("throw")
-        if throw is None:
-            throw = bool(self.app.conf.task_eager_propagates)
-        return await arun_eagerly(self, message, propagate=throw)
+        message = self._message(args, kwargs, task_id, link, link_error,
+                                {**options, "retries": retries, "headers": headers}, route=False)
+        return await arun_eagerly(self, message, propagate=self._propagates(throw))
+
+    def _propagates(self, throw: bool | None) -> bool:
+        return bool(self.app.conf.task_eager_propagates) if throw is None else throw
 
     def _message(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None,
                  task_id: str | None, link: Any, link_error: Any, options: Mapping[str, Any],
                  route: bool = True) -> Message:
-        options = {k: v for k, v in options.items() if v is not None and k != "throw"}
+        options = {k: v for k, v in options.items() if v is not None}
         if task_id is not None:
             options["task_id"] = task_id
         if link is not None:
@@ -264,7 +271,7 @@ class Task(Generic[P, R]):
         sig = Signature(self, args, kwargs, {"task_id": request.id, "countdown": countdown,
                                              "eta": eta, "retries": retries})
         ret = Retry(exc=exc, when=eta or countdown, is_eager=request.is_eager, sig=sig)
-        ret.retry_message = message  # type: ignore[attr-defined]
+        ret.retry_message = message
         if not request.is_eager:
             try:
                 calling.publish(self.app, message)

@@ -116,7 +116,7 @@ class TaskRun:
             if signals.task_retry.receivers:
                 signals.task_retry.send(sender=task, request=request, reason=exc, einfo=einfo)
             logger.info("task %s[%s] retry: %s", task.name, request.id, exc)
-            return RunResult(outcome, exc, einfo.traceback, getattr(exc, "retry_message", None))
+            return RunResult(outcome, exc, einfo.traceback, exc.retry_message)
         if isinstance(exc, TaskPredicate):
             logger.info("task %s[%s] %s: %r", task.name, request.id, outcome.value, exc)
             return RunResult(outcome, exc, None)
