@@ -3,14 +3,19 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
+import enum
 import json
 import logging
 import threading
-from datetime import UTC, datetime, timedelta
+import uuid
+from datetime import UTC, datetime, timedelta, timezone
+from decimal import Decimal
 from typing import Any
 
 import pytest
 from fastapi import Depends, Header, Request
+from pydantic import BaseModel
 
 from celery_gcp import Celery, Task
 from celery_gcp import signals as sig
@@ -687,3 +692,46 @@ def test_chain_runs_every_step_through_the_worker(app: Celery, worker: Any) -> N
     assert results[-1][0] == last.id
     assert last.parent is not None
     assert last.parent.id == results[1][0]
+
+
+class Shade(enum.Enum):
+    DARK = "dark"
+
+
+class Item(BaseModel):
+    sku: str
+    price: Decimal
+
+
+@dataclasses.dataclass
+class Parcel:
+    weight: float
+    items: list[Item]
+
+
+def test_values_arrive_exactly_as_sent_over_http(app: Celery, worker: Any) -> None:
+    received: dict[str, Any] = {}
+
+    @app.task(name="proj.exact")
+    def exact(when: datetime, ident: uuid.UUID, amount: Decimal, shade: Shade, item: Item,
+              parcel: Parcel, tags: list[str], pair: tuple[int, datetime]) -> None:
+        received.update(when=when, ident=ident, amount=amount, shade=shade, item=item,
+                        parcel=parcel, tags=tags, pair=pair)
+
+    tokyo = timezone(timedelta(hours=9))
+    sent = {
+        "when": datetime(2026, 3, 4, 5, 6, 7, 890, tzinfo=tokyo), "ident": uuid.uuid4(),
+        "amount": Decimal("19.990"), "shade": Shade.DARK,
+        "item": Item(sku="a-1", price=Decimal("2.50")),
+        "parcel": Parcel(1.5, [Item(sku="b", price=Decimal("0.10"))]), "tags": ["x", "y"],
+        "pair": (3, datetime(2026, 1, 1, tzinfo=UTC)),
+    }
+    exact.apply_async(kwargs=sent)
+    with worker(app) as w:
+        [response] = w.deliver_sent()
+    assert response.status_code == 200
+    assert received == sent
+    assert received["when"].utcoffset() == timedelta(hours=9)
+    assert str(received["amount"]) == "19.990"
+    assert type(received["pair"]) is tuple
+    assert isinstance(received["parcel"], Parcel)
