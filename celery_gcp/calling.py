@@ -99,13 +99,14 @@ def build_message(
         expires = app.now() + timedelta(seconds=float(expires))
     elif expires is not None:
         expires = app.aware(_datetime("expires", expires))
+    task_id = options.get("task_id") or new_id()
     parent = current_request()
     parent_id = options.get("parent_id")
     root_id = options.get("root_id")
-    if parent is not None and parent_id is None:
+    # A task sent from a running task is its child; a retry (same id) keeps its own parent.
+    if parent is not None and parent_id is None and parent.id != task_id:
         parent_id = parent.id
         root_id = root_id or parent.root_id or parent.id
-    task_id = options.get("task_id") or new_id()
     queue = app.queue_router.route(name, args, kwargs, options, task) \
         if route else options.get("queue")
     return Message(

@@ -109,6 +109,7 @@ def test_retry_sends_a_new_message_with_the_same_id(app: Celery, worker: Any) ->
         assert retry.queue == "q1"
         assert retry.headers == {"h": 1}
         assert retry.root_id == result.id
+        assert retry.parent_id is None
         assert json.loads(retry.body) == {"n": 1}
         assert before + timedelta(seconds=30) <= retry.eta <= datetime.now(UTC) + timedelta(
             seconds=30)
