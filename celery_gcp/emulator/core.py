@@ -1,0 +1,75 @@
+"""What every part of a running emulator shares: clock, store, HTTP sender, tombstones, log."""
+
+from __future__ import annotations
+
+import collections
+import logging
+from dataclasses import dataclass, field
+from typing import Any
+
+from google.protobuf.duration_pb2 import Duration
+from google.protobuf.timestamp_pb2 import Timestamp
+
+from .clock import Clock
+from .dispatch import HttpSender
+from .faults import Faults
+from .store import Store
+
+__all__ = ["Core", "from_duration", "from_timestamp", "set_timestamp"]
+
+logger = logging.getLogger("celery_gcp.emulator")
+
+
+@dataclass
+class Core:
+    """Shared state of one emulator."""
+
+    clock: Clock
+    store: Store
+    sender: HttpSender
+    faults: Faults
+    tombstone_seconds: float = 3600.0
+    tombstones: dict[str, float] = field(default_factory=dict)
+    #: The latest dispatches, newest last, for the read-only status view.
+    recent: collections.deque[dict[str, Any]] = field(
+        default_factory=lambda: collections.deque(maxlen=500))
+
+    def tombstoned(self, name: str) -> bool:
+        """Whether ``name`` belongs to a task that ended within the tombstone window."""
+        until = self.tombstones.get(name)
+        if until is None:
+            return False
+        if until > self.clock.now():
+            return True
+        del self.tombstones[name]
+        return False
+
+    def bury(self, name: str) -> None:
+        """Reserve a task name for the tombstone window (stored with the task's end)."""
+        until = self.clock.now() + self.tombstone_seconds
+        self.tombstones[name] = until
+        self.store.end_task(name, until)
+        if len(self.tombstones) > 10_000 and len(self.tombstones) % 1000 == 0:
+            now = self.clock.now()
+            for key in [k for k, u in self.tombstones.items() if u <= now]:
+                del self.tombstones[key]
+
+    def log_dispatch(self, **fields: Any) -> None:
+        """Log one dispatch and keep it for the status view."""
+        self.recent.append(fields)
+        logger.info(" ".join(f"{k}={v}" for k, v in fields.items()))
+
+
+def from_timestamp(ts: Timestamp) -> float:
+    """A protobuf Timestamp as seconds since the epoch."""
+    return float(ts.seconds + ts.nanos / 1e9)
+
+
+def set_timestamp(ts: Timestamp, when: float) -> None:
+    """Set a protobuf Timestamp from seconds since the epoch."""
+    ts.FromNanoseconds(round(when * 1e9))
+
+
+def from_duration(d: Duration) -> float:
+    """A protobuf Duration in seconds."""
+    return float(d.seconds + d.nanos / 1e9)

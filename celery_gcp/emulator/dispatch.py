@@ -1,0 +1,96 @@
+"""Sending one HTTP request on behalf of a task or a job, as Cloud Tasks / Scheduler do."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Mapping
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any
+
+import httpx
+
+from .clock import Clock
+from .faults import Faults
+
+if TYPE_CHECKING:
+    from .oidc import TokenIssuer
+
+__all__ = ["Attempt", "HttpSender"]
+
+
+@dataclass(frozen=True, slots=True)
+class Attempt:
+    """How one dispatch ended: the HTTP status (``None`` without a response) and why."""
+
+    status: int | None
+    reason: str
+    latency: float
+
+    @property
+    def succeeded(self) -> bool:
+        """Only a 2xx answer is success."""
+        return self.status is not None and 200 <= self.status < 300
+
+
+class HttpSender:
+    """Sends dispatch requests through one shared HTTP client, honouring faults and deadlines."""
+
+    def __init__(self, faults: Faults, issuer: TokenIssuer, clock: Clock) -> None:
+        self._faults = faults
+        self._issuer = issuer
+        self._clock = clock
+        self._client: httpx.AsyncClient | None = None
+
+    async def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
+                   deadline: float, oidc: tuple[str, str] | None = None) -> Attempt:
+        """Send one request; it counts as failed without a 2xx answer within ``deadline`` s.
+
+        The deadline runs on the emulator's clock, so a test with a manual clock can let a hung
+        request time out at once. ``oidc`` is ``(service_account_email, audience)``; an empty
+        audience means the URL.
+        """
+        start = time.monotonic()
+        out = dict(headers)
+        if oidc is not None:
+            email, audience = oidc
+            out["Authorization"] = f"Bearer {self._issuer.mint(email, audience or url)}"
+        fault = self._faults.take_dispatch(url)
+        if fault is not None and not fault.hang:
+            return Attempt(fault.status, f"HTTP {fault.status} (injected)",
+                           time.monotonic() - start)
+        request: asyncio.Future[Any] = asyncio.ensure_future(
+            asyncio.Event().wait() if fault is not None  # an injected hang never answers
+            else self.client.request(method, url, headers=out, content=body))
+        timer = asyncio.ensure_future(self._clock.sleep_until(self._clock.now() + deadline))
+        try:
+            await asyncio.wait({request, timer}, return_when=asyncio.FIRST_COMPLETED)
+        finally:
+            timer.cancel()
+            if not request.done():
+                request.cancel()
+        latency = time.monotonic() - start
+        if request.cancelled() or not request.done():
+            return Attempt(None, f"DEADLINE_EXCEEDED after {deadline:g}s", latency)
+        error = request.exception()
+        if isinstance(error, httpx.HTTPError):
+            return Attempt(None, f"UNAVAILABLE: {type(error).__name__}: {error}", latency)
+        if error is not None:
+            raise error
+        response = request.result()
+        return Attempt(response.status_code, f"HTTP {response.status_code}", latency)
+
+    @property
+    def client(self) -> httpx.AsyncClient:
+        """The HTTP client, created on first use inside the running loop."""
+        if self._client is None:
+            self._client = httpx.AsyncClient(
+                timeout=None, follow_redirects=False, trust_env=False,
+                limits=httpx.Limits(max_connections=1000, max_keepalive_connections=200),
+            )
+        return self._client
+
+    async def aclose(self) -> None:
+        """Close the HTTP client."""
+        if self._client is not None:
+            await self._client.aclose()

@@ -1,0 +1,171 @@
+"""A Cloud Scheduler job at run time: the loop that fires it on its schedule.
+
+As the service documents: execution n + 1 never starts before execution n (all its attempts)
+has finished, so a late execution delays the next rather than overlapping it; a failed attempt
+is retried up to ``retry_count`` times with exponential backoff, but not past the next scheduled
+start; a paused job does not fire; ``RunJob`` fires at once, even while an execution runs.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from datetime import UTC, datetime
+from typing import Any
+
+from google.cloud import scheduler_v1
+
+from . import cron
+from .core import Core, from_duration, set_timestamp
+from .names import short_id
+from .queues import HTTP_METHODS
+
+__all__ = ["DEFAULT_TIME_ZONE", "JobRunner", "apply_job_defaults"]
+
+JobPb: Any = scheduler_v1.Job.pb()
+_ENABLED = scheduler_v1.Job.State.ENABLED
+_PAUSED = scheduler_v1.Job.State.PAUSED
+DEFAULT_TIME_ZONE = "Etc/UTC"
+DEFAULT_ATTEMPT_DEADLINE = 180.0
+
+
+def apply_job_defaults(job: Any) -> None:
+    """Fill what the service fills for a job created without it."""
+    if not job.time_zone:
+        job.time_zone = DEFAULT_TIME_ZONE
+    retry = job.retry_config
+    if not retry.HasField("min_backoff_duration"):
+        retry.min_backoff_duration.FromSeconds(5)
+    if not retry.HasField("max_backoff_duration"):
+        retry.max_backoff_duration.FromSeconds(3600)
+    if not retry.max_doublings:
+        retry.max_doublings = 5
+    if not job.HasField("attempt_deadline"):
+        job.attempt_deadline.FromSeconds(int(DEFAULT_ATTEMPT_DEADLINE))
+    if not job.state:
+        job.state = _ENABLED
+
+
+def backoff(retry: Any, retries: int) -> float:
+    """Wait before retry ``retries + 1``: doubling ``max_doublings`` times, then linear."""
+    low = from_duration(retry.min_backoff_duration)
+    high = from_duration(retry.max_backoff_duration)
+    doublings = retry.max_doublings
+    delay = low * 2**retries if retries <= doublings else (
+        low * 2**doublings * (retries - doublings + 1))
+    return float(min(high, delay))
+
+
+class JobRunner:
+    """Fires one job on its schedule."""
+
+    def __init__(self, pb: Any, core: Core) -> None:
+        self.pb = pb
+        self.core = core
+        self._changed = asyncio.Event()
+        self._loop: asyncio.Task[None] | None = None
+        self._manual: set[asyncio.Task[None]] = set()
+        self._executing = False
+        self.next_fire = self._next_after(core.clock.now())
+
+    @property
+    def name(self) -> str:
+        """The job's resource name."""
+        return str(self.pb.name)
+
+    def start(self) -> None:
+        """Start the schedule loop (inside the running loop)."""
+        self._loop = asyncio.create_task(self._run(), name=f"job {self.name}")
+
+    async def stop(self) -> None:
+        """Stop firing; an execution in progress is cancelled."""
+        tasks = [t for t in [self._loop, *self._manual] if t is not None]
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+
+    def busy(self) -> bool:
+        """Whether an execution is running or due."""
+        return bool(self._manual) or self._executing or (
+            self.pb.state == _ENABLED and self.next_fire <= self.core.clock.now())
+
+    def rescheduled(self) -> None:
+        """The schedule, time zone or state changed: the next fire is counted from now."""
+        self.next_fire = self._next_after(self.core.clock.now())
+        self._changed.set()
+
+    def run_now(self) -> None:
+        """Fire at once (RunJob), even while a scheduled execution is running."""
+        run = asyncio.create_task(self._execute(self.core.clock.now(), retries_until=None))
+        self._manual.add(run)
+        run.add_done_callback(self._manual.discard)
+
+    def _next_after(self, when: float) -> float:
+        after = datetime.fromtimestamp(when, UTC)
+        fire = cron.next_fire(self.pb.schedule, self.pb.time_zone or DEFAULT_TIME_ZONE, after)
+        when = fire.timestamp()
+        set_timestamp(self.pb.schedule_time, when)
+        return when
+
+    async def _run(self) -> None:
+        clock = self.core.clock
+        while True:
+            self._changed.clear()
+            if self.pb.state != _ENABLED:
+                await self._changed.wait()
+                continue
+            if clock.now() < self.next_fire:
+                await clock.sleep_until(self.next_fire, self._changed)
+                continue
+            fire = self.next_fire
+            following = self._next_after(fire)
+            self._executing = True
+            try:
+                await self._execute(fire, retries_until=following)
+            finally:
+                self._executing = False
+            # A late execution delays the next one; it never overlaps it.
+            self.next_fire = following
+
+    async def _execute(self, fire: float, retries_until: float | None) -> None:
+        core, pb = self.core, self.pb
+        target = pb.http_target
+        retry = pb.retry_config
+        headers = dict(target.headers)
+        headers.update({
+            "User-Agent": "Google-Cloud-Scheduler",
+            "X-CloudScheduler": "true",
+            "X-CloudScheduler-JobName": short_id(pb.name),
+            "X-CloudScheduler-ScheduleTime": _rfc3339(fire),
+        })
+        oidc = None
+        if target.HasField("oidc_token"):
+            oidc = (target.oidc_token.service_account_email, target.oidc_token.audience)
+        deadline = from_duration(pb.attempt_deadline) or DEFAULT_ATTEMPT_DEADLINE
+        started = core.clock.now()
+        retries = 0
+        while True:
+            result = await core.sender.send(HTTP_METHODS.get(target.http_method, "POST"),
+                                            target.uri, headers, target.body, deadline, oidc)
+            now = core.clock.now()
+            set_timestamp(pb.last_attempt_time, now)
+            pb.status.code = 0 if result.succeeded else (
+                14 if result.status is None or result.status >= 500 else 9)
+            pb.status.message = "" if result.succeeded else result.reason
+            core.store.put_job(pb.name, pb.SerializeToString())
+            core.log_dispatch(job=short_id(pb.name), schedule_time=_rfc3339(fire),
+                              attempt=retries + 1, status=result.status or result.reason,
+                              latency_ms=round(result.latency * 1000, 1))
+            if result.succeeded or retries >= retry.retry_count:
+                return
+            wait = backoff(retry, retries)
+            limit = from_duration(retry.max_retry_duration)
+            if limit and now + wait - started > limit:
+                return
+            if retries_until is not None and now + wait >= retries_until:
+                return  # retries stop at the next scheduled start
+            retries += 1
+            await core.clock.sleep_until(now + wait)
+
+
+def _rfc3339(when: float) -> str:
+    return datetime.fromtimestamp(when, UTC).isoformat().replace("+00:00", "Z")

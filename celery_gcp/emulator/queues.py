@@ -1,0 +1,306 @@
+"""A Cloud Tasks queue at run time: its tasks, and the loop that dispatches them.
+
+Each queue has its own dispatch loop, so a slow handler on one queue never holds up another.
+The loop takes due tasks in schedule order, honours the queue's rate limits (a token bucket of
+``max_dispatches_per_second`` with ``max_burst_size``) and ``max_concurrent_dispatches``, and
+retries failures by the queue's ``retry_config``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import heapq
+import itertools
+import math
+from typing import Any
+
+from google.cloud import tasks_v2
+
+from .core import Core, from_duration, from_timestamp, set_timestamp
+from .names import short_id
+
+__all__ = ["HTTP_METHODS", "QueueRunner", "TaskEntry", "apply_queue_defaults", "retry_delay"]
+
+QueuePb: Any = tasks_v2.Queue.pb()
+TaskPb: Any = tasks_v2.Task.pb()
+_RUNNING = tasks_v2.Queue.State.RUNNING
+_PAUSED = tasks_v2.Queue.State.PAUSED
+# The HttpMethod enum of both APIs: 1 = POST (the default), 2 = GET, ...
+HTTP_METHODS = {1: "POST", 2: "GET", 3: "HEAD", 4: "PUT", 5: "DELETE", 6: "PATCH", 7: "OPTIONS"}
+_seq = itertools.count()
+
+# Cloud Tasks' defaults for a queue created without them.
+DEFAULT_RATE = 500.0
+DEFAULT_CONCURRENT = 1000
+DEFAULT_MAX_ATTEMPTS = 100
+DEFAULT_MIN_BACKOFF = 0.1
+DEFAULT_MAX_BACKOFF = 3600.0
+DEFAULT_MAX_DOUBLINGS = 16
+DEFAULT_DISPATCH_DEADLINE = 600.0
+
+
+def apply_queue_defaults(queue: Any) -> None:
+    """Fill the fields the service fills when a queue leaves them unset."""
+    rate = queue.rate_limits
+    if not rate.max_dispatches_per_second:
+        rate.max_dispatches_per_second = DEFAULT_RATE
+    # Output only: the service picks the burst from the rate.
+    rate.max_burst_size = max(1, min(100, math.ceil(rate.max_dispatches_per_second / 10)))
+    if not rate.max_concurrent_dispatches:
+        rate.max_concurrent_dispatches = DEFAULT_CONCURRENT
+    retry = queue.retry_config
+    if not retry.max_attempts:
+        retry.max_attempts = DEFAULT_MAX_ATTEMPTS
+    if not retry.HasField("min_backoff"):
+        retry.min_backoff.FromNanoseconds(int(DEFAULT_MIN_BACKOFF * 1e9))
+    if not retry.HasField("max_backoff"):
+        retry.max_backoff.FromNanoseconds(int(DEFAULT_MAX_BACKOFF * 1e9))
+    if not retry.max_doublings:
+        retry.max_doublings = DEFAULT_MAX_DOUBLINGS
+    if not queue.state:
+        queue.state = _RUNNING
+
+
+def retry_delay(retry_config: Any, retries: int) -> float:
+    """The wait before retry number ``retries + 1`` (0-based), by Cloud Tasks' rule.
+
+    The interval starts at ``min_backoff``, doubles ``max_doublings`` times, then grows
+    linearly by the last doubled step, and never exceeds ``max_backoff``.
+
+    >>> from google.cloud import tasks_v2
+    >>> rc = tasks_v2.RetryConfig.pb()(max_doublings=3)
+    >>> rc.min_backoff.FromSeconds(10); rc.max_backoff.FromSeconds(300)
+    >>> [retry_delay(rc, k) for k in range(8)]
+    [10.0, 20.0, 40.0, 80.0, 160.0, 240.0, 300.0, 300.0]
+    """
+    low = from_duration(retry_config.min_backoff)
+    high = from_duration(retry_config.max_backoff)
+    doublings = retry_config.max_doublings
+    if retries <= doublings:
+        delay = low * 2**retries
+    else:
+        delay = low * 2**doublings * (retries - doublings + 1)
+    return float(min(high, delay))
+
+
+class TaskEntry:
+    """One task of a queue: its protobuf and its place in the dispatch order."""
+
+    __slots__ = ("due", "ended", "pb", "running", "version")
+
+    def __init__(self, pb: Any) -> None:
+        self.pb = pb
+        self.due = from_timestamp(pb.schedule_time)
+        self.version = 0
+        self.running = False
+        self.ended = False
+
+
+class QueueRunner:
+    """The tasks of one queue and the loop that dispatches them."""
+
+    def __init__(self, pb: Any, core: Core) -> None:
+        self.pb = pb
+        self.core = core
+        self.tasks: dict[str, TaskEntry] = {}
+        self._heap: list[tuple[float, int, int, TaskEntry]] = []
+        self._changed = asyncio.Event()
+        self._in_flight: set[asyncio.Task[None]] = set()
+        self._tokens = float(pb.rate_limits.max_burst_size)
+        self._refilled = core.clock.now()
+        self._loop: asyncio.Task[None] | None = None
+
+    @property
+    def name(self) -> str:
+        """The queue's resource name."""
+        return str(self.pb.name)
+
+    def start(self) -> None:
+        """Start dispatching (inside the running loop)."""
+        self._loop = asyncio.create_task(self._run(), name=f"queue {self.name}")
+
+    async def stop(self) -> None:
+        """Stop dispatching; attempts in flight are cancelled (their tasks stay)."""
+        for task in [self._loop, *self._in_flight]:
+            if task is not None:
+                task.cancel()
+        await asyncio.gather(*(t for t in [self._loop, *self._in_flight] if t is not None),
+                             return_exceptions=True)
+
+    def busy(self) -> bool:
+        """Whether an attempt is in flight or a task is due (on a running queue)."""
+        if self._in_flight:
+            return True
+        entry = self._peek()
+        return (entry is not None and self.pb.state != _PAUSED
+                and entry.due <= self.core.clock.now())
+
+    def changed(self) -> None:
+        """Wake the dispatch loop (new task, resumed queue, new limits)."""
+        self._changed.set()
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    def add(self, entry: TaskEntry) -> None:
+        """Add a task to dispatch at its schedule time."""
+        self.tasks[entry.pb.name] = entry
+        self._push(entry)
+
+    def end(self, name: str) -> TaskEntry | None:
+        """Remove a task (deleted, purged, done or given up); its name is tombstoned."""
+        entry = self.tasks.pop(name, None)
+        if entry is not None:
+            entry.ended = True
+            self.core.bury(name)
+        return entry
+
+    def run_now(self, entry: TaskEntry) -> None:
+        """Dispatch a task at once, whatever its schedule time or the queue's state."""
+        if entry.running:
+            return
+        entry.version += 1
+        self._start(entry)
+
+    def _push(self, entry: TaskEntry) -> None:
+        entry.version += 1
+        heapq.heappush(self._heap, (entry.due, next(_seq), entry.version, entry))
+        self._changed.set()
+
+    def _peek(self) -> TaskEntry | None:
+        heap = self._heap
+        while heap:
+            _, _, version, entry = heap[0]
+            if entry.ended or entry.running or version != entry.version:
+                heapq.heappop(heap)
+                continue
+            return entry
+        return None
+
+    # -- dispatching -----------------------------------------------------------------------
+
+    async def _run(self) -> None:
+        clock = self.core.clock
+        while True:
+            self._changed.clear()
+            entry = self._peek()
+            if entry is None or self.pb.state == _PAUSED:
+                await self._changed.wait()
+                continue
+            now = clock.now()
+            if entry.due > now:
+                await clock.sleep_until(entry.due, self._changed)
+                continue
+            if len(self._in_flight) >= self.pb.rate_limits.max_concurrent_dispatches:
+                await self._changed.wait()
+                continue
+            wait = self._take_token(now)
+            if wait > 0:
+                await clock.sleep_until(now + wait, self._changed)
+                continue
+            heapq.heappop(self._heap)
+            self._start(entry)
+
+    def _take_token(self, now: float) -> float:
+        limits = self.pb.rate_limits
+        rate = limits.max_dispatches_per_second
+        self._tokens = min(float(limits.max_burst_size),
+                           self._tokens + (now - self._refilled) * rate)
+        self._refilled = now
+        if self._tokens >= 1.0:
+            self._tokens -= 1.0
+            return 0.0
+        return float((1.0 - self._tokens) / rate)
+
+    def _start(self, entry: TaskEntry) -> None:
+        entry.running = True
+        attempt = asyncio.create_task(self._attempt(entry))
+        self._in_flight.add(attempt)
+        attempt.add_done_callback(self._done)
+
+    def _done(self, attempt: asyncio.Task[None]) -> None:
+        self._in_flight.discard(attempt)
+        self._changed.set()
+
+    async def _attempt(self, entry: TaskEntry) -> None:
+        core, pb = self.core, entry.pb
+        request = pb.http_request
+        headers = dict(request.headers)
+        headers.update({
+            "User-Agent": "Google-Cloud-Tasks",
+            "X-CloudTasks-QueueName": short_id(self.name),
+            "X-CloudTasks-TaskName": short_id(pb.name),
+            "X-CloudTasks-TaskRetryCount": str(pb.dispatch_count),
+            "X-CloudTasks-TaskExecutionCount": str(pb.response_count),
+            "X-CloudTasks-TaskETA": f"{entry.due:.6f}",
+        })
+        if pb.dispatch_count:
+            last = pb.last_attempt
+            status = last.response_status
+            headers["X-CloudTasks-TaskRetryReason"] = status.message or "unknown"
+            if last.HasField("response_time"):
+                headers["X-CloudTasks-TaskPreviousResponse"] = str(_http_status(status))
+        if request.body and not any(k.lower() == "content-type" for k in headers):
+            headers["Content-Type"] = "application/octet-stream"
+        oidc = None
+        if request.HasField("oidc_token"):
+            oidc = (request.oidc_token.service_account_email, request.oidc_token.audience)
+        deadline = (from_duration(pb.dispatch_deadline) if pb.HasField("dispatch_deadline")
+                    else DEFAULT_DISPATCH_DEADLINE)
+        dispatched = core.clock.now()
+        result = await core.sender.send(HTTP_METHODS.get(request.http_method, "POST"), request.url,
+                                        headers, request.body, deadline, oidc)
+        if entry.ended:  # deleted or purged while in flight
+            return
+        answered = core.clock.now()
+        for record in ([pb.first_attempt] if not pb.dispatch_count else []) + [pb.last_attempt]:
+            record.Clear()
+            set_timestamp(record.schedule_time, entry.due)
+            set_timestamp(record.dispatch_time, dispatched)
+            if result.status is not None:
+                set_timestamp(record.response_time, answered)
+                record.response_status.code = _rpc_code(result.status)
+            else:
+                record.response_status.code = 4 if "DEADLINE" in result.reason else 14
+            record.response_status.message = result.reason
+        pb.dispatch_count += 1
+        if result.status is not None:
+            pb.response_count += 1
+        core.log_dispatch(queue=short_id(self.name), task=short_id(pb.name),
+                          attempt=pb.dispatch_count, status=result.status or result.reason,
+                          latency_ms=round(result.latency * 1000, 1))
+        entry.running = False
+        if result.succeeded or self._exhausted(pb, answered):
+            self.end(pb.name)
+            return
+        entry.due = answered + retry_delay(self.pb.retry_config, pb.dispatch_count - 1)
+        set_timestamp(pb.schedule_time, entry.due)
+        core.store.put_task(pb.name, self.name, pb.SerializeToString())
+        self._push(entry)
+
+    def _exhausted(self, pb: Any, now: float) -> bool:
+        retry = self.pb.retry_config
+        by_attempts = retry.max_attempts != -1 and pb.dispatch_count >= retry.max_attempts
+        limit = from_duration(retry.max_retry_duration)
+        by_time = limit > 0 and now - from_timestamp(pb.first_attempt.dispatch_time) >= limit
+        if retry.max_attempts != -1 and limit > 0:
+            return by_attempts and by_time  # both limits must be reached (the service's rule)
+        return by_attempts or by_time
+
+
+# HTTP status <-> google.rpc.Code, as the service reports attempt statuses.
+_HTTP_TO_RPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 499: 1, 500: 13, 501: 12,
+                503: 14, 504: 4}
+_RPC_TO_HTTP = {v: k for k, v in _HTTP_TO_RPC.items()}
+
+
+def _rpc_code(status: int) -> int:
+    if 200 <= status < 300:
+        return 0
+    return _HTTP_TO_RPC.get(status, 2 if status >= 500 else 9)
+
+
+def _http_status(status: Any) -> int:
+    words = str(status.message).split()
+    if len(words) > 1 and words[0] == "HTTP" and words[1].isdigit():
+        return int(words[1])
+    return _RPC_TO_HTTP.get(int(status.code), 500)

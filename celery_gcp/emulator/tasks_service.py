@@ -1,0 +1,293 @@
+"""Cloud Tasks v2 over gRPC: queues (create, get, list, update, delete, purge, pause, resume)
+and tasks (create, get, list, delete, run), with the real service's errors and limits."""
+
+from __future__ import annotations
+
+import secrets
+from typing import Any
+
+import grpc
+from google.cloud import tasks_v2
+from google.protobuf import empty_pb2, field_mask_pb2
+
+from . import names
+from .core import Core, from_duration, from_timestamp, set_timestamp
+from .queues import QueueRunner, TaskEntry, apply_queue_defaults
+from .rpc import Handler, RpcError, service_handler
+
+__all__ = ["TasksService"]
+
+QueuePb: Any = tasks_v2.Queue.pb()
+TaskPb: Any = tasks_v2.Task.pb()
+_BASIC = tasks_v2.Task.View.BASIC
+_FULL = tasks_v2.Task.View.FULL
+_PAUSED = tasks_v2.Queue.State.PAUSED
+_RUNNING = tasks_v2.Queue.State.RUNNING
+_MAX_RATE = 500.0
+_MAX_CONCURRENT = 5000
+_MAX_TASK_BYTES = 1024 * 1024
+_MAX_SCHEDULE_AHEAD = 30 * 86400
+_MIN_DEADLINE, _MAX_DEADLINE = 15.0, 1800.0
+_PAGE = 1000
+_INVALID = grpc.StatusCode.INVALID_ARGUMENT
+
+
+class TasksService:
+    """The CloudTasks service of one emulator."""
+
+    name = "google.cloud.tasks.v2.CloudTasks"
+
+    def __init__(self, core: Core) -> None:
+        self.core = core
+        self.queues: dict[str, QueueRunner] = {}
+
+    def handler(self) -> grpc.GenericRpcHandler:
+        """The gRPC handler serving every method."""
+        methods: dict[str, tuple[Any, Handler]] = {
+            "CreateQueue": (tasks_v2.CreateQueueRequest.pb(), self.create_queue),
+            "GetQueue": (tasks_v2.GetQueueRequest.pb(), self.get_queue),
+            "ListQueues": (tasks_v2.ListQueuesRequest.pb(), self.list_queues),
+            "UpdateQueue": (tasks_v2.UpdateQueueRequest.pb(), self.update_queue),
+            "DeleteQueue": (tasks_v2.DeleteQueueRequest.pb(), self.delete_queue),
+            "PurgeQueue": (tasks_v2.PurgeQueueRequest.pb(), self.purge_queue),
+            "PauseQueue": (tasks_v2.PauseQueueRequest.pb(), self.pause_queue),
+            "ResumeQueue": (tasks_v2.ResumeQueueRequest.pb(), self.resume_queue),
+            "CreateTask": (tasks_v2.CreateTaskRequest.pb(), self.create_task),
+            "GetTask": (tasks_v2.GetTaskRequest.pb(), self.get_task),
+            "ListTasks": (tasks_v2.ListTasksRequest.pb(), self.list_tasks),
+            "DeleteTask": (tasks_v2.DeleteTaskRequest.pb(), self.delete_task),
+            "RunTask": (tasks_v2.RunTaskRequest.pb(), self.run_task),
+        }
+        return service_handler(self.name, methods, self.core.faults)
+
+    # -- restoring -------------------------------------------------------------------------
+
+    def restore(self, queues: list[bytes], tasks: list[bytes]) -> None:
+        """Rebuild queues and tasks saved by an earlier run (before :meth:`start`)."""
+        for data in queues:
+            pb = QueuePb.FromString(data)
+            self.queues[pb.name] = QueueRunner(pb, self.core)
+        for data in tasks:
+            pb = TaskPb.FromString(data)
+            runner = self.queues.get(names.parent_of(pb.name))
+            if runner is not None:
+                runner.add(TaskEntry(pb))
+
+    def start(self) -> None:
+        """Start every queue's dispatch loop."""
+        for runner in self.queues.values():
+            runner.start()
+
+    async def stop(self) -> None:
+        """Stop every queue's dispatch loop."""
+        for runner in self.queues.values():
+            await runner.stop()
+
+    # -- queues ----------------------------------------------------------------------------
+
+    async def create_queue(self, request: Any) -> Any:
+        names.location(request.parent)
+        queue = QueuePb()
+        queue.CopyFrom(request.queue)
+        names.queue_name(queue.name)
+        if names.parent_of(queue.name) != request.parent:
+            raise RpcError(_INVALID, f"queue {queue.name!r} is not under {request.parent!r}")
+        if queue.name in self.queues:
+            raise RpcError(grpc.StatusCode.ALREADY_EXISTS, f"queue {queue.name} already exists")
+        return self._put_queue(queue)
+
+    async def get_queue(self, request: Any) -> Any:
+        return self._queue(request.name).pb
+
+    async def list_queues(self, request: Any) -> Any:
+        names.location(request.parent)
+        found = sorted((r.pb for r in self.queues.values()
+                        if names.parent_of(r.name) == request.parent), key=lambda q: q.name)
+        page, token = _page(found, request.page_size, request.page_token)
+        return tasks_v2.ListQueuesResponse.pb()(queues=page, next_page_token=token)
+
+    async def update_queue(self, request: Any) -> Any:
+        update = request.queue
+        names.queue_name(update.name)
+        runner = self.queues.get(update.name)
+        if runner is None:  # the service creates a queue that UpdateQueue names
+            queue = QueuePb()
+            queue.CopyFrom(update)
+            return self._put_queue(queue)
+        queue = QueuePb()
+        queue.CopyFrom(runner.pb)
+        paths = list(request.update_mask.paths)
+        if not paths:
+            queue.rate_limits.CopyFrom(update.rate_limits)
+            queue.retry_config.CopyFrom(update.retry_config)
+        else:
+            mask = field_mask_pb2.FieldMask(paths=paths)
+            if not mask.IsValidForDescriptor(QueuePb.DESCRIPTOR):
+                raise RpcError(_INVALID, f"invalid update_mask paths {paths}")
+            if any(p.split(".")[0] in ("name", "state", "purge_time") for p in paths):
+                raise RpcError(_INVALID, f"update_mask {paths} names output-only fields")
+            mask.MergeMessage(update, queue, replace_message_field=True)
+        return self._put_queue(queue, runner)
+
+    async def delete_queue(self, request: Any) -> Any:
+        runner = self._queue(request.name)
+        del self.queues[runner.name]
+        for entry in runner.tasks.values():
+            entry.ended = True
+        await runner.stop()
+        self.core.store.delete_queue(runner.name)
+        return empty_pb2.Empty()
+
+    async def purge_queue(self, request: Any) -> Any:
+        runner = self._queue(request.name)
+        for name in list(runner.tasks):
+            runner.end(name)
+        set_timestamp(runner.pb.purge_time, self.core.clock.now())
+        self.core.store.put_queue(runner.name, runner.pb.SerializeToString())
+        return runner.pb
+
+    async def pause_queue(self, request: Any) -> Any:
+        return self._set_state(request.name, _PAUSED)
+
+    async def resume_queue(self, request: Any) -> Any:
+        return self._set_state(request.name, _RUNNING)
+
+    def _set_state(self, name: str, state: int) -> Any:
+        runner = self._queue(name)
+        runner.pb.state = state
+        self.core.store.put_queue(runner.name, runner.pb.SerializeToString())
+        runner.changed()
+        return runner.pb
+
+    def _put_queue(self, queue: Any, runner: QueueRunner | None = None) -> Any:
+        _check_limits(queue)
+        apply_queue_defaults(queue)
+        if runner is None:
+            runner = QueueRunner(queue, self.core)
+            self.queues[queue.name] = runner
+            runner.start()
+        else:
+            runner.pb = queue
+            runner.changed()
+        self.core.store.put_queue(queue.name, queue.SerializeToString())
+        return queue
+
+    def _queue(self, name: str) -> QueueRunner:
+        names.queue_name(name)
+        runner = self.queues.get(name)
+        if runner is None:
+            raise RpcError(grpc.StatusCode.NOT_FOUND, f"queue {name} does not exist")
+        return runner
+
+    # -- tasks -----------------------------------------------------------------------------
+
+    async def create_task(self, request: Any) -> Any:
+        runner = self._queue(request.parent)
+        now = self.core.clock.now()
+        task = TaskPb()
+        task.CopyFrom(request.task)
+        if task.name:
+            names.task_name(task.name, runner.name)
+            if task.name in runner.tasks or self.core.tombstoned(task.name):
+                raise RpcError(grpc.StatusCode.ALREADY_EXISTS,
+                               f"task {task.name} already exists or ended recently")
+        else:
+            task.name = f"{runner.name}/tasks/{secrets.randbits(63)}"
+        _check_task(task, now)
+        if not task.HasField("schedule_time"):
+            set_timestamp(task.schedule_time, now)
+        set_timestamp(task.create_time, now)
+        if not task.HasField("dispatch_deadline"):
+            task.dispatch_deadline.FromSeconds(600)
+        task.view = _BASIC
+        self.core.store.put_task(task.name, runner.name, task.SerializeToString())
+        runner.add(TaskEntry(task))
+        return _view(task, request.response_view)
+
+    async def get_task(self, request: Any) -> Any:
+        return _view(self._task(request.name).pb, request.response_view)
+
+    async def list_tasks(self, request: Any) -> Any:
+        runner = self._queue(request.parent)
+        found = sorted((e.pb for e in runner.tasks.values()), key=lambda t: t.name)
+        page, token = _page(found, request.page_size, request.page_token)
+        response = tasks_v2.ListTasksResponse.pb()(next_page_token=token)
+        for task in page:
+            response.tasks.append(_view(task, request.response_view))
+        return response
+
+    async def delete_task(self, request: Any) -> Any:
+        entry = self._task(request.name)
+        self.queues[names.parent_of(entry.pb.name)].end(entry.pb.name)
+        return empty_pb2.Empty()
+
+    async def run_task(self, request: Any) -> Any:
+        entry = self._task(request.name)
+        self.queues[names.parent_of(entry.pb.name)].run_now(entry)
+        return _view(entry.pb, request.response_view)
+
+    def _task(self, name: str) -> TaskEntry:
+        queue = names.parent_of(name)
+        names.task_name(name, names.queue_name(queue))
+        runner = self.queues.get(queue)
+        entry = runner.tasks.get(name) if runner is not None else None
+        if entry is None:
+            raise RpcError(grpc.StatusCode.NOT_FOUND, f"task {name} does not exist")
+        return entry
+
+
+def _check_limits(queue: Any) -> None:
+    rate = queue.rate_limits
+    if not 0 <= rate.max_dispatches_per_second <= _MAX_RATE:
+        raise RpcError(_INVALID, f"max_dispatches_per_second {rate.max_dispatches_per_second} "
+                                 f"is outside 0..{_MAX_RATE:g}")
+    if not 0 <= rate.max_concurrent_dispatches <= _MAX_CONCURRENT:
+        raise RpcError(_INVALID, f"max_concurrent_dispatches {rate.max_concurrent_dispatches} "
+                                 f"is outside 0..{_MAX_CONCURRENT}")
+    retry = queue.retry_config
+    if retry.max_attempts < -1:
+        raise RpcError(_INVALID, f"max_attempts {retry.max_attempts} must be -1 or more")
+    if retry.max_doublings < 0:
+        raise RpcError(_INVALID, f"max_doublings {retry.max_doublings} must be 0 or more")
+    if (retry.HasField("min_backoff") and retry.HasField("max_backoff")
+            and from_duration(retry.min_backoff) > from_duration(retry.max_backoff)):
+        raise RpcError(_INVALID, "min_backoff must not exceed max_backoff")
+
+
+def _check_task(task: Any, now: float) -> None:
+    if not task.HasField("http_request"):
+        raise RpcError(_INVALID, "the emulator dispatches HTTP targets only: set http_request")
+    url = task.http_request.url
+    if not url.startswith(("http://", "https://")):
+        raise RpcError(_INVALID, f"http_request.url {url!r} must be an http(s) URL")
+    if task.HasField("schedule_time"):
+        ahead = from_timestamp(task.schedule_time) - now
+        if ahead > _MAX_SCHEDULE_AHEAD:
+            raise RpcError(_INVALID, f"schedule_time is {ahead / 86400:.1f} days ahead; Cloud "
+                                     "Tasks accepts at most 30 days")
+    if task.HasField("dispatch_deadline"):
+        deadline = from_duration(task.dispatch_deadline)
+        if not _MIN_DEADLINE <= deadline <= _MAX_DEADLINE:
+            raise RpcError(_INVALID, f"dispatch_deadline {deadline:g}s is outside 15s..30min")
+    size = task.ByteSize()
+    if size > _MAX_TASK_BYTES:
+        raise RpcError(_INVALID, f"task size {size} bytes exceeds the 1 MB limit")
+
+
+def _view(task: Any, view: int) -> Any:
+    if view == _FULL:
+        full = TaskPb()
+        full.CopyFrom(task)
+        full.view = _FULL
+        return full
+    basic = TaskPb()
+    basic.CopyFrom(task)
+    basic.http_request.ClearField("body")
+    basic.view = _BASIC
+    return basic
+
+
+def _page(items: list[Any], size: int, token: str) -> tuple[list[Any], str]:
+    start = int(token) if token.isdigit() else 0
+    end = start + (size if size > 0 else _PAGE)
+    return items[start:end], (str(end) if end < len(items) else "")

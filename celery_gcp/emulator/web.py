@@ -1,0 +1,64 @@
+"""The emulator's HTTP side: its OIDC signing keys (as Google publishes them) and a status view.
+
+``/oauth2/v1/certs`` (kid -> PEM certificate) and ``/oauth2/v3/certs`` (JWKS) serve the keys in
+the formats of Google's certificate endpoints, so google-auth verifies the emulator's tokens
+unchanged when pointed there. ``/status`` is a read-only JSON view of queues, tasks, jobs and
+the latest dispatches.
+"""
+
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+from google.protobuf.json_format import MessageToDict
+from starlette.applications import Starlette
+from starlette.requests import Request
+from starlette.responses import JSONResponse
+from starlette.routing import Route
+
+if TYPE_CHECKING:
+    from .server import EmulatorServer
+
+__all__ = ["web_app"]
+
+_TASKS_SHOWN = 100
+
+
+def web_app(server: EmulatorServer) -> Starlette:
+    """The HTTP app of ``server``."""
+    from .oidc import CACHE_CONTROL
+
+    headers = {"Cache-Control": CACHE_CONTROL}
+
+    async def certs_v1(request: Request) -> JSONResponse:
+        return JSONResponse(server.issuer.certs_v1(), headers=headers)
+
+    async def certs_v3(request: Request) -> JSONResponse:
+        return JSONResponse(server.issuer.jwks(), headers=headers)
+
+    async def status(request: Request) -> JSONResponse:
+        return JSONResponse(status_view(server))
+
+    return Starlette(routes=[
+        Route("/oauth2/v1/certs", certs_v1),
+        Route("/oauth2/v3/certs", certs_v3),
+        Route("/status", status),
+        Route("/", status),
+    ])
+
+
+def status_view(server: EmulatorServer) -> dict[str, Any]:
+    """Queues (with their first tasks), jobs and recent dispatches, as plain JSON."""
+    queues = []
+    for runner in server.tasks.queues.values():
+        queue = MessageToDict(runner.pb)
+        entries = sorted(runner.tasks.values(), key=lambda e: e.due)[:_TASKS_SHOWN]
+        queue["taskCount"] = len(runner.tasks)
+        queue["tasks"] = [
+            {"name": e.pb.name, "scheduleTime": e.due, "dispatchCount": e.pb.dispatch_count,
+             "responseCount": e.pb.response_count, "running": e.running}
+            for e in entries
+        ]
+        queues.append(queue)
+    jobs = [MessageToDict(job) for job in server.scheduler.job_messages()]
+    return {"queues": queues, "jobs": jobs, "recentDispatches": list(server.core.recent)}
