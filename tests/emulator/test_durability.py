@@ -1,0 +1,114 @@
+"""Durability with a data dir: state survives a restart and a kill -9, nothing lost or repeated."""
+
+from __future__ import annotations
+
+import collections
+import os
+import signal
+import socket
+import subprocess
+import sys
+import time
+from pathlib import Path
+
+import httpx
+import pytest
+from google.api_core import exceptions
+from google.cloud import tasks_v2
+
+from celery_gcp.emulator import Emulator, tasks_client
+
+from .conftest import Handler
+
+ROOT = Path(__file__).resolve().parents[2]
+
+
+def test_state_survives_a_restart(tmp_path: Path, handler: Handler) -> None:
+    with Emulator(data_dir=tmp_path) as first:
+        client = first.tasks_client()
+        queue = client.create_queue(parent=first.location, queue={
+            "name": f"{first.location}/queues/kept", "retry_config": {"max_attempts": 5}})
+        client.pause_queue(name=queue.name)
+        client.create_task(parent=queue.name, task={
+            "name": f"{queue.name}/tasks/pending",
+            "http_request": {"url": f"{handler.url}/pending", "body": b"kept"}})
+        client.create_task(parent=queue.name, task={
+            "name": f"{queue.name}/tasks/deleted", "http_request": {"url": handler.url}})
+        client.delete_task(name=f"{queue.name}/tasks/deleted")
+        certs = httpx.get(first.certs_url).json()
+        job = first.scheduler_client().create_job(parent=first.location, job={
+            "name": f"{first.location}/jobs/nightly", "schedule": "0 3 * * *",
+            "time_zone": "Europe/Paris", "http_target": {"uri": f"{handler.url}/job"}})
+    with Emulator(data_dir=tmp_path) as second:
+        client = second.tasks_client()
+        restored = client.get_queue(name=queue.name)
+        assert restored.state == tasks_v2.Queue.State.PAUSED
+        assert restored.retry_config.max_attempts == 5
+        assert [t.name for t in client.list_tasks(parent=queue.name)] == [
+            f"{queue.name}/tasks/pending"]
+        with pytest.raises(exceptions.AlreadyExists):  # the deleted task's name is reserved
+            client.create_task(parent=queue.name, task={
+                "name": f"{queue.name}/tasks/deleted", "http_request": {"url": handler.url}})
+        assert httpx.get(second.certs_url).json().keys() == certs.keys()  # same signing key
+        assert second.scheduler_client().get_job(name=job.name).schedule == "0 3 * * *"
+        client.resume_queue(name=queue.name)
+        [request] = handler.wait_for(1)
+        assert request.body == b"kept"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        return int(sock.getsockname()[1])
+
+
+def start_emulator(data_dir: Path, port: int, http_port: int) -> subprocess.Popen[bytes]:
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery_gcp.cli", "emulator", "--port", str(port),
+         "--http-port", str(http_port), "--data-dir", str(data_dir)],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + 30
+    while True:  # bounded wait until both ports accept connections
+        try:
+            for p in (port, http_port):
+                socket.create_connection(("127.0.0.1", p), timeout=1).close()
+            return proc
+        except OSError:
+            assert proc.poll() is None, "the emulator exited at start"
+            assert time.monotonic() < deadline, "the emulator did not start"
+            time.sleep(0.05)
+
+
+def test_kill_9_with_1000_pending_tasks_loses_none_and_repeats_none(
+        tmp_path: Path, handler: Handler) -> None:
+    port, http_port = free_port(), free_port()
+    proc = start_emulator(tmp_path, port, http_port)
+    location = "projects/p/locations/l"
+    try:
+        client = tasks_client(f"127.0.0.1:{port}")
+        queue = client.create_queue(parent=location, queue={"name": f"{location}/queues/bulk"})
+        client.pause_queue(name=queue.name)
+        for i in range(1000):
+            client.create_task(parent=queue.name, task={
+                "name": f"{queue.name}/tasks/t{i}", "http_request": {"url": f"{handler.url}/t"}})
+    finally:
+        os.kill(proc.pid, signal.SIGKILL)
+        proc.wait(timeout=10)
+    proc = start_emulator(tmp_path, port, http_port)
+    try:
+        client = tasks_client(f"127.0.0.1:{port}")
+        client.resume_queue(name=queue.name)
+        handler.wait_for(1000, timeout=60)
+        deadline = time.monotonic() + 30
+        while True:  # every task acknowledged and deleted
+            status = httpx.get(f"http://127.0.0.1:{http_port}/status").json()
+            if status["queues"][0]["taskCount"] == 0:
+                break
+            assert time.monotonic() < deadline, "tasks were still pending"
+            time.sleep(0.05)
+    finally:
+        proc.terminate()
+        proc.wait(timeout=10)
+    names = collections.Counter(r.headers["x-cloudtasks-taskname"] for r in handler.received)
+    assert len(names) == 1000
+    assert max(names.values()) == 1
