@@ -13,12 +13,18 @@ The format (https://cloud.google.com/scheduler/docs/configuring/cron-job-schedul
 * nothing else: no seconds or year field, no Quartz/Jenkins extensions (``L``, ``W``, ``#``,
   ``?``, ``H``), no ``@daily``-style macros. The granularity is one minute.
 
+Where Google's page is silent, the parser is as strict as Vixie cron: a step needs a range or
+``*`` (``5/15`` is rejected, write ``5-59/15``) and ranges do not wrap (``50-10`` is rejected),
+except that a day-of-week range may end on Sunday written as 0 (``FRI-SUN`` is ``5-7``, as in
+cronie). A schedule that can never fire (``0 0 31 2 *``) is rejected too.
+
 Day of month and day of week combine as in standard cron: when both are restricted (neither is
 exactly ``*``) a day matches if *either* matches, so ``0 0 1 * MON`` fires on the 1st and on every
 Monday; when one of them is ``*`` only the other one counts.
 
-Time zones are IANA tz database names. Cloud Scheduler documents ``Etc/UTC`` as the default and
-``utc`` as a spelling of UTC, so the empty string and ``utc`` (any case) mean UTC here.
+Time zones are IANA tz database names (case-sensitive, as zoneinfo reads them). Cloud Scheduler
+documents ``Etc/UTC`` as the default and ``utc`` as a spelling of UTC, so the empty string and
+``utc`` in any case mean UTC here.
 
 Daylight saving time: Cloud Scheduler documents no exact rule. Its page only says (section
 "Time zone")::
@@ -72,7 +78,7 @@ import heapq
 import re
 from collections.abc import Iterator, Mapping
 from dataclasses import dataclass
-from datetime import UTC, datetime, timedelta
+from datetime import UTC, datetime, timedelta, tzinfo
 from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
@@ -282,7 +288,7 @@ class _Schedule:
     """The schedule for croniter: numbers, ``a-b`` ranges and ``*`` only."""
     wildcard: bool
     """The minute or hour field starts with ``*`` (Vixie cron's MIN_STAR/HR_STAR)."""
-    zone: ZoneInfo
+    zone: tzinfo
 
 
 def _parse(schedule: str, time_zone: str) -> _Schedule:
@@ -342,11 +348,12 @@ def _parse(schedule: str, time_zone: str) -> _Schedule:
     )
 
 
-def _zone(time_zone: str) -> ZoneInfo:
-    if time_zone == "" or time_zone.lower() == "utc":
-        # The API documents both: "For UTC use the string "utc". If a time zone is not
-        # specified, the default will be in UTC".
-        return ZoneInfo("Etc/UTC")
+def _zone(time_zone: str) -> tzinfo:
+    if time_zone in ("", "Etc/UTC") or time_zone.lower() == "utc":
+        # The API documents "For UTC use the string "utc". If a time zone is not specified,
+        # the default will be in UTC" and the console's default is Etc/UTC. These need no tz
+        # database.
+        return UTC
     try:
         return ZoneInfo(time_zone)
     except (ZoneInfoNotFoundError, ValueError, OSError):
@@ -371,11 +378,11 @@ _CLOCK_CORRECTION = timedelta(hours=3)
 
 def _offset(moment: datetime) -> timedelta:
     offset = moment.utcoffset()
-    assert offset is not None  # a ZoneInfo always has an offset
+    assert offset is not None  # always set: the datetimes here carry UTC or a ZoneInfo
     return offset
 
 
-def _transition(zone: ZoneInfo, before: datetime, after: datetime) -> datetime:
+def _transition(zone: tzinfo, before: datetime, after: datetime) -> datetime:
     """The first instant in ``(before, after]`` (UTC, whole seconds) with ``after``'s offset."""
     old = _offset(before.astimezone(zone))
     while after - before > timedelta(seconds=1):
@@ -483,8 +490,8 @@ def next_fire(schedule: str, time_zone: str, after: datetime) -> datetime:
     clock, daylight saving time included (see the module docstring for the gap and overlap
     rules). Raises :class:`InvalidSchedule` for a bad schedule or time zone.
     """
-    start = _aware(after, "after")
-    for fire in _fires_after(_compiled(schedule, time_zone), start):
+    compiled = _compiled(schedule, time_zone)
+    for fire in _fires_after(compiled, _aware(after, "after")):
         return fire
     raise InvalidSchedule(  # pragma: no cover - _parse rejects schedules that never fire
         f"schedule {schedule!r} never fires after {after.isoformat()}"

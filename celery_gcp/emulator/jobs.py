@@ -65,6 +65,8 @@ class JobRunner:
         self._loop: asyncio.Task[None] | None = None
         self._manual: set[asyncio.Task[None]] = set()
         self._executing = False
+        self._attempting = 0
+        self._retry_at: float | None = None
         self.next_fire = self._next_after(core.clock.now())
 
     @property
@@ -84,9 +86,12 @@ class JobRunner:
         await asyncio.gather(*tasks, return_exceptions=True)
 
     def busy(self) -> bool:
-        """Whether an execution is running or due."""
-        return bool(self._manual) or self._executing or (
-            self.pb.state == _ENABLED and self.next_fire <= self.core.clock.now())
+        """Whether an attempt is in flight, or an attempt or execution is due now."""
+        now = self.core.clock.now()
+        if self._attempting or (self._retry_at is not None and self._retry_at <= now):
+            return True
+        return (not self._executing and self.pb.state == _ENABLED
+                and self.next_fire <= now)
 
     def rescheduled(self) -> None:
         """The schedule, time zone or state changed: the next fire is counted from now."""
@@ -144,8 +149,13 @@ class JobRunner:
         started = core.clock.now()
         retries = 0
         while True:
-            result = await core.sender.send(HTTP_METHODS.get(target.http_method, "POST"),
-                                            target.uri, headers, target.body, deadline, oidc)
+            self._attempting += 1
+            try:
+                result = await core.sender.send(HTTP_METHODS.get(target.http_method, "POST"),
+                                                target.uri, headers, target.body, deadline,
+                                                oidc)
+            finally:
+                self._attempting -= 1
             now = core.clock.now()
             set_timestamp(pb.last_attempt_time, now)
             pb.status.code = 0 if result.succeeded else (
@@ -164,7 +174,11 @@ class JobRunner:
             if retries_until is not None and now + wait >= retries_until:
                 return  # retries stop at the next scheduled start
             retries += 1
-            await core.clock.sleep_until(now + wait)
+            self._retry_at = now + wait
+            try:
+                await core.clock.sleep_until(now + wait)
+            finally:
+                self._retry_at = None
 
 
 def _rfc3339(when: float) -> str:
