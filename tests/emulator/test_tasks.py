@@ -432,3 +432,40 @@ def test_schedule_time_is_returned(emu: Emulator, make_queue: Make) -> None:
     task = client.create_task(parent=queue.name,
                               task=http_task("http://127.0.0.1:1/", schedule_time=ts(when)))
     assert task.schedule_time.timestamp() == pytest.approx(when, abs=1e-3)
+
+
+def test_missing_tasks_are_not_found(emu: Emulator, make_queue: Make) -> None:
+    client = emu.tasks_client()
+    queue = make_queue("empty")
+    for call in (client.get_task, client.delete_task, client.run_task):
+        with pytest.raises(exceptions.NotFound):
+            call(name=f"{queue.name}/tasks/missing")
+
+
+def test_injected_dispatch_failures_are_retried(emu: Emulator, make_queue: Make,
+                                                handler: Handler) -> None:
+    client = emu.tasks_client()
+    queue = make_queue("injected", retry_config={"min_backoff": seconds(0.05),
+                                                 "max_backoff": seconds(0.05)})
+    emu.faults.fail_dispatch(f"{handler.url}/flaky", status=503, times=2)
+    name = f"{queue.name}/tasks/flaky"
+    client.create_task(parent=queue.name, task=http_task(f"{handler.url}/flaky", name))
+    [request] = handler.wait_for(1)  # the two injected 503s never reached the handler
+    assert request.headers["x-cloudtasks-taskretrycount"] == "2"
+    assert request.headers["x-cloudtasks-taskpreviousresponse"] == "503"
+    _wait_gone(client, name)
+
+
+def test_clients_find_the_emulator_through_the_environment(
+        emu: Emulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    from celery_gcp.emulator import scheduler_client, tasks_client
+
+    for variable, value in emu.environ().items():
+        monkeypatch.setenv(variable, value)
+    queue = tasks_client().create_queue(parent=emu.location,
+                                        queue={"name": f"{emu.location}/queues/env"})
+    assert queue.name.endswith("/env")
+    assert list(scheduler_client().list_jobs(parent=emu.location)) == []
+    monkeypatch.delenv("CLOUD_TASKS_EMULATOR_HOST")
+    with pytest.raises(ValueError, match="CLOUD_TASKS_EMULATOR_HOST"):
+        tasks_client()
