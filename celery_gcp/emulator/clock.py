@@ -58,6 +58,7 @@ class ManualClock(Clock):
         self._lock = threading.Lock()
         self._waiters: list[tuple[float, int, asyncio.Future[None]]] = []
         self._seq = itertools.count()
+        self._abandoned = 0
 
     def now(self) -> float:
         """The clock's current time."""
@@ -96,6 +97,17 @@ class ManualClock(Clock):
             waker.cancel()
             if not future.done():
                 future.cancel()
+                self._forget_abandoned()
+
+    def _forget_abandoned(self) -> None:
+        # A waiter woken early stays in the heap until its time comes; while the clock stands
+        # still those pile up, so drop them once they are the majority.
+        with self._lock:
+            self._abandoned += 1
+            if self._abandoned > 100 and self._abandoned * 2 > len(self._waiters):
+                self._waiters = [w for w in self._waiters if not w[2].done()]
+                heapq.heapify(self._waiters)
+                self._abandoned = 0
 
 
 def _resolve(future: asyncio.Future[None]) -> None:

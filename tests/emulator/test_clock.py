@@ -1,0 +1,37 @@
+"""The manual clock: waiters wake when it is advanced, and early-woken waiters do not pile up."""
+
+from __future__ import annotations
+
+import asyncio
+
+from celery_gcp.emulator import ManualClock
+
+
+async def test_sleepers_wake_when_the_clock_reaches_them() -> None:
+    clock = ManualClock(start=1000.0)
+    woke: list[float] = []
+
+    async def sleeper(deadline: float) -> None:
+        await clock.sleep_until(deadline)
+        woke.append(deadline)
+
+    tasks = [asyncio.create_task(sleeper(d)) for d in (1010.0, 1005.0, 1020.0)]
+    await asyncio.sleep(0)
+    clock.advance(10)
+    await asyncio.wait_for(asyncio.gather(*tasks[:2]), timeout=5)
+    assert sorted(woke) == [1005.0, 1010.0]
+    assert not tasks[2].done()
+    clock.set(1020.0)
+    await asyncio.wait_for(tasks[2], timeout=5)
+    clock.set(500.0)  # never backwards
+    assert clock.now() == 1020.0
+
+
+async def test_a_wake_event_ends_the_sleep_and_abandoned_waiters_are_dropped() -> None:
+    clock = ManualClock(start=0.0)
+    for _ in range(500):
+        wake = asyncio.Event()
+        wake.set()
+        sleep = asyncio.create_task(clock.sleep_until(3600.0, wake))
+        await asyncio.wait_for(sleep, timeout=5)
+    assert len(clock._waiters) < 250
