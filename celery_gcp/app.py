@@ -259,6 +259,12 @@ class Celery:
         for key in ("autoretry_for", "dont_autoretry_for", "throws"):
             if key in options:
                 options[key] = tuple(options[key])
+        limit = options.get("time_limit")
+        if limit is not None and not 15 <= float(limit) <= 1800:
+            raise ImproperlyConfigured(
+                f"task {name!r}: time_limit={limit} is outside what Cloud Tasks allows for a "
+                "request's dispatch deadline (15 s to 30 min); split longer work into tasks"
+            )
         if options.get("soft_time_limit") is not None:
             warnings.warn(
                 f"task {name!r}: soft_time_limit is accepted but never raised: Cloud Tasks "
@@ -386,14 +392,14 @@ class Celery:
         if task is not None and task.queue and "queue" not in options:
             options["queue"] = task.queue
         message = calling.build_message(self, name, task, args, kwargs, options)
-        receipt = calling.publish(self, message)
-        return AsyncResult(receipt.task_id, task_name=name, app=self)
+        receipt = calling.publish(self, message, calling.send_options(options))
+        return AsyncResult(receipt.task_id, task_name=name, app=self, location=receipt.name)
 
     @property
     def transport(self) -> Transport:
         """The transport chosen by ``broker_url``; assign one to replace it (tests)."""
         if self._transport is None:
-            self._transport = transport_for_url(self.conf.broker_url)
+            self._transport = transport_for_url(self.conf.broker_url, self)
         return self._transport
 
     @transport.setter

@@ -17,21 +17,23 @@ from . import signals
 from .exceptions import CeleryGcpWarning, TaskArgumentError
 from .message import Message
 from .request import current_request
+from .transport.base import SendOptions
 
 if TYPE_CHECKING:
     from .app import Celery
     from .task import Task
     from .transport import Receipt
 
-__all__ = ["build_message", "publish", "publish_async"]
+__all__ = ["build_message", "publish", "publish_async", "send_options"]
 
 # Options that steer the send here. ``retry``/``retry_policy`` govern the transport's own
 # retries of a failed send; ``ignore_result`` has no effect without a result store.
 _HANDLED = frozenset({
     "task_id", "countdown", "eta", "expires", "queue", "headers", "link", "link_error",
     "retry", "retry_policy", "root_id", "parent_id", "retries", "ignore_result",
-    "serializer", "add_to_parent",
+    "serializer", "add_to_parent", "on_duplicate",
 })
+_SEND_KEYS = frozenset({"retry", "retry_policy", "on_duplicate"})
 # Celery options with no meaning on Cloud Tasks: accepted, with a one-time warning.
 _NO_MEANING = {
     "priority": "Cloud Tasks has no message priorities; route urgent tasks to their own queue",
@@ -147,18 +149,30 @@ def _warn_ignored(app: Celery, options: Mapping[str, Any]) -> None:
                   _CALLER)
 
 
-def publish(app: Celery, message: Message) -> Receipt:
+def send_options(options: Mapping[str, Any]) -> SendOptions | None:
+    """The transport-level options of an ``apply_async`` call (``None``: the defaults)."""
+    if not (options.keys() & _SEND_KEYS):
+        return None
+    on_duplicate = options.get("on_duplicate", "raise")
+    if on_duplicate not in ("raise", "ignore"):
+        raise TaskArgumentError(f"on_duplicate={on_duplicate!r}: use 'raise' or 'ignore'")
+    return SendOptions(retry=bool(options.get("retry", True)),
+                       retry_policy=options.get("retry_policy"), on_duplicate=on_duplicate)
+
+
+def publish(app: Celery, message: Message, options: SendOptions | None = None) -> Receipt:
     """Send ``message`` through the app's transport, firing the publish signals."""
     _before_publish(message)
-    receipt = app.transport.send(message)
+    receipt = app.transport.send(message, options)
     _after_publish(message)
     return receipt
 
 
-async def publish_async(app: Celery, message: Message) -> Receipt:
+async def publish_async(app: Celery, message: Message,
+                        options: SendOptions | None = None) -> Receipt:
     """Async :func:`publish`."""
     _before_publish(message)
-    receipt = await app.transport.asend(message)
+    receipt = await app.transport.asend(message, options)
     _after_publish(message)
     return receipt
 

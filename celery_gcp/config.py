@@ -68,6 +68,8 @@ def defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         task_endpoint_prefix=env.get("CELERY_GCP_TASK_ENDPOINT_PREFIX", "/_tasks"),
         gcp_service_account=env.get("CELERY_GCP_SERVICE_ACCOUNT"),
         task_auth=env.get("CELERY_GCP_TASK_AUTH", "oidc"),
+        task_oidc_audience=env.get("CELERY_GCP_TASK_OIDC_AUDIENCE"),
+        task_send_concurrency=64,
     )
     return out
 

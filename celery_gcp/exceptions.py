@@ -16,7 +16,8 @@ This project's own errors share one root, :class:`CeleryGcpError`::
      ├── TaskArgumentError (TypeError)   a call the worker would reject, caught at the call site
      ├── MessageDecodeError (ValueError) a request whose X-Celery-* metadata is malformed
      ├── TransportError                  the transport could not hand a message over
-     │    └── DuplicateTaskError         a caller-given task_id that was already used
+     │    ├── DuplicateTaskError         a caller-given task_id that was already used
+     │    └── MessageTooLargeError       a task over Cloud Tasks' 1 MB limit
      └── NoResultBackendError (NotImplementedError)  AsyncResult.get() with no result store
 """
 
@@ -40,6 +41,7 @@ __all__ = [
     "InvalidTaskError",
     "MaxRetriesExceededError",
     "MessageDecodeError",
+    "MessageTooLargeError",
     "NoResultBackendError",
     "NotRegistered",
     "QueueNotFound",
@@ -220,6 +222,10 @@ class MessageDecodeError(CeleryGcpError, ValueError):
 
 class TransportError(CeleryGcpError):
     """The transport could not hand the message over; the message says what to do."""
+
+
+class MessageTooLargeError(TransportError, ValueError):
+    """A task is over Cloud Tasks' 1 MB limit; the message names its size."""
 
 
 class DuplicateTaskError(TransportError):

@@ -45,16 +45,23 @@ class AsyncResult(ResultBase, Generic[R]):
     """
 
     def __init__(self, id: str, backend: Any = None, task_name: str | None = None,
-                 app: Celery | None = None, parent: Any = None) -> None:
+                 app: Celery | None = None, parent: Any = None,
+                 location: str | None = None) -> None:
         self.id = id
         self.task_id = id
         self.name = task_name
         self.app = app
         self.parent = parent
+        #: Where the transport put the task (the Cloud Tasks task name), when known.
+        self.location = location
 
     @property
     def state(self) -> str:
-        """``PENDING``: with no result store the outcome is unknown (as Celery says then)."""
+        """What the platform can tell: ``PENDING`` (not tried yet) or ``RETRY`` (attempts
+        failed so far) while Cloud Tasks holds the task; ``PENDING`` otherwise, as Celery
+        reports an id it has no record of (a done task leaves no record without a store)."""
+        if self.app is not None and self.location:
+            return self.app.transport.task_state(self.location) or states.PENDING
         return states.PENDING
 
     status = state
@@ -91,6 +98,19 @@ class AsyncResult(ResultBase, Generic[R]):
 
     def forget(self) -> None:
         """Nothing to forget without a result store."""
+
+    def revoke(self, connection: Any = None, terminate: bool = False, signal: Any = None,
+               wait: bool = False, timeout: float | None = None) -> bool:
+        """Delete the task if it has not run yet; returns whether it was deleted.
+
+        A running task cannot be stopped (``terminate=True`` raises): Cloud Tasks has no
+        way to interrupt a request in flight.
+        """
+        if terminate:
+            raise NotImplementedError("terminate=True: Cloud Tasks cannot stop a running task")
+        if self.app is None or not self.location:
+            return False
+        return self.app.transport.revoke(self.location)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, AsyncResult):
@@ -195,8 +215,10 @@ class EagerResult(AsyncResult[R]):
         """Whether the run failed."""
         return self._state == states.FAILURE
 
-    def revoke(self, *args: Any, **kwargs: Any) -> None:
+    def revoke(self, connection: Any = None, terminate: bool = False, signal: Any = None,
+               wait: bool = False, timeout: float | None = None) -> bool:
         """Nothing to revoke: the task already ran."""
+        return False
 
     def __repr__(self) -> str:
         return f"<EagerResult: {self.id} {self._state}>"

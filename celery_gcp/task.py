@@ -143,8 +143,9 @@ class Task(Generic[P, R]):
             return self.apply(args, kwargs, task_id=task_id, link=link, link_error=link_error,
                               **options)
         message = self._message(args, kwargs, task_id, link, link_error, options)
-        receipt = calling.publish(self.app, message)
-        return AsyncResult(receipt.task_id, task_name=self.name, app=self.app)
+        receipt = calling.publish(self.app, message, calling.send_options(options))
+        return AsyncResult(receipt.task_id, task_name=self.name, app=self.app,
+                           location=receipt.name)
 
     async def aapply_async(
         self,
@@ -160,8 +161,9 @@ class Task(Generic[P, R]):
             return await self.aapply(args, kwargs, task_id=task_id, link=link,
                                      link_error=link_error, **options)
         message = self._message(args, kwargs, task_id, link, link_error, options)
-        receipt = await calling.publish_async(self.app, message)
-        return AsyncResult(receipt.task_id, task_name=self.name, app=self.app)
+        receipt = await calling.publish_async(self.app, message, calling.send_options(options))
+        return AsyncResult(receipt.task_id, task_name=self.name, app=self.app,
+                           location=receipt.name)
 
     def apply(
         self,

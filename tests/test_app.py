@@ -256,59 +256,32 @@ def test_leftover_broker_url_is_ignored_with_one_warning() -> None:
     assert t.delay().state == "SUCCESS"
 
 
-def test_sending_without_a_transport_says_what_to_set() -> None:
+def test_sending_without_project_or_url_says_what_to_set(monkeypatch: Any) -> None:
+    for variable in ("GOOGLE_CLOUD_PROJECT", "GCLOUD_PROJECT", "CLOUD_TASKS_EMULATOR_HOST",
+                     "CELERY_GCP_TASK_BASE_URL"):
+        monkeypatch.delenv(variable, raising=False)
     app = Celery("proj")
 
     @app.task
     def t() -> None: ...
 
-    with pytest.raises(ImproperlyConfigured, match="memory://"):
+    with pytest.raises(ImproperlyConfigured, match="GOOGLE_CLOUD_PROJECT") as info:
+        t.delay()
+    assert "CLOUD_TASKS_EMULATOR_HOST" in str(info.value)
+    app.conf.gcp_project = "my-project"
+    with pytest.raises(ImproperlyConfigured, match="task_base_url"):
         t.delay()
 
 
-class RateAnnotation:
-    def annotate(self, task: Task[Any, Any]) -> dict[str, Any] | None:
-        return {"rate_limit": "5/m"} if task.name.endswith(".slow") else None
+def test_time_limit_outside_the_dispatch_deadline_range_is_refused(app: Celery) -> None:
+    with pytest.raises(ImproperlyConfigured, match=r"time_limit=5 .*15 s to 30 min"):
+        @app.task(time_limit=5)
+        def short() -> None: ...
+    with pytest.raises(ImproperlyConfigured, match="time_limit=3600"):
+        @app.task(time_limit=3600)
+        def long() -> None: ...
 
+    @app.task(time_limit=900)
+    def fine() -> None: ...
 
-def test_task_annotations_set_attributes() -> None:
-    app = Celery("ann", broker_url="memory://", task_annotations=[
-        {"*": {"max_retries": 9}, "ann.add": {"default_retry_delay": 1}},
-        RateAnnotation(),
-    ])
-
-    @app.task(name="ann.add")
-    def add() -> None: ...
-
-    @app.task(name="ann.slow")
-    def slow() -> None: ...
-
-    app.finalize()
-    assert (add.max_retries, add.default_retry_delay, add.rate_limit) == (9, 1, None)
-    assert (slow.max_retries, slow.default_retry_delay, slow.rate_limit) == (9, 180, "5/m")
-
-    @app.task(name="ann.late")
-    def late() -> None: ...
-
-    assert late.max_retries == 9
-
-
-def test_task_annotations_method_wrapping_is_refused() -> None:
-    app = Celery("ann2", task_annotations={"*": {"@__call__": print}})
-
-    @app.task
-    def t() -> None: ...
-
-    with pytest.raises(ImproperlyConfigured, match="method wrapping"):
-        app.finalize()
-
-
-def test_update_state_warns_once_that_it_is_dropped(app: Celery) -> None:
-    @app.task(bind=True)
-    def progress(self: Task[Any, Any]) -> None:
-        self.update_state(state="PROGRESS", meta={"done": 1})
-        self.update_state(state="PROGRESS", meta={"done": 2})
-
-    with pytest.warns(CeleryGcpWarning, match="update_state") as record:
-        progress()
-    assert len(record) == 1
+    assert fine.time_limit == 900

@@ -21,7 +21,7 @@ from celery_gcp import Celery, Task
 from celery_gcp import signals as sig
 from celery_gcp.exceptions import Ignore, MaxRetriesExceededError, Reject, TransportError
 from celery_gcp.message import Message
-from celery_gcp.transport import MemoryTransport, Receipt, Transport
+from celery_gcp.transport import MemoryTransport, Receipt, SendOptions, Transport
 
 
 def test_success_returns_200_with_the_result(app: Celery, worker: Any) -> None:
@@ -154,7 +154,7 @@ def test_retry_with_exc_raises_it_when_exhausted(app: Celery, worker: Any) -> No
 class FailingTransport(Transport):
     """Failure injection: every send fails."""
 
-    def send(self, message: Message) -> Receipt:
+    def send(self, message: Message, options: SendOptions | None = None) -> Receipt:
         raise TransportError("Cloud Tasks is unavailable")
 
 

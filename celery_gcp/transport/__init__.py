@@ -4,36 +4,35 @@ from __future__ import annotations
 
 import re
 import warnings
+from typing import TYPE_CHECKING
 
-from ..exceptions import CeleryGcpWarning, ImproperlyConfigured
-from ..message import Message
-from .base import Receipt, Transport
+from ..exceptions import CeleryGcpWarning
+from .base import Receipt, SendOptions, Transport
 from .memory import MemoryTransport
 
-__all__ = ["MemoryTransport", "Receipt", "Transport", "transport_for_url"]
+if TYPE_CHECKING:
+    from ..app import Celery
+
+__all__ = ["MemoryTransport", "Receipt", "SendOptions", "Transport", "transport_for_url"]
 
 
-def transport_for_url(url: str | None) -> Transport:
-    """The transport for a ``broker_url``: ``memory://`` records; a Celery broker is ignored."""
+def transport_for_url(url: str | None, app: Celery) -> Transport:
+    """The transport for a ``broker_url``: ``memory://`` records; anything else is Cloud Tasks.
+
+    A Redis or AMQP URL left over from Celery is ignored with one warning, never an error.
+    """
     if url and str(url).startswith("memory://"):
         return MemoryTransport()
-    if url:
+    if url and not str(url).startswith("cloudtasks://"):
         warnings.warn(
             f"broker_url {_redact(str(url))!r} is ignored: celery_gcp sends tasks through "
             "Google Cloud Tasks and needs no broker. Remove broker_url, or set it to "
             "'memory://' to record messages in tests.",
             CeleryGcpWarning, stacklevel=4,
         )
-    return _NoTransport()
+    from .cloudtasks import CloudTasksTransport
 
-
-class _NoTransport(Transport):
-    def send(self, message: Message) -> Receipt:
-        raise ImproperlyConfigured(
-            f"cannot send task {message.task!r}: no transport is configured. Set "
-            "broker_url='memory://' to record sent messages (tests), or task_always_eager=True "
-            "to run tasks in this process."
-        )
+    return CloudTasksTransport(app)
 
 
 def _redact(url: str) -> str:

@@ -16,7 +16,7 @@ from __future__ import annotations
 import threading
 
 from ..message import Message
-from .base import Receipt, Transport
+from .base import Receipt, SendOptions, Transport
 
 __all__ = ["MemoryTransport"]
 
@@ -28,17 +28,25 @@ class MemoryTransport(Transport):
         self.sent: list[Message] = []
         self._lock = threading.Lock()
 
-    def send(self, message: Message) -> Receipt:
+    def send(self, message: Message, options: SendOptions | None = None) -> Receipt:
         """Record a round-tripped copy of ``message``."""
         headers = {name.lower(): value for name, value in message.http_headers().items()}
         copy = Message.from_http(message.task, headers, message.body)
         with self._lock:
             self.sent.append(copy)
-        return Receipt(task_id=message.id)
+        return Receipt(task_id=message.id, name=message.id)
 
-    async def asend(self, message: Message) -> Receipt:
+    async def asend(self, message: Message, options: SendOptions | None = None) -> Receipt:
         """Record without leaving the event loop: recording never blocks."""
-        return self.send(message)
+        return self.send(message, options)
+
+    def revoke(self, name: str) -> bool:
+        """Forget a recorded message whose id is ``name``; whether there was one."""
+        with self._lock:
+            kept = [m for m in self.sent if m.id != name]
+            found = len(kept) != len(self.sent)
+            self.sent[:] = kept
+        return found
 
     def pop(self) -> list[Message]:
         """Return the recorded messages and forget them."""

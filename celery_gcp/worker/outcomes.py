@@ -12,6 +12,7 @@ REDELIVER (``acks_on_failure_or_timeout=False``)       500     the queue's retry
 REQUEUE (``Reject(requeue=True)``, retry send failed)  503     redeliver; nothing lost
 IGNORED (``Ignore``, ``Reject(requeue=False)``)        200     dropped on purpose, logged
 EXPIRED (past ``expires``)                             200     dropped on purpose, logged
+RELAYED (a hop of a task due after 30 days, re-sent)   200     scheduled closer to its ETA
 INVALID (body does not validate)                       422     a worker with the new schema
 MALFORMED (bad ``X-Celery-*`` metadata)                400     never runs
 UNKNOWN_TASK                                           404     never runs
@@ -44,6 +45,7 @@ class Outcome(enum.Enum):
     REQUEUE = "requeue"
     IGNORED = "ignored"
     EXPIRED = "expired"
+    RELAYED = "relayed"
     INVALID = "invalid"
     MALFORMED = "malformed"
     UNKNOWN_TASK = "unknown_task"
@@ -57,6 +59,7 @@ STATUS: dict[Outcome, int] = {
     Outcome.REQUEUE: status.HTTP_503_SERVICE_UNAVAILABLE,
     Outcome.IGNORED: status.HTTP_200_OK,
     Outcome.EXPIRED: status.HTTP_200_OK,
+    Outcome.RELAYED: status.HTTP_200_OK,
     Outcome.INVALID: status.HTTP_422_UNPROCESSABLE_CONTENT,
     Outcome.MALFORMED: status.HTTP_400_BAD_REQUEST,
     Outcome.UNKNOWN_TASK: status.HTTP_404_NOT_FOUND,
@@ -71,6 +74,7 @@ STATE: dict[Outcome, str] = {
     Outcome.REQUEUE: states.REJECTED,
     Outcome.IGNORED: states.IGNORED,
     Outcome.EXPIRED: states.REVOKED,
+    Outcome.RELAYED: states.PENDING,
     Outcome.INVALID: states.REJECTED,
     Outcome.MALFORMED: states.REJECTED,
     Outcome.UNKNOWN_TASK: states.REJECTED,

@@ -22,6 +22,7 @@ from .. import signals
 from ..exceptions import MessageDecodeError
 from ..message import Message
 from ..request import CloudTasksDelivery, Context
+from ..transport import SendOptions
 from .execute import RunResult, TaskRun, run_async, run_sync
 from .outcomes import STATE, STATUS, Outcome
 
@@ -36,6 +37,7 @@ _REQUEST = "celery_gcp_request"
 _BODY = "celery_gcp_arguments"
 _P = inspect.Parameter
 _METADATA_PREFIXES = (b"x-celery-", b"x-cloudtasks-")
+_RELAY = "x-celery-relay"  # set by the Cloud Tasks transport on a relay hop
 
 
 def build_router(app: Celery) -> APIRouter:
@@ -77,6 +79,8 @@ def add_task_route(router: APIRouter, app: Celery, task: Task[..., Any]) -> None
         cloudtasks = CloudTasksDelivery.from_headers(headers)
         if message.expires is not None and message.expires <= app.now():
             return _expired(task, message)
+        if _RELAY in headers and message.eta is not None and message.eta > app.now():
+            return await _relay(app, task, message)
         run = TaskRun(task, message, values, {n: params[n] for n in dependency_names},
                       cloudtasks=cloudtasks)
         if signals.task_received.receivers:
@@ -138,6 +142,22 @@ def _result(task: Task[..., Any], message: Message, result: RunResult) -> Respon
     else:
         content["error"] = repr(result.retval)[:1000]
     return _answer(result.outcome, content)
+
+
+async def _relay(app: Celery, task: Task[..., Any], message: Message) -> Response:
+    # A hop of a task due beyond Cloud Tasks' 30-day horizon: schedule the next hop (or the
+    # task itself). If that fails, 503 has Cloud Tasks deliver this hop again.
+    try:
+        # A redelivered hop finds its next hop already created: that is success.
+        await app.transport.asend(message, SendOptions(on_duplicate="ignore"))
+    except Exception as exc:
+        logger.warning("task %s[%s]: relay hop failed (%r), will be redelivered",
+                       task.name, message.id, exc)
+        return _answer(Outcome.REQUEUE, {"id": message.id, "task": task.name,
+                                         "state": STATE[Outcome.REQUEUE]})
+    logger.info("task %s[%s] relayed towards its ETA %s", task.name, message.id, message.eta)
+    return _answer(Outcome.RELAYED, {"id": message.id, "task": task.name,
+                                     "state": STATE[Outcome.RELAYED]})
 
 
 def _expired(task: Task[..., Any], message: Message) -> Response:

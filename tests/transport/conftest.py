@@ -1,0 +1,88 @@
+"""An app wired to the emulator and a real worker: Cloud Tasks end to end on loopback."""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from datetime import UTC, datetime
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from celery_gcp import Celery
+from celery_gcp.emulator import Emulator, ManualClock
+from celery_gcp.testing import serve
+
+
+@dataclass
+class Ran:
+    """What the worker ran: (task name, args) in order, waitable."""
+
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def record(self, name: str, value: Any) -> None:
+        with self.cond:
+            self.calls.append((name, value))
+            self.cond.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[tuple[str, Any]]:
+        with self.cond:
+            if not self.cond.wait_for(lambda: len(self.calls) >= count, timeout):
+                raise AssertionError(f"expected {count} runs, got {self.calls}")
+            return list(self.calls)
+
+
+@dataclass
+class Stack:
+    """An app whose tasks go through the emulator to a worker over HTTP."""
+
+    app: Celery
+    emu: Emulator
+    ran: Ran
+    url: str
+    clock: ManualClock | None
+
+    def queue(self, name: str = "celery", **fields: Any) -> Any:
+        client = self.emu.tasks_client()
+        parent = "projects/p/locations/l"
+        return client.create_queue(parent=parent, queue={"name": f"{parent}/queues/{name}",
+                                                         **fields})
+
+
+@pytest.fixture
+def stack_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Stack]]:
+    """``stack_factory(define, manual_clock=False)``: ``define(app, ran)`` declares the tasks."""
+    stacks: list[Any] = []
+
+    def make(define: Callable[[Celery, Ran], None], manual_clock: bool = False,
+             **settings: Any) -> Stack:
+        clock = ManualClock(start=time.time()) if manual_clock else None
+        emu = Emulator(clock=clock).start()
+        stacks.append(emu)
+        monkeypatch.setenv("CLOUD_TASKS_EMULATOR_HOST", emu.address)
+        app = Celery("proj", gcp_project="p", gcp_location="l", **settings)
+        if clock is not None:  # the app reads the time the emulator keeps
+            manual = clock
+            app.now = lambda: datetime.fromtimestamp(manual.now(), UTC)  # type: ignore[method-assign]
+        ran = Ran()
+        define(app, ran)
+        api = FastAPI()
+        api.include_router(app.router)
+        server = serve(api)
+        url = server.__enter__()
+        stacks.append(server)
+        app.conf.task_base_url = url
+        stack = Stack(app, emu, ran, url, clock)
+        stack.queue()
+        return stack
+
+    yield make
+    for item in reversed(stacks):
+        if isinstance(item, Emulator):
+            item.stop()
+        else:
+            item.__exit__(None, None, None)
