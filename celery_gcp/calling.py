@@ -24,7 +24,7 @@ if TYPE_CHECKING:
     from .task import Task
     from .transport import Receipt
 
-__all__ = ["build_message", "publish", "publish_async", "send_options"]
+__all__ = ["build_message", "publish", "publish_async", "publish_many", "send_options"]
 
 # Options that steer the send here. ``retry``/``retry_policy`` govern the transport's own
 # retries of a failed send; ``ignore_result`` has no effect without a result store.
@@ -158,6 +158,18 @@ def send_options(options: Mapping[str, Any]) -> SendOptions | None:
         raise TaskArgumentError(f"on_duplicate={on_duplicate!r}: use 'raise' or 'ignore'")
     return SendOptions(retry=bool(options.get("retry", True)),
                        retry_policy=options.get("retry_policy"), on_duplicate=on_duplicate)
+
+
+def publish_many(app: Celery, messages: Sequence[Message],
+                 options: SendOptions | None = None) -> list[Receipt | Exception]:
+    """Send many messages in one bulk send; each slot holds a receipt or its error."""
+    for message in messages:
+        _before_publish(message)
+    outcomes = app.transport.send_many(messages, options)
+    for message, outcome in zip(messages, outcomes, strict=True):
+        if not isinstance(outcome, Exception):
+            _after_publish(message)
+    return outcomes
 
 
 def publish(app: Celery, message: Message, options: SendOptions | None = None) -> Receipt:

@@ -17,10 +17,12 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .calling import new_id
+from .exceptions import PartialSendError
 from .result import AsyncResult, GroupResult
 
 if TYPE_CHECKING:
     from .app import Celery
+    from .message import Message
     from .task import Task
 
 __all__ = ["GroupResult", "Signature", "chain", "group", "maybe_signature", "signature"]
@@ -152,6 +154,21 @@ class Signature(dict[str, Any]):
             return task.apply_async(merged_args, merged_kwargs, **merged_options)
         return self.app.send_task(self.task, merged_args, merged_kwargs, **merged_options)
 
+    def message(self, args: Sequence[Any] | None = None,
+                kwargs: Mapping[str, Any] | None = None, **options: Any) -> Message:
+        """The Message this signature would send (validated, routed), without sending it."""
+        from . import calling
+
+        merged_args, merged_kwargs = self._merge(args, kwargs)
+        merged_options = {**self.options, **options}
+        task = self._type or self.app.tasks.get(self.task)
+        if task is not None:
+            return task._message(merged_args, merged_kwargs, merged_options.pop("task_id", None),
+                                 merged_options.pop("link", None),
+                                 merged_options.pop("link_error", None), merged_options)
+        return calling.build_message(self.app, self.task, None, merged_args, merged_kwargs,
+                                     merged_options)
+
     def apply(self, args: Sequence[Any] | None = None,
               kwargs: Mapping[str, Any] | None = None, **options: Any) -> Any:
         """Run the call in this process; returns an :class:`EagerResult`."""
@@ -241,8 +258,30 @@ class group(Signature):
 
     def apply_async(self, args: Sequence[Any] | None = None,  # type: ignore[override]
                     kwargs: Mapping[str, Any] | None = None, **options: Any) -> GroupResult:
-        """Send every signature (``args`` prepended to each); results in order."""
-        return GroupResult([s.apply_async(args, kwargs, **options) for s in self.tasks])
+        """Send every signature in one bulk send (``args`` prepended to each).
+
+        Results come back in order. If any message could not be sent, the others still are,
+        and :class:`~celery_gcp.exceptions.PartialSendError` reports which failed and why.
+        With ``task_always_eager`` every signature runs here.
+        """
+        from . import calling
+
+        if not self.tasks:
+            return GroupResult([])
+        app = self.tasks[0].app
+        if app.conf.task_always_eager:
+            return self.apply(args, kwargs, **options)
+        messages = [s.message(args, kwargs, **options) for s in self.tasks]
+        outcomes = calling.publish_many(app, messages, calling.send_options(options))
+        slots: list[AsyncResult[Any] | Exception] = [
+            outcome if isinstance(outcome, Exception) else AsyncResult(
+                outcome.task_id, task_name=message.task, app=app, location=outcome.name)
+            for message, outcome in zip(messages, outcomes, strict=True)
+        ]
+        failed = [slot for slot in slots if isinstance(slot, Exception)]
+        if failed:
+            raise PartialSendError(slots)
+        return GroupResult([slot for slot in slots if isinstance(slot, AsyncResult)])
 
     def apply(self, args: Sequence[Any] | None = None,
               kwargs: Mapping[str, Any] | None = None, **options: Any) -> GroupResult:

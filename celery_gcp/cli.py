@@ -13,6 +13,7 @@ from typing import Any
 
 import click
 
+from . import queues
 from .app import Celery
 from .utils.imports import import_object
 
@@ -141,6 +142,135 @@ def emulator(host: str, port: int, http_port: int, data_dir: str | None,
         await server.stop()
 
     asyncio.run(serve())
+
+
+@main.command()
+@click.option("--port", type=int, default=8000, show_default=True,
+              help="Port of the worker (the emulator picks a free one).")
+@click.option("--run", "run_target", default=None, metavar="MODULE:FUNCTION",
+              help="Call this once everything is up (e.g. a function that sends tasks).")
+@click.option("--exit-when-idle", is_flag=True,
+              help="Exit once no task is left (status 1 if a task failed), for demos and CI.")
+@click.option("--timeout", type=float, default=60.0, show_default=True,
+              help="With --exit-when-idle: give up after this many seconds (status 1).")
+@click.pass_context
+def dev(ctx: click.Context, port: int, run_target: str | None, exit_when_idle: bool,
+        timeout: float) -> None:
+    """Run everything locally: emulator, queues and worker, with a log line per task event."""
+    import threading
+
+    from .dev import DevStack, TaskLog
+
+    app = _app(ctx)
+    log = TaskLog()
+    log.connect()
+    with DevStack(app, port=port) as stack:
+        click.echo(f"dev: Cloud Tasks emulator at {stack.address}; worker at {stack.url}; "
+                   f"queues: {', '.join(stack.queue_names())}")
+        if run_target:
+            import_object(run_target)()
+        if not exit_when_idle:
+            click.echo("dev: running; press Ctrl-C to stop")
+            try:
+                threading.Event().wait()
+            except KeyboardInterrupt:
+                return
+        done = stack.wait_until_done(timeout)
+    if not done:
+        raise click.ClickException(f"tasks were still pending after {timeout:g}s")
+    if log.failures:
+        raise click.ClickException(f"{log.failures} task(s) failed")
+    click.echo("dev: every task finished")
+
+
+@main.command()
+@click.argument("name")
+@click.option("--args", "args_json", default="[]", show_default=True,
+              help="Positional arguments, as a JSON list.")
+@click.option("--kwargs", "kwargs_json", default="{}", show_default=True,
+              help="Keyword arguments, as a JSON object.")
+@click.option("--countdown", type=float, default=None, help="Seconds to wait before running.")
+@click.option("--queue", default=None, help="Queue to send to (default: the task's route).")
+@click.pass_context
+def call(ctx: click.Context, name: str, args_json: str, kwargs_json: str,
+         countdown: float | None, queue: str | None) -> None:
+    """Send task NAME (validated like .delay()) and print its id."""
+    import json
+
+    try:
+        args, kwargs = json.loads(args_json), json.loads(kwargs_json)
+    except ValueError as exc:
+        raise click.BadParameter(f"--args/--kwargs must be JSON: {exc}") from None
+    if not isinstance(args, list) or not isinstance(kwargs, dict):
+        raise click.BadParameter("--args takes a JSON list and --kwargs a JSON object")
+    result = _app(ctx).send_task(name, args, kwargs, countdown=countdown, queue=queue)
+    click.echo(result.id)
+
+
+@inspect.command("queues")
+@click.pass_context
+def inspect_queues(ctx: click.Context) -> None:
+    """Show each queue the app uses as Cloud Tasks has it (state, rate, retries, tasks)."""
+    from .transport.cloudtasks import CloudTasksTransport
+
+    app = _app(ctx)
+    transport = CloudTasksTransport(app)
+    for name in queues.queue_names(app):
+        path = transport.queue_path(name)
+        queue = transport.get_queue(path)
+        if queue is None:
+            click.echo(f"{name}\t{path}\tmissing (celery-gcp queues sync creates it)")
+            continue
+        limits, retry = queue.rate_limits, queue.retry_config
+        click.echo(f"{name}\t{path}\t{queue.state.name}\t"
+                   f"{limits.max_dispatches_per_second:g}/s x{limits.max_concurrent_dispatches}"
+                   f"\tmax_attempts={retry.max_attempts}")
+
+
+@main.group("queues")
+def queues_group() -> None:
+    """Queue configuration as code: compare with Cloud Tasks, and apply."""
+
+
+def _plan(ctx: click.Context) -> tuple[list[queues.Change], Any]:
+    from .transport.cloudtasks import CloudTasksTransport
+
+    transport = CloudTasksTransport(_app(ctx))
+    specs = queues.desired(transport.app, transport.queue_path)
+    return queues.plan(specs, transport.get_queue), transport
+
+
+@queues_group.command("plan")
+@click.pass_context
+def queues_plan(ctx: click.Context) -> None:
+    """Show what `queues sync` would create or update (nothing is changed)."""
+    changes, _ = _plan(ctx)
+    for change in changes:
+        click.echo(change.describe())
+
+
+@queues_group.command("sync")
+@click.pass_context
+def queues_sync(ctx: click.Context) -> None:
+    """Create missing queues and update changed settings (update_queue with a field mask)."""
+    changes, transport = _plan(ctx)
+    queues.apply(changes, transport.client())
+    for change in changes:
+        click.echo(change.describe())
+
+
+@main.command()
+@click.argument("queue")
+@click.confirmation_option(prompt="Delete every task of this queue?")
+@click.pass_context
+def purge(ctx: click.Context, queue: str) -> None:
+    """Delete every task waiting in Cloud Tasks queue QUEUE (a Celery queue name)."""
+    from .transport.cloudtasks import CloudTasksTransport
+
+    transport = CloudTasksTransport(_app(ctx))
+    path = transport.queue_path(queue)
+    transport.client().purge_queue(name=path)
+    click.echo(f"purged {path}")
 
 
 if __name__ == "__main__":  # pragma: no cover

@@ -17,6 +17,7 @@ This project's own errors share one root, :class:`CeleryGcpError`::
      ├── MessageDecodeError (ValueError) a request whose X-Celery-* metadata is malformed
      ├── TransportError                  the transport could not hand a message over
      │    ├── DuplicateTaskError         a caller-given task_id that was already used
+     │    ├── PartialSendError           some messages of a bulk send failed
      │    └── MessageTooLargeError       a task over Cloud Tasks' 1 MB limit
      └── NoResultBackendError (NotImplementedError)  AsyncResult.get() with no result store
 """
@@ -44,6 +45,7 @@ __all__ = [
     "MessageTooLargeError",
     "NoResultBackendError",
     "NotRegistered",
+    "PartialSendError",
     "QueueNotFound",
     "Reject",
     "Retry",
@@ -222,6 +224,17 @@ class MessageDecodeError(CeleryGcpError, ValueError):
 
 class TransportError(CeleryGcpError):
     """The transport could not hand the message over; the message says what to do."""
+
+
+class PartialSendError(TransportError):
+    """Some messages of a bulk send failed; ``results`` holds, in order, each message's
+    AsyncResult or the exception that stopped it. The others were sent."""
+
+    def __init__(self, results: list[Any]) -> None:
+        self.results = results
+        failed = [r for r in results if isinstance(r, BaseException)]
+        super().__init__(f"{len(failed)} of {len(results)} messages were not sent: "
+                         + "; ".join(repr(f) for f in failed[:3]))
 
 
 class MessageTooLargeError(TransportError, ValueError):

@@ -77,8 +77,8 @@ def drain(client: httpx.Client, app: Celery, *, honour_eta: bool = False,
 
 
 @contextmanager
-def serve(asgi_app: Any, host: str = "127.0.0.1") -> Iterator[str]:
-    """Serve an ASGI app with uvicorn on a free loopback port; yields its base URL.
+def serve(asgi_app: Any, host: str = "127.0.0.1", port: int = 0) -> Iterator[str]:
+    """Serve an ASGI app with uvicorn (on a free loopback port by default); yields its URL.
 
     The socket is bound and listening before the server thread starts, so requests made right
     away wait in the accept queue instead of failing.
@@ -87,7 +87,7 @@ def serve(asgi_app: Any, host: str = "127.0.0.1") -> Iterator[str]:
 
     sock = socket.socket(socket.AF_INET, socket.SOCK_STREAM)
     sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-    sock.bind((host, 0))
+    sock.bind((host, port))
     sock.listen(128)
     port = sock.getsockname()[1]
     server = uvicorn.Server(uvicorn.Config(asgi_app, log_level="warning", lifespan="off"))

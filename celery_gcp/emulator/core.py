@@ -57,7 +57,8 @@ class Core:
     def log_dispatch(self, **fields: Any) -> None:
         """Log one dispatch and keep it for the status view."""
         self.recent.append(fields)
-        logger.info(" ".join(f"{k}={v}" for k, v in fields.items()))
+        if logger.isEnabledFor(logging.INFO):
+            logger.info(" ".join(f"{k}={v}" for k, v in fields.items()))
 
 
 def from_timestamp(ts: Timestamp) -> float:

@@ -84,16 +84,37 @@ def retry_delay(retry_config: Any, retries: int) -> float:
 
 
 class TaskEntry:
-    """One task of a queue: its protobuf and its place in the dispatch order."""
+    """One task of a queue: its serialized protobuf and its place in the dispatch order.
 
-    __slots__ = ("due", "ended", "pb", "running", "version")
+    A pending task is kept as bytes (a parsed protobuf costs about 8 times more memory) and
+    parsed when it is dispatched or read.
+    """
 
-    def __init__(self, pb: Any) -> None:
-        self.pb = pb
-        self.due = from_timestamp(pb.schedule_time)
+    __slots__ = ("data", "due", "ended", "name", "running", "version")
+
+    def __init__(self, name: str, due: float, data: bytes) -> None:
+        self.name = name
+        self.due = due
+        self.data = data
         self.version = 0
         self.running = False
         self.ended = False
+
+    @classmethod
+    def from_bytes(cls, data: bytes) -> TaskEntry:
+        """An entry for a serialized task."""
+        pb = TaskPb.FromString(data)
+        return cls(pb.name, from_timestamp(pb.schedule_time), data)
+
+    @property
+    def pb(self) -> Any:
+        """The task, parsed (a fresh copy: write changes back with :meth:`save`)."""
+        return TaskPb.FromString(self.data)
+
+    def save(self, pb: Any) -> bytes:
+        """Keep the new state of the task; returns its bytes."""
+        self.data = pb.SerializeToString()
+        return self.data
 
 
 class QueueRunner:
@@ -143,8 +164,8 @@ class QueueRunner:
 
     def add(self, entry: TaskEntry) -> None:
         """Add a task to dispatch at its schedule time."""
-        self.tasks[entry.pb.name] = entry
-        self._push(entry)
+        self.tasks[entry.name] = entry
+        self._push(entry, wake=self.pb.state != _PAUSED)
 
     def end(self, name: str) -> TaskEntry | None:
         """Remove a task (deleted, purged, done or given up); its name is tombstoned."""
@@ -161,10 +182,11 @@ class QueueRunner:
         entry.version += 1
         self._start(entry)
 
-    def _push(self, entry: TaskEntry) -> None:
+    def _push(self, entry: TaskEntry, wake: bool = True) -> None:
         entry.version += 1
         heapq.heappush(self._heap, (entry.due, next(_seq), entry.version, entry))
-        self._changed.set()
+        if wake:  # a paused queue's loop has nothing to do until it is resumed
+            self._changed.set()
 
     def _peek(self) -> TaskEntry | None:
         heap = self._heap
@@ -265,6 +287,7 @@ class QueueRunner:
         pb.dispatch_count += 1
         if result.status is not None:
             pb.response_count += 1
+        entry.save(pb)
         core.log_dispatch(queue=short_id(self.name), task=short_id(pb.name),
                           attempt=pb.dispatch_count, status=result.status or result.reason,
                           latency_ms=round(result.latency * 1000, 1))
@@ -274,7 +297,7 @@ class QueueRunner:
             return
         entry.due = answered + retry_delay(self.pb.retry_config, pb.dispatch_count - 1)
         set_timestamp(pb.schedule_time, entry.due)
-        core.store.put_task(pb.name, self.name, pb.SerializeToString())
+        core.store.put_task(pb.name, self.name, entry.save(pb))
         self._push(entry)
 
     def _exhausted(self, pb: Any, now: float) -> bool:

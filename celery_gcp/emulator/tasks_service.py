@@ -71,7 +71,7 @@ class TasksService:
             pb = TaskPb.FromString(data)
             runner = self.queues.get(names.parent_of(pb.name))
             if runner is not None:
-                runner.add(TaskEntry(pb))
+                runner.add(TaskEntry(pb.name, from_timestamp(pb.schedule_time), data))
 
     def start(self) -> None:
         """Start every queue's dispatch loop."""
@@ -184,8 +184,7 @@ class TasksService:
     async def create_task(self, request: Any) -> Any:
         runner = self._queue(request.parent)
         now = self.core.clock.now()
-        task = TaskPb()
-        task.CopyFrom(request.task)
+        task = request.task  # the request is ours alone: build the stored task in place
         if task.name:
             names.task_name(task.name, runner.name)
             if task.name in runner.tasks or self.core.tombstoned(task.name):
@@ -200,9 +199,14 @@ class TasksService:
         if not task.HasField("dispatch_deadline"):
             task.dispatch_deadline.FromSeconds(600)
         task.view = _BASIC
-        self.core.store.put_task(task.name, runner.name, task.SerializeToString())
-        runner.add(TaskEntry(task))
-        return _view(task, request.response_view)
+        data = task.SerializeToString()
+        self.core.store.put_task(task.name, runner.name, data)
+        runner.add(TaskEntry(task.name, from_timestamp(task.schedule_time), data))
+        if request.response_view == _FULL:
+            task.view = _FULL
+        else:  # the stored bytes are taken: trim the answer in place, no copy
+            task.http_request.ClearField("body")
+        return task
 
     async def get_task(self, request: Any) -> Any:
         return _view(self._task(request.name).pb, request.response_view)
@@ -218,12 +222,12 @@ class TasksService:
 
     async def delete_task(self, request: Any) -> Any:
         entry = self._task(request.name)
-        self.queues[names.parent_of(entry.pb.name)].end(entry.pb.name)
+        self.queues[names.parent_of(entry.name)].end(entry.name)
         return empty_pb2.Empty()
 
     async def run_task(self, request: Any) -> Any:
         entry = self._task(request.name)
-        self.queues[names.parent_of(entry.pb.name)].run_now(entry)
+        self.queues[names.parent_of(entry.name)].run_now(entry)
         return _view(entry.pb, request.response_view)
 
     def _task(self, name: str) -> TaskEntry:

@@ -54,11 +54,12 @@ def status_view(server: EmulatorServer) -> dict[str, Any]:
         queue = MessageToDict(runner.pb)
         entries = sorted(runner.tasks.values(), key=lambda e: e.due)[:_TASKS_SHOWN]
         queue["taskCount"] = len(runner.tasks)
-        queue["tasks"] = [
-            {"name": e.pb.name, "scheduleTime": e.due, "dispatchCount": e.pb.dispatch_count,
-             "responseCount": e.pb.response_count, "running": e.running}
-            for e in entries
-        ]
+        queue["tasks"] = []
+        for e in entries:
+            pb = e.pb
+            queue["tasks"].append({"name": e.name, "scheduleTime": e.due, "running": e.running,
+                                   "dispatchCount": pb.dispatch_count,
+                                   "responseCount": pb.response_count})
         queues.append(queue)
     jobs = [MessageToDict(job) for job in server.scheduler.job_messages()]
     return {"queues": queues, "jobs": jobs, "recentDispatches": list(server.core.recent)}

@@ -234,6 +234,15 @@ class CloudTasksTransport(Transport):
 
     # -- task state ------------------------------------------------------------------------
 
+    def get_queue(self, path: str) -> Any | None:
+        """The queue at ``path``, or ``None`` if it does not exist."""
+        from google.api_core import exceptions as gexc
+
+        try:
+            return self.client().get_queue(name=path)
+        except gexc.NotFound:
+            return None
+
     def task_state(self, name: str) -> str | None:
         """``PENDING`` for a task not yet tried, ``RETRY`` for one whose attempts failed so
         far; ``None`` once Cloud Tasks no longer has it (done, or never existed)."""

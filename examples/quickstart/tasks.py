@@ -1,13 +1,19 @@
-"""Tasks as a Celery project writes them; only the import changed (celery -> celery_gcp)."""
+"""Tasks as a Celery project writes them; only the import changed (celery -> celery_gcp).
+
+Run them end to end, through the local Cloud Tasks emulator and a worker over real HTTP:
+
+    celery-gcp -A examples.quickstart.tasks dev \
+        --run examples.quickstart.tasks:demo --exit-when-idle
+"""
 
 from __future__ import annotations
 
-from datetime import datetime
+from datetime import UTC, datetime, timedelta
 
 from celery_gcp import Celery, Task
 from celery_gcp.utils.log import get_task_logger
 
-app = Celery("quickstart", broker_url="memory://")
+app = Celery("quickstart")
 app.conf.update(task_default_queue="default", timezone="UTC")
 logger = get_task_logger(__name__)
 
@@ -30,3 +36,10 @@ def flaky_fetch(self: Task[..., str], url: str) -> str:
     if self.request.retries < 2:
         raise self.retry(exc=ConnectionError(f"{url} timed out"))
     return f"fetched {url} after {self.request.retries} retries"
+
+
+def demo() -> None:
+    """Send a plain task, a countdown task and a task that retries."""
+    add.delay(2, 3)
+    remind.apply_async(("stand up", datetime.now(UTC) + timedelta(seconds=2)), countdown=2)
+    flaky_fetch.delay("https://example.com/feed")

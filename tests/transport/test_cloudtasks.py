@@ -210,3 +210,20 @@ def test_message_body_is_the_wire_format(stack_factory: Any) -> None:
                                                       "response_view": "FULL"})
     assert json.loads(task.http_request.body) == {"x": 7, "y": 8}
     assert task.http_request.url == f"{stack.url}/_tasks/proj.add"
+
+
+def test_bulk_send_reports_each_failure_and_sends_the_rest(stack_factory: Any) -> None:
+    from celery_gcp.exceptions import PartialSendError
+
+    stack: Stack = stack_factory(basic_tasks)
+    add = stack.app.tasks["proj.add"]
+    stack.emu.faults.fail_rpc("CreateTask", grpc.StatusCode.PERMISSION_DENIED, times=1)
+    with pytest.raises(PartialSendError, match="1 of 20 messages were not sent") as info:
+        group(add.s(i, 0) for i in range(20)).apply_async()
+    failed = [r for r in info.value.results if isinstance(r, Exception)]
+    sent = [r for r in info.value.results if not isinstance(r, Exception)]
+    assert len(failed) == 1
+    assert isinstance(failed[0], TransportError)
+    assert "PERMISSION_DENIED" in str(failed[0]) or "403" in str(failed[0])
+    runs = stack.ran.wait_for(19)
+    assert sorted(v["task_name"] for _, v in runs) == sorted(r.id for r in sent)

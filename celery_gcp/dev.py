@@ -1,0 +1,144 @@
+"""``celery-gcp dev``: the whole stack on one machine, with no cloud account and no Docker.
+
+An embedded emulator (or the one ``CLOUD_TASKS_EMULATOR_HOST`` names), the app's queues created
+in it, and the worker serving the task endpoints over real HTTP, with a readable line for each
+task as it is sent, started, retried, finished or failed.
+"""
+
+from __future__ import annotations
+
+import os
+import threading
+import time
+from collections.abc import Callable
+from datetime import datetime
+from typing import Any
+
+import click
+
+from . import queues, signals
+from .app import Celery
+from .emulator.clients import SCHEDULER_HOST_VARIABLE, TASKS_HOST_VARIABLE
+
+__all__ = ["DevStack", "TaskLog"]
+
+
+class TaskLog:
+    """Prints one line per task event; counts failures."""
+
+    def __init__(self, echo: Callable[[str], None] = click.echo) -> None:
+        self.echo = echo
+        self.failures = 0
+        self.start = time.monotonic()
+        self._receivers: list[tuple[signals.Signal, Callable[..., None]]] = []
+
+    def _line(self, event: str, text: str) -> None:
+        self.echo(f"[{time.monotonic() - self.start:7.2f}s] {event:<9} {text}")
+
+    def connect(self) -> None:
+        """Start logging task events."""
+        def sent(sender: str, headers: dict[str, Any], **_: Any) -> None:
+            eta = f" eta {_clock(headers.get('eta'))}" if headers.get("eta") else ""
+            retry = f" retry {headers['retries']}" if headers.get("retries") else ""
+            self._line("sent", f"{sender}[{headers['id'][:8]}]{retry}{eta}")
+
+        def started(task: Any, task_id: str, args: Any, kwargs: Any, **_: Any) -> None:
+            shown = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
+            self._line("started", f"{task.name}[{task_id[:8]}]({shown})")
+
+        def retried(request: Any, reason: Any, **_: Any) -> None:
+            self._line("retried", f"{request.task}[{request.id[:8]}] {reason}")
+
+        def finished(sender: Any, result: Any, **_: Any) -> None:
+            self._line("finished", f"{sender.name}[{sender.request.id[:8]}] -> {result!r}")
+
+        def failed(sender: Any, task_id: str, exception: BaseException, **_: Any) -> None:
+            self.failures += 1
+            self._line("failed", f"{sender.name}[{task_id[:8]}] {exception!r}")
+
+        for signal, receiver in ((signals.after_task_publish, sent),
+                                 (signals.task_prerun, started), (signals.task_retry, retried),
+                                 (signals.task_success, finished),
+                                 (signals.task_failure, failed)):
+            signal.connect(receiver)
+            self._receivers.append((signal, receiver))
+
+    def disconnect(self) -> None:
+        """Stop logging."""
+        for signal, receiver in self._receivers:
+            signal.disconnect(receiver)
+        self._receivers.clear()
+
+
+def _clock(iso: str | None) -> str:
+    return datetime.fromisoformat(iso).strftime("%H:%M:%S") if iso else ""
+
+
+class DevStack:
+    """Emulator + queues + worker for ``app``; use as a context manager."""
+
+    def __init__(self, app: Celery, port: int = 8000, host: str = "127.0.0.1") -> None:
+        self.app = app
+        self.host = host
+        self.port = port
+        self.emulator: Any = None
+        self._server: Any = None
+        self._thread: threading.Thread | None = None
+
+    def __enter__(self) -> DevStack:
+        from .emulator import Emulator
+        from .testing import serve
+        from .transport.cloudtasks import CloudTasksTransport
+
+        address = os.environ.get(TASKS_HOST_VARIABLE)
+        if not address:
+            self.emulator = Emulator(host=self.host).start()
+            address = self.emulator.address
+            os.environ[TASKS_HOST_VARIABLE] = address
+            os.environ.setdefault(SCHEDULER_HOST_VARIABLE, address)
+        self.address = address
+        conf = self.app.conf
+        conf.gcp_project = conf.gcp_project or "local"
+        self._serve = serve(self.app.asgi_app(), host=self.host, port=self.port)
+        url = self._serve.__enter__()
+        conf.task_base_url = url
+        self.url = url
+        self.transport = CloudTasksTransport(self.app)
+        self.app.transport = self.transport
+        self.create_queues()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self._serve.__exit__(None, None, None)
+        if self.emulator is not None:
+            self.emulator.stop()
+
+    def queue_names(self) -> list[str]:
+        """Every Celery queue the app's tasks can be routed to."""
+        return queues.queue_names(self.app)
+
+    def create_queues(self) -> None:
+        """Create (or update) each queue in the emulator, configured as the app declares."""
+        specs = queues.desired(self.app, self.transport.queue_path)
+        changes = queues.plan(specs, self.transport.get_queue)
+        queues.apply(changes, self.transport.client())
+
+    def pending(self) -> int:
+        """Tasks the embedded emulator still holds (0 without an embedded emulator)."""
+        if self.emulator is None or self.emulator.server is None:
+            return 0
+        return sum(len(q.tasks) for q in self.emulator.server.tasks.queues.values())
+
+    def wait_until_done(self, timeout: float) -> bool:
+        """Wait until no task is pending, due or running; ``False`` on timeout."""
+        deadline = time.monotonic() + timeout
+        while time.monotonic() < deadline:
+            if self.pending() == 0:
+                try:
+                    self.emulator.wait_idle(timeout=max(0.1, deadline - time.monotonic()))
+                except TimeoutError:
+                    return False
+                if self.pending() == 0:
+                    return True
+            time.sleep(0.05)  # polling the emulator's state, bounded by the deadline
+        return False
