@@ -248,3 +248,39 @@ def test_emulator_listens_on_loopback_only(gcloud_tasks_emulator: GcloudTasksEmu
     listening = _listening_tcp_addresses(gcloud_tasks_emulator.pid)
     assert all(ipaddress.ip_address(address).is_loopback for address, _ in listening)
     assert listening == {(LOOPBACK, gcloud_tasks_emulator.port)}
+
+
+def test_celery_gcp_transport_end_to_end_through_gcloud_tasks_emulator(
+        gcloud_tasks_emulator: GcloudTasksEmulator, their_client: tasks_v2.CloudTasksClient,
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    """Our transport and worker, with their emulator between them (a fresh queue)."""
+    import threading
+
+    from fastapi import FastAPI
+
+    from celery_gcp import Celery
+    from celery_gcp.testing import serve
+
+    queue_id = unique_queue_id()
+    their_client.create_queue(
+        parent=PARENT, queue=tasks_v2.Queue(name=their_client.queue_path(PROJECT, LOCATION,
+                                                                         queue_id)))
+    monkeypatch.setenv("CLOUD_TASKS_EMULATOR_HOST", gcloud_tasks_emulator.address)
+    app = Celery("interop", gcp_project=PROJECT, gcp_location=LOCATION,
+                 task_default_queue=queue_id)
+    seen: list[tuple[int, str | None]] = []
+    done = threading.Event()
+
+    @app.task(bind=True, name="interop.add")
+    def add(self: object, x: int, y: int) -> int:
+        seen.append((x + y, self.request.cloudtasks.task_name))  # type: ignore[attr-defined]
+        done.set()
+        return x + y
+
+    api = FastAPI()
+    api.include_router(app.router)
+    with serve(api) as url:
+        app.conf.task_base_url = url
+        result = add.delay(20, 22)
+        assert done.wait(DELIVERY_TIMEOUT)
+    assert seen == [(42, result.id)]
