@@ -1,0 +1,914 @@
+"""Benchmarks of the Cloud Tasks transport, and of celery_gcp end to end against Celery on Redis.
+
+Run ``python benchmarks/transport.py`` (about three minutes) or ``python benchmarks/transport.py
+--quick`` (a smoke run, under a minute). ``--strict`` exits with status 1 when a target is
+missed. Everything binds to 127.0.0.1 and every wait has a deadline; every process started here
+(emulator, redis-server, workers) is stopped at the end.
+
+1. Sending, against ``celery-gcp emulator`` in its own process, on a paused queue (so dispatch
+   does not compete): ``add.delay()`` vs the official client's ``create_task`` of the same
+   request (``CloudTasksTransport.create_request``: same queue, URL, headers and body; a fresh
+   task name per copy, built before timing), on the same client. (a) sync, sequential; (b) async,
+   ``await add.adelay()`` vs ``await async_client.create_task``, 32 calls in flight. Target:
+   ours / raw >= 0.9.
+2. Bulk: ``group(add.s(i, i) for i in range(1000)).apply_async()`` vs 1,000 sequential
+   ``.delay()`` calls, same emulator. Target: >= 5x faster.
+3. Against Celery 5 with a Redis broker (``redis-server`` on a loopback port; a prefork worker,
+   ``--concurrency 2``; no result backend, completions pushed to a Redis list by the task).
+   Ours: the same no-op ``def`` task under :class:`celery_gcp.dev.DevStack` (embedded emulator ->
+   uvicorn worker, both in this process), queues at Cloud Tasks' highest limits (500/s, 5,000
+   concurrent).
+   (a) 5,000 tasks sent with ``group(...).apply_async()``, from the first send to the last
+       completion; ours on one queue (capped at 500/s, as Cloud Tasks is) and spread over four
+       queues by task name. Target: ours >= 0.5x Celery.
+   (b) ``.delay()`` -> task start latency, p50 of sequential sends 15 ms apart (``time.time()``
+       before the call and on the task's first line). Target: <= 5 ms.
+   (c) worker start -> first task: a worker process spawned with one task already waiting
+       (in Redis; in an emulator retrying every 50 ms until the worker's port answers).
+       Target: ours <= Celery.
+
+Needs ``redis-server`` on ``PATH`` (Debian: ``apt-get install redis-server``) and the ``redis``
+Python package (``pip install "celery[redis]"``) besides the ``test`` extra. Linux only
+(``/proc`` for CPU times).
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import contextlib
+import gc
+import os
+import re
+import shutil
+import signal
+import socket
+import statistics
+import subprocess
+import sys
+import tempfile
+import textwrap
+import threading
+import time
+import uuid
+from collections.abc import Awaitable, Callable, Iterator, Sequence
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, TypeVar
+
+import celery  # type: ignore[import-untyped]
+import grpc
+import httpx
+import redis
+from google.cloud import tasks_v2
+from google.protobuf import duration_pb2
+
+import celery_gcp
+from celery_gcp.dev import DevStack
+from celery_gcp.emulator import Emulator
+from celery_gcp.emulator.clients import SCHEDULER_HOST_VARIABLE, TASKS_HOST_VARIABLE
+from celery_gcp.transport.cloudtasks import CloudTasksTransport
+
+ROOT = Path(__file__).resolve().parent.parent
+HOST = "127.0.0.1"
+RPC_TIMEOUT = 30.0  # every RPC's own deadline
+MAX_RATE = 500.0  # the highest max_dispatches_per_second Cloud Tasks accepts
+MAX_CONCURRENT = 5000  # the highest max_concurrent_dispatches
+RETRY_GAP = 0.05  # min_backoff = max_backoff of the queue in 3c
+SPREAD_QUEUES = 4
+CELERY_REFERENCE = 1170.0  # tasks/s Celery did on this machine earlier (for the notes only)
+RequestPb: Any = tasks_v2.CreateTaskRequest.pb()
+T = TypeVar("T")
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How much work each benchmark does."""
+
+    name: str
+    rounds: int  # alternating rounds per side in 1 and 2
+    sync_calls: int
+    async_calls: int
+    group_size: int
+    e2e_tasks: int
+    e2e_rounds: int
+    latency_samples: int
+    latency_rounds: int
+    start_rounds: int
+    concurrency: int = 32  # async sends in flight in 1b
+    gap: float = 0.015  # seconds between sends in 3b
+
+
+FULL = Mode("full", rounds=7, sync_calls=1000, async_calls=2000, group_size=1000,
+            e2e_tasks=5000, e2e_rounds=3, latency_samples=200, latency_rounds=4, start_rounds=5)
+QUICK = Mode("quick", rounds=2, sync_calls=200, async_calls=400, group_size=1000,
+             e2e_tasks=1000, e2e_rounds=1, latency_samples=40, latency_rounds=2, start_rounds=1)
+
+
+# -- helpers ---------------------------------------------------------------------------------
+
+
+@dataclass
+class Row:
+    """One line of the report."""
+
+    name: str
+    ours: str
+    baseline: str
+    ratio: float | None
+    target: str
+    met: bool
+    notes: list[str] = field(default_factory=list)
+
+
+def fmt(value: float) -> str:
+    """A number with about three significant digits."""
+    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
+
+
+def spread(values: Sequence[float]) -> str:
+    """Every round's figure, in order."""
+    return ", ".join(fmt(v) for v in values)
+
+
+def progress(step: str) -> None:
+    """Say on stderr what is running."""
+    print(f"[{time.strftime('%H:%M:%S')}] {step} ...", file=sys.stderr, flush=True)
+
+
+def interleave(sides: Sequence[Callable[[], T]], rounds: int) -> list[list[T]]:
+    """Run every side once per round, rotating the order each round; samples per side."""
+    samples: list[list[T]] = [[] for _ in sides]
+    for r in range(rounds):
+        for k in range(len(sides)):
+            i = (r + k) % len(sides)
+            gc.collect()
+            samples[i].append(sides[i]())
+    return samples
+
+
+def free_port() -> int:
+    """A TCP port on 127.0.0.1 that nothing listens on right now."""
+    with socket.socket() as sock:
+        sock.bind((HOST, 0))
+        return int(sock.getsockname()[1])
+
+
+def wait_for(condition: Callable[[], bool], timeout: float, what: str,
+             interval: float = 0.005) -> None:
+    """Poll ``condition`` until it holds; ``TimeoutError`` after ``timeout`` seconds."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise TimeoutError(f"{what}: not within {timeout:g} s")
+        time.sleep(interval)  # polling a condition, bounded by the deadline
+
+
+def cpu_seconds(pid: int) -> float:
+    """User + system CPU time of a process and its waited-for children, from /proc."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return sum(int(f) for f in fields[11:15]) / os.sysconf("SC_CLK_TCK")
+
+
+@contextlib.contextmanager
+def environ(**values: str | None) -> Iterator[None]:
+    """Set (or, with ``None``, unset) environment variables; restore them afterwards."""
+    saved = {k: os.environ.get(k) for k in values}
+    try:
+        for key, value in values.items():
+            if value is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = value
+        yield
+    finally:
+        for key, old in saved.items():
+            if old is None:
+                os.environ.pop(key, None)
+            else:
+                os.environ[key] = old
+
+
+class Process:
+    """A child process in its own session, its output in a log file; stopped for sure."""
+
+    def __init__(self, args: Sequence[str], log: Path, cwd: Path,
+                 env: dict[str, str] | None = None) -> None:
+        self.log = log
+        with open(log, "ab") as out:
+            self.popen = subprocess.Popen(
+                list(args), cwd=cwd, env=env, stdin=subprocess.DEVNULL, stdout=out,
+                stderr=subprocess.STDOUT, start_new_session=True)
+
+    @property
+    def pid(self) -> int:
+        """The process id."""
+        return self.popen.pid
+
+    def text(self) -> str:
+        """What it printed so far."""
+        return self.log.read_text(errors="replace")
+
+    def check_alive(self, what: str) -> None:
+        """Raise with the end of its log if it exited."""
+        if self.popen.poll() is not None:
+            raise RuntimeError(f"{what} exited ({self.popen.returncode}):\n{self.text()[-3000:]}")
+
+    def stop(self, timeout: float = 20.0) -> None:
+        """SIGTERM (a graceful stop), then SIGKILL to its process group after ``timeout``."""
+        if self.popen.poll() is None:
+            self.popen.send_signal(signal.SIGTERM)
+            with contextlib.suppress(subprocess.TimeoutExpired):
+                self.popen.wait(timeout)
+        with contextlib.suppress(ProcessLookupError, PermissionError):
+            os.killpg(self.popen.pid, signal.SIGKILL)  # its own group: children left behind
+        with contextlib.suppress(subprocess.TimeoutExpired):
+            self.popen.wait(timeout)
+
+
+# -- the emulator process (1 and 2) ----------------------------------------------------------
+
+
+@contextlib.contextmanager
+def emulator_process(workdir: Path, timeout: float = 60.0) -> Iterator[tuple[str, str, int]]:
+    """``python -m celery_gcp.cli emulator`` on free ports: (gRPC address, HTTP URL, pid)."""
+    process = Process([sys.executable, "-m", "celery_gcp.cli", "emulator", "--host", HOST,
+                       "--port", "0", "--http-port", "0"], workdir / "emulator.log", ROOT)
+    try:
+        deadline = time.monotonic() + timeout
+        while True:
+            text = process.text()
+            grpc_at = re.search(r"CLOUD_TASKS_EMULATOR_HOST=(\S+)", text)
+            http_at = re.search(r"status:\s+(http://\S+)/status", text)
+            if grpc_at and http_at:
+                break
+            process.check_alive("celery-gcp emulator")
+            if time.monotonic() > deadline:
+                raise TimeoutError(f"celery-gcp emulator did not start:\n{text[-3000:]}")
+            time.sleep(0.05)  # polling its log, bounded by the deadline
+        yield grpc_at[1], http_at[1], process.pid
+    finally:
+        process.stop()
+
+
+def queue_size(http_url: str, queue: str) -> int:
+    """How many tasks the emulator holds in ``queue``, from its ``/status`` view."""
+    status = httpx.get(f"{http_url}/status", timeout=RPC_TIMEOUT, trust_env=False).json()
+    return sum(int(q["taskCount"]) for q in status["queues"] if q.get("name") == queue)
+
+
+# -- 1 and 2. sending ------------------------------------------------------------------------
+
+
+@dataclass
+class Sending:
+    """The transport app, its queue and the template request for the raw client's copies."""
+
+    app: celery_gcp.Celery
+    add: Any
+    transport: CloudTasksTransport
+    queue: str
+    template: Any  # raw CreateTaskRequest protobuf, as create_request builds it
+    http_url: str
+
+    def copies(self, count: int) -> list[Any]:
+        """``count`` copies of the template request, each with a fresh task name (proto-plus)."""
+        out = []
+        for _ in range(count):
+            pb = RequestPb()
+            pb.CopyFrom(self.template)
+            pb.task.name = f"{self.queue}/tasks/{uuid.uuid4().hex}"
+            out.append(tasks_v2.CreateTaskRequest.wrap(pb))
+        return out
+
+    def check_and_purge(self, expected: int) -> None:
+        """Check the paused queue holds ``expected`` tasks, then empty it (not timed)."""
+        held = queue_size(self.http_url, self.queue)
+        if held != expected:
+            raise RuntimeError(f"the queue holds {held} tasks, {expected} were sent")
+        self.transport.client().purge_queue(name=self.queue, timeout=RPC_TIMEOUT)
+
+
+def sending_setup(address: str, http_url: str) -> Sending:
+    """An app sending to a fresh paused queue of the emulator at ``address`` (env already set)."""
+    queue_name = f"bench-{uuid.uuid4().hex[:12]}"
+    app = celery_gcp.Celery("bench_transport", set_as_current=False, gcp_project="bench",
+                            gcp_location="local", task_base_url="http://127.0.0.1:9",
+                            task_default_queue=queue_name)
+
+    @app.task(name="bench.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    transport = app.transport
+    assert isinstance(transport, CloudTasksTransport)
+    queue = transport.queue_path(queue_name)
+    client = transport.client()
+    client.create_queue(parent=queue.rsplit("/queues/", 1)[0], timeout=RPC_TIMEOUT, queue={
+        "name": queue, "rate_limits": {"max_dispatches_per_second": MAX_RATE,
+                                       "max_concurrent_dispatches": MAX_CONCURRENT}})
+    client.pause_queue(name=queue, timeout=RPC_TIMEOUT)
+    template = transport.create_request(add.s(1, 1).message())
+    return Sending(app, add, transport, queue, template, http_url)
+
+
+def bench_sync(mode: Mode, s: Sending) -> Row:
+    """1a. Sequential ``.delay()`` vs sequential ``client.create_task`` (calls/s)."""
+    n = mode.sync_calls
+    client = s.transport.client()
+
+    def ours() -> float:
+        start = time.perf_counter()
+        for i in range(n):
+            s.add.delay(i, i)
+        rate = n / (time.perf_counter() - start)
+        s.check_and_purge(n)
+        return rate
+
+    def raw() -> float:
+        requests = s.copies(n)
+        start = time.perf_counter()
+        for request in requests:
+            client.create_task(request=request)
+        rate = n / (time.perf_counter() - start)
+        s.check_and_purge(n)
+        return rate
+
+    for side in (ours, raw):  # warm up: channel, code paths
+        side()
+    mine, theirs = interleave([ours, raw], mode.rounds)
+    a, b = statistics.median(mine), statistics.median(theirs)
+    return Row(f"1a. sync send, {n:,} calls", f"{fmt(a)} calls/s", f"raw {fmt(b)}/s", a / b,
+               "ratio >= 0.9", a / b >= 0.9,
+               [f"rounds: .delay() {spread(mine)}; create_task {spread(theirs)} calls/s"])
+
+
+async def bounded(count: int, concurrency: int, call: Callable[[int], Awaitable[Any]],
+                  timeout: float) -> float:
+    """Make ``count`` calls, at most ``concurrency`` in flight; calls per second."""
+    indexes = iter(range(count))
+
+    async def worker() -> None:
+        for i in indexes:  # the workers share one iterator
+            await call(i)
+
+    start = time.perf_counter()
+    await asyncio.wait_for(asyncio.gather(*(worker() for _ in range(concurrency))), timeout)
+    return count / (time.perf_counter() - start)
+
+
+def bench_async(mode: Mode, s: Sending) -> Row:
+    """1b. ``await add.adelay()`` vs ``await async_client.create_task``, bounded concurrency."""
+    n, limit = mode.async_calls, mode.concurrency
+    timeout = 60.0 + n / 50
+    with asyncio.Runner() as runner:
+        async def client() -> Any:
+            return s.transport.async_client()  # the transport's client of this loop
+
+        aclient = runner.run(client())
+
+        async def adelay(i: int) -> None:
+            await s.add.adelay(i, i)
+
+        def ours() -> float:
+            rate = runner.run(bounded(n, limit, adelay, timeout))
+            s.check_and_purge(n)
+            return rate
+
+        def raw() -> float:
+            requests = s.copies(n)
+
+            async def create(i: int) -> None:
+                await aclient.create_task(request=requests[i])
+
+            rate = runner.run(bounded(n, limit, create, timeout))
+            s.check_and_purge(n)
+            return rate
+
+        for side in (ours, raw):
+            side()
+        mine, theirs = interleave([ours, raw], mode.rounds)
+        runner.run(aclient.transport.close())
+    a, b = statistics.median(mine), statistics.median(theirs)
+    return Row(f"1b. async send, {limit} in flight", f"{fmt(a)} calls/s", f"raw {fmt(b)}/s",
+               a / b, "ratio >= 0.9", a / b >= 0.9,
+               [f"{n:,} calls per round: adelay() {spread(mine)}; create_task "
+                f"{spread(theirs)} calls/s"])
+
+
+def bench_group(mode: Mode, s: Sending) -> Row:
+    """2. ``group(...).apply_async()`` (bulk) vs the same number of sequential ``.delay()``."""
+    n = mode.group_size
+
+    def bulk() -> float:
+        start = time.perf_counter()
+        celery_gcp.group(s.add.s(i, i) for i in range(n)).apply_async()
+        elapsed = time.perf_counter() - start
+        s.check_and_purge(n)
+        return elapsed
+
+    def one_by_one() -> float:
+        start = time.perf_counter()
+        for i in range(n):
+            s.add.delay(i, i)
+        elapsed = time.perf_counter() - start
+        s.check_and_purge(n)
+        return elapsed
+
+    for side in (bulk, one_by_one):
+        side()
+    groups, delays = interleave([bulk, one_by_one], mode.rounds)
+    g, d = statistics.median(groups), statistics.median(delays)
+    return Row(f"2. group of {n:,} vs .delay()", f"{g * 1e3:,.0f} ms", f"delays {d * 1e3:,.0f} ms",
+               d / g, "speed-up >= 5", d / g >= 5.0,
+               [f"rounds: group {spread([x * 1e3 for x in groups])} ms; sequential .delay() "
+                f"{spread([x * 1e3 for x in delays])} ms; ratio = sequential / group"])
+
+
+def bench_sending(mode: Mode, workdir: Path) -> list[Row]:
+    """1a, 1b and 2 against one emulator process."""
+    with emulator_process(workdir) as (address, http_url, _), environ(
+            **{TASKS_HOST_VARIABLE: address, SCHEDULER_HOST_VARIABLE: address}):
+        s = sending_setup(address, http_url)
+        try:
+            progress("1a. sync send")
+            rows = [bench_sync(mode, s)]
+            progress("1b. async send")
+            rows.append(bench_async(mode, s))
+            progress("2. group vs .delay()")
+            rows.append(bench_group(mode, s))
+        finally:
+            s.app.close()
+    return rows
+
+
+# -- 3. against Celery on Redis --------------------------------------------------------------
+
+CELERY_MODULE = "bench_celery_worker"
+GCP_MODULE = "bench_gcp_worker"
+WORKER_MODULES = {
+    CELERY_MODULE: '''
+        """Celery 5 on Redis: the no-op task (written by benchmarks/transport.py)."""
+
+        import os
+        import time
+
+        import redis
+        from celery import Celery
+
+        app = Celery("bench_celery", broker=os.environ["BENCH_REDIS_URL"], backend=None)
+        app.conf.update(task_ignore_result=True, broker_connection_retry_on_startup=True)
+        _client = None  # one connection per worker process, made in that process
+
+
+        @app.task(name="bench.noop")
+        def noop(key, i):
+            """Push "i time" to the Redis list ``key``."""
+            now = time.time()
+            global _client
+            if _client is None:
+                _client = redis.Redis.from_url(os.environ["BENCH_REDIS_URL"])
+            _client.rpush(key, f"{i} {now!r}")
+        ''',
+    GCP_MODULE: '''
+        """celery_gcp: the no-op task (written by benchmarks/transport.py)."""
+
+        import os
+        import time
+
+        from celery_gcp import Celery
+
+        app = Celery("bench_gcp")
+
+
+        @app.task(name="bench.noop")
+        def noop(key: str, i: int) -> None:
+            """Append "key i time" to the file BENCH_RECORD_FILE."""
+            now = time.time()
+            with open(os.environ["BENCH_RECORD_FILE"], "a") as out:
+                out.write(f"{key} {i} {now!r}\\n")
+        ''',
+}
+
+
+def write_worker_modules(workdir: Path) -> None:
+    """The modules the worker processes import (``-A``), each with only its own imports."""
+    for name, source in WORKER_MODULES.items():
+        (workdir / f"{name}.py").write_text(textwrap.dedent(source).lstrip())
+
+
+@contextlib.contextmanager
+def redis_server(workdir: Path, timeout: float = 30.0) -> Iterator[str]:
+    """``redis-server`` on a free loopback port, no persistence; yields its URL."""
+    binary = shutil.which("redis-server")
+    if binary is None:
+        raise RuntimeError("redis-server is not installed: apt-get install redis-server")
+    port = free_port()
+    process = Process([binary, "--port", str(port), "--bind", HOST, "--save", "",
+                       "--appendonly", "no"], workdir / "redis.log", workdir)
+    url = f"redis://{HOST}:{port}/0"
+    try:
+        client = redis.Redis.from_url(url, socket_timeout=RPC_TIMEOUT)
+
+        def answers() -> bool:
+            process.check_alive("redis-server")
+            try:
+                return bool(client.ping())
+            except redis.ConnectionError:
+                return False
+
+        wait_for(answers, timeout, "redis-server answering PING", interval=0.02)
+        client.close()
+        yield url
+    finally:
+        process.stop()
+
+
+class CelerySide:
+    """Celery 5 on Redis: a client app in this process, the worker started as a subprocess."""
+
+    def __init__(self, url: str, workdir: Path) -> None:
+        self.url = url
+        self.workdir = workdir
+        self.redis = redis.Redis.from_url(url, socket_timeout=RPC_TIMEOUT)
+        self.app = celery.Celery("bench_celery", broker=url, backend=None, set_as_current=False)
+        self.app.conf.update(task_ignore_result=True, broker_connection_retry_on_startup=True)
+
+        @self.app.task(name="bench.noop")  # type: ignore[untyped-decorator]
+        def noop(key: str, i: int) -> None:
+            """Sent from here, run by the worker."""
+
+        self.noop = noop
+        self.worker: Process | None = None
+
+    def env(self) -> dict[str, str]:
+        """The worker's environment."""
+        path = os.pathsep.join(filter(None, [str(self.workdir), os.environ.get("PYTHONPATH")]))
+        return {**os.environ, "BENCH_REDIS_URL": self.url, "PYTHONPATH": path}
+
+    def spawn(self, options: Sequence[str] = ()) -> Process:
+        """Start ``celery worker`` (prefork, 2 processes); returns at once."""
+        return Process([sys.executable, "-m", "celery", "-A", CELERY_MODULE, "worker",
+                        "--pool", "prefork", "--concurrency", "2", "--loglevel", "WARNING",
+                        *options], self.workdir / "celery-worker.log", self.workdir, self.env())
+
+    def records(self, key: str) -> dict[int, float]:
+        """``{i: time the task started}`` from the Redis list ``key``."""
+        out: dict[int, float] = {}
+        for item in self.redis.lrange(key, 0, -1):
+            i, at = item.split()
+            out[int(i)] = float(at)
+        return out
+
+    def wait(self, key: str, count: int, timeout: float) -> dict[int, float]:
+        """Wait (bounded) until ``count`` tasks recorded to ``key``; their start times."""
+        worker = self.worker
+
+        def done() -> bool:
+            if worker is not None:
+                worker.check_alive("celery worker")
+            return int(self.redis.llen(key)) >= count
+
+        wait_for(done, timeout, f"{count} Celery tasks", interval=0.01)
+        return self.records(key)
+
+    def start(self) -> None:
+        """Start the long-running worker and wait until it has run a task."""
+        self.worker = self.spawn()
+        key = f"warm-{uuid.uuid4().hex}"
+        self.noop.delay(key, 0)
+        self.wait(key, 1, 120.0)
+
+    def stop(self) -> None:
+        """Stop the worker."""
+        if self.worker is not None:
+            self.worker.stop()
+            self.worker = None
+        self.redis.close()
+
+
+class OurSide:
+    """The same no-op task under DevStack: embedded emulator -> uvicorn worker, one process."""
+
+    def __init__(self) -> None:
+        self.records: dict[str, dict[int, float]] = {}
+        self._lock = threading.Lock()
+        limits = {"max_dispatches_per_second": MAX_RATE,
+                  "max_concurrent_dispatches": MAX_CONCURRENT}
+        spread_queues = [f"bench-{k}" for k in range(SPREAD_QUEUES)]
+        self.app = celery_gcp.Celery(
+            "bench_dev", set_as_current=False, task_default_queue="bench-one",
+            gcp_queues={name: dict(limits) for name in ["bench-one", *spread_queues]},
+            task_routes={f"bench.noop_{k}": {"queue": q} for k, q in enumerate(spread_queues)})
+
+        def make(name: str) -> Any:
+            @self.app.task(name=name)
+            def noop(key: str, i: int) -> None:
+                now = time.time()
+                with self._lock:
+                    self.records.setdefault(key, {})[i] = now
+
+            return noop
+
+        self.noop = make("bench.noop")
+        self.spread = [make(f"bench.noop_{k}") for k in range(SPREAD_QUEUES)]
+        self.stack: DevStack | None = None
+
+    def wait(self, key: str, count: int, timeout: float) -> dict[int, float]:
+        """Wait (bounded) until ``count`` distinct tasks recorded to ``key``."""
+        wait_for(lambda: len(self.records.get(key, ())) >= count, timeout,
+                 f"{count} celery_gcp tasks", interval=0.01)
+        with self._lock:
+            return dict(self.records.pop(key))
+
+
+@dataclass(frozen=True)
+class Run:
+    """One end-to-end round: tasks/s from the first send to the last start, and send time."""
+
+    rate: float
+    sent: float
+    cpu: float  # CPU seconds of the processes involved (this one, or worker + redis)
+
+
+def e2e_celery(c: CelerySide, n: int, redis_pid: int) -> Run:
+    """Celery: send ``n`` tasks as a group, wait for all to run."""
+    assert c.worker is not None
+    key = f"e2e-{uuid.uuid4().hex}"
+    pids = [c.worker.pid, redis_pid, os.getpid()]
+    cpu = sum(map(cpu_seconds, pids)) + children_cpu(c.worker.pid)
+    start = time.time()
+    celery.group(c.noop.s(key, i) for i in range(n)).apply_async()
+    sent = time.time() - start
+    records = c.wait(key, n, 60.0 + n / 20)
+    cpu = sum(map(cpu_seconds, pids)) + children_cpu(c.worker.pid) - cpu
+    c.redis.delete(key)
+    return Run(n / (max(records.values()) - start), sent, cpu)
+
+
+def children_cpu(pid: int) -> float:
+    """CPU seconds so far of the live children of ``pid`` (the prefork pool)."""
+    total = 0.0
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        with contextlib.suppress(OSError, ValueError, IndexError):
+            if int(stat.read_text().rsplit(")", 1)[1].split()[1]) == pid:
+                total += cpu_seconds(int(stat.parent.name))
+    return total
+
+
+def e2e_ours(o: OurSide, n: int, spread_out: bool) -> Run:
+    """Ours: send ``n`` tasks as a group (over four queues when ``spread_out``), wait for all."""
+    key = f"e2e-{uuid.uuid4().hex}"
+    tasks = o.spread if spread_out else [o.noop]
+    cpu = cpu_seconds(os.getpid())
+    start = time.time()
+    celery_gcp.group(tasks[i % len(tasks)].s(key, i) for i in range(n)).apply_async()
+    sent = time.time() - start
+    records = o.wait(key, n, 60.0 + n / 20)
+    cpu = cpu_seconds(os.getpid()) - cpu
+    return Run(n / (max(records.values()) - start), sent, cpu)
+
+
+def bench_e2e(mode: Mode, c: CelerySide, o: OurSide, redis_pid: int) -> list[Row]:
+    """3a. Throughput end to end: Celery vs ours on one queue and on four."""
+    n = mode.e2e_tasks
+    sides: list[Callable[[], Run]] = [
+        lambda: e2e_celery(c, n, redis_pid), lambda: e2e_ours(o, n, False),
+        lambda: e2e_ours(o, n, True)]
+    e2e_celery(c, 200, redis_pid)  # warm up both
+    e2e_ours(o, 200, False)
+    e2e_ours(o, 200, True)
+    theirs, one, four = interleave(sides, mode.e2e_rounds)
+    base = statistics.median(r.rate for r in theirs)
+    rows = []
+    for label, runs, queues in (("1 queue", one, 1), (f"{SPREAD_QUEUES} queues", four,
+                                                      SPREAD_QUEUES)):
+        rate = statistics.median(r.rate for r in runs)
+        ceiling = n / ((n - 50 * queues) / (MAX_RATE * queues))
+        notes = [f"ours, {label}: rounds {spread([r.rate for r in runs])} tasks/s; the group "
+                 f"was sent in {', '.join(f'{r.sent:.2f}' for r in runs)} s; CPU of this "
+                 f"process {', '.join(f'{r.cpu / n * 1e3:.2f}' for r in runs)} ms/task; the "
+                 f"queues' cap ({queues} x {MAX_RATE:g}/s, burst 50 each) allows at most "
+                 f"{fmt(ceiling)} tasks/s"]
+        if queues == 1:
+            notes.insert(0, f"Celery: rounds {spread([r.rate for r in theirs])} tasks/s; the "
+                            f"group was sent in {', '.join(f'{r.sent:.2f}' for r in theirs)} "
+                            f"s; CPU of worker + pool + redis + sender "
+                            f"{', '.join(f'{r.cpu / n * 1e3:.2f}' for r in theirs)} ms/task "
+                            f"(earlier reference on this machine: ~{CELERY_REFERENCE:,.0f}/s)")
+        rows.append(Row(f"3a. {n:,} tasks, {label}", f"{fmt(rate)} tasks/s",
+                        f"Celery {fmt(base)}/s", rate / base, "ratio >= 0.5",
+                        rate / base >= 0.5, notes))
+    return rows
+
+
+def latencies(send: Callable[[str, int], Any], wait: Callable[[str, int, float],
+              dict[int, float]], samples: int, gap: float) -> list[float]:
+    """Sequential sends ``gap`` s apart; ms from before each send to its task's first line."""
+    key = f"lat-{uuid.uuid4().hex}"
+    sent: dict[int, float] = {}
+    for i in range(samples):
+        sent[i] = time.time()
+        send(key, i)
+        time.sleep(gap)  # the gap between sends is the point here
+    started = wait(key, samples, 60.0)
+    return [(started[i] - sent[i]) * 1e3 for i in range(samples)]
+
+
+def bench_latency(mode: Mode, c: CelerySide, o: OurSide) -> Row:
+    """3b. ``.delay()`` -> task start, p50 over all samples, in alternating blocks."""
+    per_round = mode.latency_samples // mode.latency_rounds
+    sides: list[Callable[[], list[float]]] = [
+        lambda: latencies(lambda k, i: c.noop.delay(k, i), c.wait, per_round, mode.gap),
+        lambda: latencies(lambda k, i: o.noop.delay(k, i), o.wait, per_round, mode.gap)]
+    for side in sides:  # warm up
+        side()
+    theirs, mine = interleave(sides, mode.latency_rounds)
+    t = sorted(x for block in theirs for x in block)
+    m = sorted(x for block in mine for x in block)
+
+    def pct(values: list[float], q: float) -> float:
+        return values[min(len(values) - 1, int(q * len(values)))]
+
+    ours_p50, base_p50 = statistics.median(m), statistics.median(t)
+    notes = [f"{name}: p10 {pct(v, 0.1):.2f}, p50 {statistics.median(v):.2f}, p90 "
+             f"{pct(v, 0.9):.2f}, max {v[-1]:.2f} ms ({len(v)} samples, sends {mode.gap * 1e3:g} "
+             f"ms apart)" for name, v in (("Celery", t), ("ours", m))]
+    return Row("3b. .delay() -> start, p50", f"{ours_p50:.2f} ms", f"Celery {base_p50:.2f} ms",
+               ours_p50 / base_p50, "<= 5 ms", ours_p50 <= 5.0, notes)
+
+
+def bench_against_celery(mode: Mode, workdir: Path) -> list[Row]:
+    """3a and 3b: one Celery worker and one DevStack, both kept running."""
+    with redis_server(workdir) as url:
+        redis_pid = int(redis.Redis.from_url(url).info("server")["process_id"])
+        c = CelerySide(url, workdir)
+        o = OurSide()
+        try:
+            progress("3. starting the Celery worker")
+            c.start()
+            with environ(**{TASKS_HOST_VARIABLE: None, SCHEDULER_HOST_VARIABLE: None}), \
+                    DevStack(o.app, port=0) as stack:
+                o.stack = stack
+                progress(f"3a. {mode.e2e_tasks:,} tasks end to end")
+                rows = bench_e2e(mode, c, o, redis_pid)
+                progress("3b. .delay() -> start latency")
+                rows.append(bench_latency(mode, c, o))
+                stack.transport.close()
+        finally:
+            c.stop()
+    return rows
+
+
+# -- 3c. worker start -> first task ----------------------------------------------------------
+
+
+def start_celery(c: CelerySide) -> float:
+    """Seconds from spawning ``celery worker`` to its first line of a task already queued."""
+    key = f"start-{uuid.uuid4().hex}"
+    c.noop.delay(key, 0)
+    spawned = time.time()
+    c.worker = c.spawn()
+    try:
+        started = c.wait(key, 1, 60.0)[0]
+    finally:
+        c.worker.stop()
+        c.worker = None
+    c.redis.delete(key)
+    return started - spawned
+
+
+@dataclass
+class StartOurs:
+    """An emulator holding one task for a worker port nothing listens on yet."""
+
+    emulator: Emulator
+    app: celery_gcp.Celery
+    noop: Any
+    port: int
+    workdir: Path
+    record: Path
+
+    def env(self) -> dict[str, str]:
+        """The worker's environment."""
+        return {**os.environ, "BENCH_RECORD_FILE": str(self.record)}
+
+    def started(self, key: str) -> float | None:
+        """When the task recorded to ``key`` started, if it did."""
+        with contextlib.suppress(FileNotFoundError):
+            for line in self.record.read_text().splitlines():
+                recorded, _, at = line.split()
+                if recorded == key:
+                    return float(at)
+        return None
+
+    def run(self) -> float:
+        """Seconds from spawning ``celery-gcp worker`` to the first line of its waiting task."""
+        key = f"start-{uuid.uuid4().hex}"
+        self.noop.delay(key, 0)
+        time.sleep(0.1)  # the emulator has tried (and failed) to dispatch it at least once
+        spawned = time.time()
+        worker = Process([sys.executable, "-m", "celery_gcp.cli", "-A", GCP_MODULE, "worker",
+                          "--host", HOST, "--port", str(self.port)],
+                         self.workdir / "gcp-worker.log", self.workdir, self.env())
+        try:
+            def done() -> bool:
+                worker.check_alive("celery-gcp worker")
+                return self.started(key) is not None
+
+            wait_for(done, 60.0, "the celery_gcp worker's first task", interval=0.005)
+        finally:
+            worker.stop()
+        at = self.started(key)
+        assert at is not None
+        return at - spawned
+
+
+def bench_start(mode: Mode, workdir: Path) -> Row:
+    """3c. Worker process start -> first task run: ``celery worker`` vs ``celery-gcp worker``."""
+    port = free_port()
+    with redis_server(workdir) as url, Emulator(host=HOST) as emulator, environ(
+            **{TASKS_HOST_VARIABLE: emulator.address, SCHEDULER_HOST_VARIABLE: None}):
+        app = celery_gcp.Celery("bench_start", set_as_current=False, gcp_project="bench",
+                                gcp_location="local", task_base_url=f"http://{HOST}:{port}",
+                                task_default_queue="bench-start")
+
+        @app.task(name="bench.noop")
+        def noop(key: str, i: int) -> None:
+            """Sent from here, run by the worker process."""
+
+        transport = app.transport
+        assert isinstance(transport, CloudTasksTransport)
+        queue = transport.queue_path("bench-start")
+        gap = duration_pb2.Duration(nanos=int(RETRY_GAP * 1e9))
+        transport.client().create_queue(
+            parent=queue.rsplit("/queues/", 1)[0], timeout=RPC_TIMEOUT,
+            queue={"name": queue,
+                   "rate_limits": {"max_dispatches_per_second": MAX_RATE,
+                                   "max_concurrent_dispatches": MAX_CONCURRENT},
+                   "retry_config": {"max_attempts": -1, "min_backoff": gap,
+                                    "max_backoff": gap}})
+        ours = StartOurs(emulator, app, noop, port, workdir, workdir / "gcp-records.txt")
+        c = CelerySide(url, workdir)
+        try:
+            start_celery(c)  # warm up: page cache, bytecode
+            ours.run()
+            theirs, mine = interleave([lambda: start_celery(c), ours.run], mode.start_rounds)
+        finally:
+            c.stop()
+            app.close()
+    a, b = statistics.median(mine), statistics.median(theirs)
+    notes = [f"rounds: celery-gcp worker {spread([x * 1e3 for x in mine])} ms; celery worker "
+             f"{spread([x * 1e3 for x in theirs])} ms",
+             f"ours: the task waits in an embedded emulator whose queue retries every "
+             f"{RETRY_GAP * 1e3:g} ms (retry_config min_backoff = max_backoff = {RETRY_GAP:g} s, "
+             f"max_attempts -1) until uvicorn answers on its port; Celery: the task waits in "
+             f"Redis; celery worker with its defaults (mingle, gossip, heartbeat on)"]
+    return Row("3c. worker start -> task", f"{a * 1e3:,.0f} ms", f"Celery {b * 1e3:,.0f} ms",
+               a / b, "ratio <= 1", a <= b, notes)
+
+
+# -- report ----------------------------------------------------------------------------------
+
+
+def report(rows: Sequence[Row]) -> bool:
+    """Print the table and the notes; whether every target was met."""
+    print(f"{'benchmark':<30} {'ours':>16} {'baseline':>20} {'ratio':>7} {'target':>13}  met")
+    for row in rows:
+        ratio = f"{row.ratio:.3f}" if row.ratio is not None else "-"
+        print(f"{row.name:<30} {row.ours:>16} {row.baseline:>20} {ratio:>7} {row.target:>13}  "
+              f"{'yes' if row.met else 'NO'}")
+    print()
+    for row in rows:
+        for note in row.notes:
+            print(f"  {row.name.split()[0]} {note}")
+    return all(row.met for row in rows)
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks and print the report."""
+    parser = argparse.ArgumentParser(description="celery_gcp transport benchmarks")
+    parser.add_argument("--quick", action="store_true", help="a smoke run (under a minute)")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args(argv)
+    mode = QUICK if args.quick else FULL
+    version = subprocess.run(["redis-server", "--version"], capture_output=True, text=True,
+                             check=False).stdout.split()[2:3] if shutil.which(
+                                 "redis-server") else ["(missing)"]
+    print(f"celery_gcp transport benchmarks ({mode.name}: {mode.rounds} alternating rounds per "
+          f"side for 1-2, {mode.e2e_rounds} for 3a, {mode.start_rounds} for 3c; medians) | "
+          f"Python {sys.version.split()[0]}, celery {celery.__version__}, redis-server "
+          f"{' '.join(version)}, grpcio {grpc.__version__}, {os.cpu_count()} CPUs\n", flush=True)
+    with tempfile.TemporaryDirectory(prefix="celery-gcp-transport-bench-") as tmp:
+        workdir = Path(tmp)
+        write_worker_modules(workdir)
+        rows = bench_sending(mode, workdir)
+        rows += bench_against_celery(mode, workdir)
+        progress("3c. worker start -> first task")
+        rows.append(bench_start(mode, workdir))
+    ok = report(rows)
+    return 1 if args.strict and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
