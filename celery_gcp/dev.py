@@ -90,6 +90,8 @@ class DevStack:
         from .testing import serve
         from .transport.cloudtasks import CloudTasksTransport
 
+        self._saved_env = {v: os.environ.get(v)
+                           for v in (TASKS_HOST_VARIABLE, SCHEDULER_HOST_VARIABLE)}
         address = os.environ.get(TASKS_HOST_VARIABLE)
         if not address:
             self.emulator = Emulator(host=self.host).start()
@@ -112,6 +114,11 @@ class DevStack:
         self._serve.__exit__(None, None, None)
         if self.emulator is not None:
             self.emulator.stop()
+        for variable, value in self._saved_env.items():
+            if value is None:
+                os.environ.pop(variable, None)
+            else:
+                os.environ[variable] = value
 
     def queue_names(self) -> list[str]:
         """Every Celery queue the app's tasks can be routed to."""
@@ -131,6 +138,9 @@ class DevStack:
 
     def wait_until_done(self, timeout: float) -> bool:
         """Wait until no task is pending, due or running; ``False`` on timeout."""
+        if self.emulator is None:
+            raise RuntimeError("waiting for the tasks to finish needs the embedded emulator: "
+                               f"unset {TASKS_HOST_VARIABLE} to use it")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             if self.pending() == 0:

@@ -1,0 +1,59 @@
+"""celery-gcp dev in-process: queues configured as declared, tasks run, environment restored."""
+
+from __future__ import annotations
+
+import os
+
+import pytest
+
+from celery_gcp import Celery
+from celery_gcp.dev import DevStack, TaskLog
+
+
+def test_dev_stack_runs_tasks_with_a_log_and_restores_the_environment(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.delenv("CLOUD_TASKS_EMULATOR_HOST", raising=False)
+    monkeypatch.delenv("CLOUD_SCHEDULER_EMULATOR_HOST", raising=False)
+    app = Celery("devtest", gcp_queues={"emails": {"rate_limit": "5/s", "max_attempts": 3}})
+
+    @app.task(name="devtest.send", queue="emails")
+    def send(to: str) -> str:
+        return f"sent to {to}"
+
+    @app.task(name="devtest.boom")
+    def boom() -> None:
+        raise ValueError("boom")
+
+    lines: list[str] = []
+    log = TaskLog(echo=lines.append)
+    log.connect()
+    try:
+        with DevStack(app, port=0) as stack:
+            assert stack.queue_names() == ["celery", "emails"]
+            queue = stack.emulator.tasks_client().get_queue(
+                name="projects/local/locations/us-central1/queues/emails")
+            assert queue.rate_limits.max_dispatches_per_second == 5
+            assert queue.retry_config.max_attempts == 3
+            send.delay("ada@example.com")
+            boom.delay()
+            assert stack.wait_until_done(timeout=30)
+    finally:
+        log.disconnect()
+    assert "CLOUD_TASKS_EMULATOR_HOST" not in os.environ
+    assert any(" finished  devtest.send" in line and "'sent to ada@example.com'" in line
+               for line in lines)
+    assert any(" failed    devtest.boom" in line for line in lines)
+    assert log.failures == 1
+
+
+def test_waiting_for_tasks_needs_the_embedded_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    from celery_gcp.emulator import Emulator
+
+    with Emulator() as external:
+        monkeypatch.setenv("CLOUD_TASKS_EMULATOR_HOST", external.address)
+        app = Celery("devtest2")
+        with DevStack(app, port=0) as stack:
+            assert stack.emulator is None
+            with pytest.raises(RuntimeError, match="unset CLOUD_TASKS_EMULATOR_HOST"):
+                stack.wait_until_done(timeout=1)
+        assert os.environ["CLOUD_TASKS_EMULATOR_HOST"] == external.address
