@@ -160,23 +160,17 @@ class CloudTasksTransport(Transport):
 
         request = self.create_request(message)
         client = self.client()
-        policy = _policy(options)
         attempt = 0
         while True:
             try:
                 client.create_task(request=request, retry=None)
                 break
-            except gexc.AlreadyExists:
-                if self._created_before(message, attempt, options):
+            except gexc.GoogleAPICallError as exc:
+                delay = self._after_failure(message, attempt, options, exc)
+                if delay is None:
                     break
-                raise DuplicateTaskError(message.id) from None
-            except (gexc.ServiceUnavailable, gexc.DeadlineExceeded,
-                    gexc.InternalServerError) as exc:
-                delay = _next_delay(policy, attempt, exc)
                 attempt += 1
                 time.sleep(delay)
-            except gexc.GoogleAPICallError as exc:
-                raise _transport_error(message, exc) from exc
         return Receipt(task_id=message.id, name=request.task.name)
 
     async def asend(self, message: Message, options: SendOptions | None = None) -> Receipt:
@@ -185,32 +179,37 @@ class CloudTasksTransport(Transport):
 
         request = self.create_request(message)
         client = self.async_client()
-        policy = _policy(options)
         attempt = 0
         while True:
             try:
                 await client.create_task(request=request, retry=None)
                 break
-            except gexc.AlreadyExists:
-                if self._created_before(message, attempt, options):
+            except gexc.GoogleAPICallError as exc:
+                delay = self._after_failure(message, attempt, options, exc)
+                if delay is None:
                     break
-                raise DuplicateTaskError(message.id) from None
-            except (gexc.ServiceUnavailable, gexc.DeadlineExceeded,
-                    gexc.InternalServerError) as exc:
-                delay = _next_delay(policy, attempt, exc)
                 attempt += 1
                 await asyncio.sleep(delay)
-            except gexc.GoogleAPICallError as exc:
-                raise _transport_error(message, exc) from exc
         return Receipt(task_id=message.id, name=request.task.name)
 
     @staticmethod
-    def _created_before(message: Message, attempt: int, options: SendOptions | None) -> bool:
-        # ALREADY_EXISTS after a transient failure: our own earlier attempt took effect. For a
-        # retry or a relay hop, the same name means this very step was already sent.
-        if attempt > 0 or message.retries > 0:
-            return True
-        return options is not None and options.on_duplicate == "ignore"
+    def _after_failure(message: Message, attempt: int, options: SendOptions | None,
+                       exc: Exception) -> float | None:
+        """What a failed CreateTask means: ``None`` if the task exists after all, else the
+        wait before trying again; raises when the send is over."""
+        from google.api_core import exceptions as gexc
+
+        if isinstance(exc, gexc.AlreadyExists):
+            # After a transient failure, our own earlier attempt took effect; for a retry or
+            # a relay hop, the same name means this very step was already sent.
+            if attempt > 0 or message.retries > 0 or (
+                    options is not None and options.on_duplicate == "ignore"):
+                return None
+            raise DuplicateTaskError(message.id) from None
+        if isinstance(exc, gexc.ServiceUnavailable | gexc.DeadlineExceeded
+                      | gexc.InternalServerError):
+            return _next_delay(_policy(options), attempt, exc)
+        raise _transport_error(message, exc) from exc
 
     async def asend_many(self, messages: Sequence[Message],
                          options: SendOptions | None = None) -> list[Receipt | Exception]:
