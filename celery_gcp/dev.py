@@ -92,26 +92,32 @@ class DevStack:
 
         self._saved_env = {v: os.environ.get(v)
                            for v in (TASKS_HOST_VARIABLE, SCHEDULER_HOST_VARIABLE)}
-        address = os.environ.get(TASKS_HOST_VARIABLE)
-        if not address:
-            self.emulator = Emulator(host=self.host).start()
-            address = self.emulator.address
-            os.environ[TASKS_HOST_VARIABLE] = address
-            os.environ.setdefault(SCHEDULER_HOST_VARIABLE, address)
-        self.address = address
-        conf = self.app.conf
-        conf.gcp_project = conf.gcp_project or "local"
-        self._serve = serve(self.app.asgi_app(), host=self.host, port=self.port)
-        url = self._serve.__enter__()
-        conf.task_base_url = url
-        self.url = url
-        self.transport = CloudTasksTransport(self.app)
-        self.app.transport = self.transport
-        self.create_queues()
+        self._serve: Any = None
+        try:
+            address = os.environ.get(TASKS_HOST_VARIABLE)
+            if not address:
+                self.emulator = Emulator(host=self.host).start()
+                address = self.emulator.address
+                os.environ[TASKS_HOST_VARIABLE] = address
+                os.environ.setdefault(SCHEDULER_HOST_VARIABLE, address)
+            self.address = address
+            conf = self.app.conf
+            conf.gcp_project = conf.gcp_project or "local"
+            self._serve = serve(self.app.asgi_app(), host=self.host, port=self.port)
+            url = self._serve.__enter__()
+            conf.task_base_url = url
+            self.url = url
+            self.transport = CloudTasksTransport(self.app)
+            self.app.transport = self.transport
+            self.create_queues()
+        except BaseException:
+            self.__exit__(None, None, None)  # nothing keeps running after a failed start
+            raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
-        self._serve.__exit__(None, None, None)
+        if self._serve is not None:
+            self._serve.__exit__(None, None, None)
         if self.emulator is not None:
             self.emulator.stop()
         for variable, value in self._saved_env.items():

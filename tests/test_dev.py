@@ -57,3 +57,16 @@ def test_waiting_for_tasks_needs_the_embedded_emulator(monkeypatch: pytest.Monke
             with pytest.raises(RuntimeError, match="unset CLOUD_TASKS_EMULATOR_HOST"):
                 stack.wait_until_done(timeout=1)
         assert os.environ["CLOUD_TASKS_EMULATOR_HOST"] == external.address
+
+
+def test_a_failed_start_leaves_nothing_running(monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from celery_gcp.exceptions import ImproperlyConfigured
+
+    monkeypatch.delenv("CLOUD_TASKS_EMULATOR_HOST", raising=False)
+    app = Celery("devtest3", gcp_queues={"emails": {"rate_limt": "5/s"}})  # typo on purpose
+    with pytest.raises(ImproperlyConfigured, match="unknown setting 'rate_limt'"):
+        DevStack(app, port=0).__enter__()
+    assert "CLOUD_TASKS_EMULATOR_HOST" not in os.environ
+    assert not [t for t in threading.enumerate() if t.name == "celery-gcp-emulator"]

@@ -159,11 +159,12 @@ class CloudTasksTransport(Transport):
         from google.api_core import exceptions as gexc
 
         request = self.create_request(message)
+        wrapped = _wrap(request)  # a proto-plus view: the client would deep-copy a raw one
         client = self.client()
         attempt = 0
         while True:
             try:
-                client.create_task(request=request, retry=None)
+                client.create_task(request=wrapped, retry=None)
                 break
             except gexc.GoogleAPICallError as exc:
                 delay = self._after_failure(message, attempt, options, exc)
@@ -178,11 +179,12 @@ class CloudTasksTransport(Transport):
         from google.api_core import exceptions as gexc
 
         request = self.create_request(message)
+        wrapped = _wrap(request)
         client = self.async_client()
         attempt = 0
         while True:
             try:
-                await client.create_task(request=request, retry=None)
+                await client.create_task(request=wrapped, retry=None)
                 break
             except gexc.GoogleAPICallError as exc:
                 delay = self._after_failure(message, attempt, options, exc)
@@ -228,7 +230,16 @@ class CloudTasksTransport(Transport):
     def send_many(self, messages: Sequence[Message],
                   options: SendOptions | None = None) -> list[Receipt | Exception]:
         """Send many messages concurrently on an async client in a private event loop."""
-        results: list[Receipt | Exception] = _run_async(self.asend_many(messages, options))
+
+        async def bulk() -> list[Receipt | Exception]:
+            try:
+                return await self.asend_many(messages, options)
+            finally:  # the loop ends here: so must its client's channel
+                client = self._async_clients.pop(asyncio.get_running_loop(), None)
+                if client is not None:
+                    await client.transport.close()
+
+        results: list[Receipt | Exception] = _run_async(bulk())
         return results
 
     # -- task state ------------------------------------------------------------------------
@@ -290,6 +301,12 @@ class CloudTasksTransport(Transport):
         if self._client is not None:
             self._client.transport.close()
             self._client = None
+
+
+def _wrap(request: Any) -> Any:
+    from google.cloud import tasks_v2
+
+    return tasks_v2.CreateTaskRequest.wrap(request)
 
 
 def _make_client(asynchronous: bool) -> Any:
