@@ -66,7 +66,10 @@ def test_a_failed_start_leaves_nothing_running(monkeypatch: pytest.MonkeyPatch) 
 
     monkeypatch.delenv("CLOUD_TASKS_EMULATOR_HOST", raising=False)
     app = Celery("devtest3", gcp_queues={"emails": {"rate_limt": "5/s"}})  # typo on purpose
+    stack = DevStack(app, port=0)
     with pytest.raises(ImproperlyConfigured, match="unknown setting 'rate_limt'"):
-        DevStack(app, port=0).__enter__()
+        stack.__enter__()
     assert "CLOUD_TASKS_EMULATOR_HOST" not in os.environ
-    assert not [t for t in threading.enumerate() if t.name == "celery-gcp-emulator"]
+    assert stack.emulator is not None
+    assert stack.emulator._proc is None  # the emulator process was stopped
+    assert not [t for t in threading.enumerate() if t.name.startswith("celery-gcp")]
