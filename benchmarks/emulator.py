@@ -46,7 +46,7 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
@@ -54,6 +54,7 @@ ROOT = Path(__file__).resolve().parent.parent
 sys.path.insert(0, str(ROOT))  # the interop harness lives in tests/interop
 
 import grpc  # noqa: E402
+from common import Row, fmt, progress, report  # noqa: E402
 from google.cloud import tasks_v2  # noqa: E402
 
 import celery_gcp  # noqa: E402
@@ -319,24 +320,6 @@ def theirs_running() -> Iterator[GcloudTasksEmulator]:
 # -- results ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Row:
-    """One line of the report."""
-
-    name: str
-    ours: str
-    baseline: str
-    ratio: float | None
-    target: str
-    met: bool
-    notes: list[str] = field(default_factory=list)
-
-
-def fmt(value: float) -> str:
-    """A number with about three significant digits."""
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-
-
 def steady_rate(arrivals: Sequence[float], skip: int) -> tuple[float, float]:
     """Deliveries per second after the first ``skip`` arrivals, and the window's length."""
     window = arrivals[-1] - arrivals[skip]
@@ -573,25 +556,6 @@ def count_pending(http_url: str) -> int:
 
 
 # -- report ----------------------------------------------------------------------------------
-
-
-def progress(step: str) -> None:
-    """Say on stderr what is running (the full run takes minutes)."""
-    print(f"[{time.strftime('%H:%M:%S')}] {step} ...", file=sys.stderr, flush=True)
-
-
-def report(rows: Sequence[Row]) -> bool:
-    """Print the table and the notes; whether every target was met."""
-    print(f"{'benchmark':<28} {'ours':>16} {'baseline':>20} {'ratio':>7} {'target':>11}  met")
-    for row in rows:
-        ratio = f"{row.ratio:.3f}" if row.ratio is not None else "-"
-        print(f"{row.name:<28} {row.ours:>16} {row.baseline:>20} {ratio:>7} {row.target:>11}  "
-              f"{'yes' if row.met else 'NO'}")
-    print()
-    for row in rows:
-        for note in row.notes:
-            print(f"  {row.name.split()[0]} {note}")
-    return all(row.met for row in rows)
 
 
 def main(argv: Sequence[str] | None = None) -> int:

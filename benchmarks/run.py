@@ -17,7 +17,6 @@ from __future__ import annotations
 
 import argparse
 import asyncio
-import gc
 import os
 import shutil
 import statistics
@@ -29,11 +28,12 @@ from collections.abc import Callable, Sequence
 from dataclasses import dataclass, replace
 from functools import partial
 from pathlib import Path
-from typing import Annotated, Any, TypeVar
+from typing import Annotated, Any
 
 import celery  # type: ignore[import-untyped]
 import fastapi
 import httpx
+from common import fmt, interleave
 from fastapi import Body, FastAPI
 from typing_extensions import TypedDict
 
@@ -44,7 +44,6 @@ ROOT = Path(__file__).resolve().parent.parent
 FORBIDDEN = ("google.cloud", "google.api_core", "grpc")
 # Prints the import's own duration too; "sys" (already loaded) is the empty baseline.
 IMPORT = "import time; t = time.perf_counter(); import {}; print(time.perf_counter() - t)"
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -84,17 +83,6 @@ class Result:
     def met(self) -> bool:
         """Whether the ratio is within the target."""
         return self.ratio <= self.target if self.lower_is_better else self.ratio >= self.target
-
-
-def interleave(sides: Sequence[Callable[[], T]], rounds: int) -> list[list[T]]:
-    """Run every side once per round, rotating the order each round; samples per side."""
-    samples: list[list[T]] = [[] for _ in sides]
-    for r in range(rounds):
-        for k in range(len(sides)):
-            i = (r + k) % len(sides)
-            gc.collect()
-            samples[i].append(sides[i]())
-    return samples
 
 
 def compare(name: str, unit: str, ours: list[float], baseline: list[float], baseline_name: str,
@@ -298,11 +286,6 @@ def bench_import(mode: Mode) -> tuple[Result, list[str]]:
 
 
 # -- report -----------------------------------------------------------------------------------
-
-
-def fmt(value: float) -> str:
-    """A number with about three significant digits."""
-    return f"{value:,.0f}" if value >= 100 else f"{value:.3g}"
 
 
 def report(results: Sequence[Result], forbidden: list[str]) -> bool:

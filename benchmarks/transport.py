@@ -38,7 +38,6 @@ from __future__ import annotations
 import argparse
 import asyncio
 import contextlib
-import gc
 import os
 import re
 import shutil
@@ -53,14 +52,15 @@ import threading
 import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterator, Sequence
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import Any
 
 import celery  # type: ignore[import-untyped]
 import grpc
 import httpx
 import redis
+from common import Row, fmt, interleave, progress, report
 from google.cloud import tasks_v2
 from google.protobuf import duration_pb2
 
@@ -78,7 +78,6 @@ MAX_CONCURRENT = 5000  # the highest max_concurrent_dispatches
 RETRY_GAP = 0.05  # min_backoff = max_backoff of the queue in 3c
 SPREAD_QUEUES = 4
 RequestPb: Any = tasks_v2.CreateTaskRequest.pb()
-T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -110,43 +109,9 @@ QUICK = Mode("quick", rounds=2, sync_calls=200, async_calls=400, group_size=1000
 # -- helpers ---------------------------------------------------------------------------------
 
 
-@dataclass
-class Row:
-    """One line of the report."""
-
-    name: str
-    ours: str
-    baseline: str
-    ratio: float | None
-    target: str
-    met: bool
-    notes: list[str] = field(default_factory=list)
-
-
-def fmt(value: float) -> str:
-    """A number with about three significant digits."""
-    return f"{value:,.0f}" if abs(value) >= 100 else f"{value:.3g}"
-
-
 def spread(values: Sequence[float]) -> str:
     """Every round's figure, in order."""
     return ", ".join(fmt(v) for v in values)
-
-
-def progress(step: str) -> None:
-    """Say on stderr what is running."""
-    print(f"[{time.strftime('%H:%M:%S')}] {step} ...", file=sys.stderr, flush=True)
-
-
-def interleave(sides: Sequence[Callable[[], T]], rounds: int) -> list[list[T]]:
-    """Run every side once per round, rotating the order each round; samples per side."""
-    samples: list[list[T]] = [[] for _ in sides]
-    for r in range(rounds):
-        for k in range(len(sides)):
-            i = (r + k) % len(sides)
-            gc.collect()
-            samples[i].append(sides[i]())
-    return samples
 
 
 def paired(ours: Sequence[float], baseline: Sequence[float]) -> tuple[float, str]:
@@ -967,20 +932,6 @@ def bench_start(mode: Mode, workdir: Path) -> Row:
 # -- report ----------------------------------------------------------------------------------
 
 
-def report(rows: Sequence[Row]) -> bool:
-    """Print the table and the notes; whether every target was met."""
-    print(f"{'benchmark':<30} {'ours':>16} {'baseline':>20} {'ratio':>7} {'target':>13}  met")
-    for row in rows:
-        ratio = f"{row.ratio:.3f}" if row.ratio is not None else "-"
-        print(f"{row.name:<30} {row.ours:>16} {row.baseline:>20} {ratio:>7} {row.target:>13}  "
-              f"{'yes' if row.met else 'NO'}")
-    print()
-    for row in rows:
-        for note in row.notes:
-            print(f"  {row.name.split()[0]} {note}")
-    return all(row.met for row in rows)
-
-
 def main(argv: Sequence[str] | None = None) -> int:
     """Run the benchmarks and print the report."""
     parser = argparse.ArgumentParser(description="celery_gcp transport benchmarks")
@@ -1002,7 +953,7 @@ def main(argv: Sequence[str] | None = None) -> int:
         rows += bench_against_celery(mode, workdir)
         progress("3c. worker start -> first task")
         rows.append(bench_start(mode, workdir))
-    ok = report(rows)
+    ok = report(rows, name_width=30, target_width=13)
     return 1 if args.strict and not ok else 0
 
 
