@@ -10,7 +10,7 @@ import json
 import os
 import warnings
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime, timedelta
+from datetime import datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
 from . import signals
@@ -266,8 +266,3 @@ def _check_json(option: str, value: Any) -> None:
         raise TaskArgumentError(
             f"{option}= must be plain JSON to travel in a header: {exc}"
         ) from None
-
-
-def utcnow() -> datetime:
-    """The current time, timezone-aware, in UTC."""
-    return datetime.now(UTC)
