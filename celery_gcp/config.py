@@ -69,7 +69,7 @@ def defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         gcp_service_account=env.get("CELERY_GCP_SERVICE_ACCOUNT"),
         task_auth=env.get("CELERY_GCP_TASK_AUTH", "oidc"),
         task_oidc_audience=env.get("CELERY_GCP_TASK_OIDC_AUDIENCE"),
-        task_send_concurrency=64,
+        task_send_concurrency=16,
     )
     return out
 

@@ -40,6 +40,11 @@ class EmulatorProcess:
         return f"{self.host}:{self.port}"
 
     @property
+    def pid(self) -> int | None:
+        """Its process id while it runs."""
+        return self._proc.pid if self._proc is not None else None
+
+    @property
     def http_url(self) -> str:
         """Base URL of its HTTP side (keys, status)."""
         return f"http://{self.host}:{self.http_port}"

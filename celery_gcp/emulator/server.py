@@ -60,7 +60,8 @@ class EmulatorServer:
         import uvicorn
 
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
-        server.add_generic_rpc_handlers([self.tasks.handler(), self.scheduler.handler()])
+        server.add_generic_rpc_handlers([self.tasks.handler(), self.scheduler.handler(),
+                                         self.tasks.operations.handler(self.faults)])
         self.port = server.add_insecure_port(f"{self.host}:{self.port}")
         await server.start()
         self._grpc = server

@@ -1,5 +1,7 @@
 """Cloud Tasks v2 over gRPC: queues (create, get, list, update, delete, purge, pause, resume)
-and tasks (create, get, list, delete, run), with the real service's errors and limits."""
+and tasks (create, batch create, get, list, delete, run), with the real service's errors and
+limits. Batch creates answer a long-running operation, already done, which the
+``google.longrunning.Operations`` service of :mod:`.operations` serves afterwards."""
 
 from __future__ import annotations
 
@@ -9,9 +11,11 @@ from typing import Any
 import grpc
 from google.cloud import tasks_v2
 from google.protobuf import empty_pb2, field_mask_pb2
+from google.rpc import status_pb2
 
 from . import names
 from .core import Core, from_duration, from_timestamp, set_timestamp
+from .operations import Operations
 from .queues import QueueRunner, TaskEntry, apply_queue_defaults
 from .rpc import Handler, RpcError, service_handler
 
@@ -29,6 +33,9 @@ _MAX_TASK_BYTES = 1024 * 1024
 _MAX_SCHEDULE_AHEAD = 30 * 86400
 _MIN_DEADLINE, _MAX_DEADLINE = 15.0, 1800.0
 _PAGE = 1000
+_MAX_BATCH = 100
+# Fault injection name for single entries of a batch (reported in failed_requests).
+BATCH_ENTRY = "BatchCreateTasks:task"
 _INVALID = grpc.StatusCode.INVALID_ARGUMENT
 
 
@@ -37,9 +44,10 @@ class TasksService:
 
     name = "google.cloud.tasks.v2.CloudTasks"
 
-    def __init__(self, core: Core) -> None:
+    def __init__(self, core: Core, operations: Operations | None = None) -> None:
         self.core = core
         self.queues: dict[str, QueueRunner] = {}
+        self.operations = operations or Operations()
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The gRPC handler serving every method."""
@@ -53,6 +61,7 @@ class TasksService:
             "PauseQueue": (tasks_v2.PauseQueueRequest.pb(), self.pause_queue),
             "ResumeQueue": (tasks_v2.ResumeQueueRequest.pb(), self.resume_queue),
             "CreateTask": (tasks_v2.CreateTaskRequest.pb(), self.create_task),
+            "BatchCreateTasks": (tasks_v2.BatchCreateTasksRequest.pb(), self.batch_create_tasks),
             "GetTask": (tasks_v2.GetTaskRequest.pb(), self.get_task),
             "ListTasks": (tasks_v2.ListTasksRequest.pb(), self.list_tasks),
             "DeleteTask": (tasks_v2.DeleteTaskRequest.pb(), self.delete_task),
@@ -182,8 +191,49 @@ class TasksService:
     # -- tasks -----------------------------------------------------------------------------
 
     async def create_task(self, request: Any) -> Any:
+        return self._create(self._queue(request.parent), request, self.core.clock.now())
+
+    async def batch_create_tasks(self, request: Any) -> Any:
+        """Create up to 100 tasks of one queue; each failure is reported by its index."""
         runner = self._queue(request.parent)
+        count = len(request.requests)
+        if not 0 < count <= _MAX_BATCH:
+            raise RpcError(_INVALID, f"a batch holds 1..{_MAX_BATCH} requests, not {count}")
+        if any(r.parent != request.parent for r in request.requests):
+            raise RpcError(_INVALID, "every request of a batch must name the batch's parent "
+                                     f"{request.parent}")
+        done = self.operations.find(request.request_id)
+        if done is not None:  # a retried batch: its first answer stands
+            return done
         now = self.core.clock.now()
+        response = tasks_v2.BatchCreateTasksResponse.pb()()
+        metadata = tasks_v2.BatchCreateTasksMetadata.pb()()
+        set_timestamp(metadata.start_time, now)
+        for index, one in enumerate(request.requests):
+            fault = self.core.faults.take_rpc(BATCH_ENTRY)
+            try:
+                if fault is not None and not fault.after:
+                    raise RpcError(fault.code, fault.message)
+                task = self._create(runner, one, now)
+                if fault is not None:
+                    raise RpcError(fault.code, fault.message)
+            except RpcError as exc:
+                metadata.failed_requests[index].CopyFrom(
+                    status_pb2.Status(code=exc.code.value[0], message=exc.message))
+                continue
+            except names.InvalidName as exc:
+                metadata.failed_requests[index].CopyFrom(
+                    status_pb2.Status(code=_INVALID.value[0], message=str(exc)))
+                continue
+            response.tasks.append(task)
+        set_timestamp(metadata.end_time, now)
+        metadata.state = (tasks_v2.BatchCreateTasksMetadata.State.PARTIALLY_SUCCEEDED
+                          if metadata.failed_requests else
+                          tasks_v2.BatchCreateTasksMetadata.State.SUCCEEDED)
+        return self.operations.finish(names.parent_of(runner.name), request.request_id,
+                                      response, metadata)
+
+    def _create(self, runner: QueueRunner, request: Any, now: float) -> Any:
         task = request.task  # the request is ours alone: build the stored task in place
         if task.name:
             names.task_name(task.name, runner.name)

@@ -13,6 +13,10 @@ What a task looks like::
     schedule  the Message's ETA; beyond Cloud Tasks' 30-day horizon, a relay hop
     deadline  the task's time_limit (15 s..30 min)
     oidc      gcp_service_account, audience task_oidc_audience or the url
+
+Bulk sends (``group(...).apply_async()``) use BatchCreateTasks: up to 100 tasks of one queue
+per call, several calls in flight. A service without it (some third-party emulators) gets
+single CreateTask calls instead.
 """
 
 from __future__ import annotations
@@ -25,6 +29,7 @@ import re
 import threading
 import time
 from collections.abc import Mapping, Sequence
+from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import (
@@ -44,6 +49,10 @@ __all__ = ["RELAY_HEADER", "CloudTasksTransport", "task_id_for"]
 EMULATOR_VARIABLE = "CLOUD_TASKS_EMULATOR_HOST"
 RELAY_HEADER = "X-Celery-Relay"
 MAX_TASK_BYTES = 1024 * 1024
+MAX_BATCH = 100  # BatchCreateTasks' limit
+# Below gRPC's default 4 MB message limit, which a batch of large tasks would pass.
+MAX_BATCH_BYTES = 3 * 1024 * 1024
+RPC_TIMEOUT = 60.0
 # Cloud Tasks refuses a schedule_time more than 30 days ahead; hop a little earlier.
 HORIZON_SECONDS = 30 * 86400 - 3600
 _VALID_ID = re.compile(r"^[A-Za-z0-9_-]{1,480}$")
@@ -74,6 +83,12 @@ class CloudTasksTransport(Transport):
         self._client: Any = None
         self._async_clients: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
+        # Per-queue paths and per-task (url, deadline), valid while the settings and the task
+        # registry stay as they were.
+        self._cache_key: tuple[int, int] = (-1, -1)
+        self._paths: dict[str | None, str] = {}
+        self._targets: dict[str, tuple[str, float | None]] = {}
+        self._batch = True  # False once the service answers BatchCreateTasks UNIMPLEMENTED
 
     # -- requests --------------------------------------------------------------------------
 
@@ -99,8 +114,7 @@ class CloudTasksTransport(Transport):
         from google.cloud import tasks_v2
 
         now = self.app.now().timestamp() if now is None else now
-        parent = self.queue_path(message.queue)
-        url = self.task_url(message.task)
+        parent, url, deadline = self._target(message)
         headers = message.http_headers()
         hop = None
         if message.eta is not None:
@@ -121,7 +135,6 @@ class CloudTasksTransport(Transport):
         http.body = message.body
         if due is not None:
             task.schedule_time.FromNanoseconds(int(due * 1e9))
-        deadline = self._deadline(message.task)
         if deadline is not None:
             task.dispatch_deadline.FromNanoseconds(int(deadline * 1e9))
         account = self.app.conf.gcp_service_account
@@ -135,6 +148,20 @@ class CloudTasksTransport(Transport):
                 f"{MAX_TASK_BYTES:,}-byte limit: send an id and look the data up in the task"
             )
         return request
+
+    def _target(self, message: Message) -> tuple[str, str, float | None]:
+        """The queue path, URL and dispatch deadline of ``message``, cached."""
+        key = (self.app.conf.version, len(self.app.tasks))
+        if key != self._cache_key:
+            self._paths, self._targets, self._cache_key = {}, {}, key
+        parent = self._paths.get(message.queue)
+        if parent is None:
+            parent = self._paths[message.queue] = self.queue_path(message.queue)
+        target = self._targets.get(message.task)
+        if target is None:
+            target = (self.task_url(message.task), self._deadline(message.task))
+            self._targets[message.task] = target
+        return parent, target[0], target[1]
 
     def _deadline(self, task_name: str) -> float | None:
         task = self.app.tasks.get(task_name)
@@ -213,34 +240,94 @@ class CloudTasksTransport(Transport):
             return _next_delay(_policy(options), attempt, exc)
         raise _transport_error(message, exc) from exc
 
-    async def asend_many(self, messages: Sequence[Message],
-                         options: SendOptions | None = None) -> list[Receipt | Exception]:
-        """Send many messages concurrently (bounded); results and errors in message order."""
-        limit = asyncio.Semaphore(int(self.app.conf.get("task_send_concurrency") or 64))
-
-        async def one(message: Message) -> Receipt | Exception:
-            async with limit:
-                try:
-                    return await self.asend(message, options)
-                except Exception as exc:
-                    return exc
-
-        return list(await asyncio.gather(*(one(m) for m in messages)))
+    # -- bulk sending ----------------------------------------------------------------------
 
     def send_many(self, messages: Sequence[Message],
                   options: SendOptions | None = None) -> list[Receipt | Exception]:
-        """Send many messages concurrently on an async client in a private event loop."""
+        """Send many messages with BatchCreateTasks, several calls at once (threads on the
+        sync client); results and errors in message order."""
+        bulk = _Bulk(self, messages, options)
+        batches = bulk.batches()
+        workers = min(len(batches), self._send_concurrency())
+        if workers <= 1:
+            for batch in batches:
+                self._send_batch(bulk, batch)
+        else:
+            with ThreadPoolExecutor(workers, thread_name_prefix="celery-gcp-send") as pool:
+                for _ in pool.map(lambda batch: self._send_batch(bulk, batch), batches):
+                    pass
+        return bulk.outcomes()
 
-        async def bulk() -> list[Receipt | Exception]:
+    async def asend_many(self, messages: Sequence[Message],
+                         options: SendOptions | None = None) -> list[Receipt | Exception]:
+        """Async :meth:`send_many`, on the async client of the running event loop."""
+        bulk = _Bulk(self, messages, options)
+        limit = asyncio.Semaphore(self._send_concurrency())
+
+        async def one(batch: list[tuple[int, Any]]) -> None:
+            async with limit:
+                await self._asend_batch(bulk, batch)
+
+        await asyncio.gather(*(one(batch) for batch in bulk.batches()))
+        return bulk.outcomes()
+
+    def _send_batch(self, bulk: _Bulk, batch: list[tuple[int, Any]]) -> None:
+        from google.api_core import exceptions as gexc
+
+        client = self.client()
+        pending, attempt, request = batch, 0, None
+        while pending and self._batch:
+            request = request or bulk.batch_request(pending)
             try:
-                return await self.asend_many(messages, options)
-            finally:  # the loop ends here: so must its client's channel
-                client = self._async_clients.pop(asyncio.get_running_loop(), None)
-                if client is not None:
-                    await client.transport.close()
+                operation = client.batch_create_tasks(request=request, retry=None,
+                                                      timeout=RPC_TIMEOUT)
+            except gexc.MethodNotImplemented:
+                self._batch = False
+                break
+            except gexc.GoogleAPICallError as exc:  # retried with the same request_id
+                pending, delay = bulk.settle(pending, attempt, exc)
+            else:
+                request = None
+                pending, delay = bulk.settle(pending, attempt, *_finished(operation.result,
+                                                                          operation))
+            if pending:
+                attempt += 1
+                time.sleep(delay)
+        for index, _ in pending:  # one at a time, where batches are not served
+            bulk.single(index, self.send)
 
-        results: list[Receipt | Exception] = _run_async(bulk())
-        return results
+    async def _asend_batch(self, bulk: _Bulk, batch: list[tuple[int, Any]]) -> None:
+        from google.api_core import exceptions as gexc
+
+        client = self.async_client()
+        pending, attempt, request = batch, 0, None
+        while pending and self._batch:
+            request = request or bulk.batch_request(pending)
+            try:
+                operation = await client.batch_create_tasks(request=request, retry=None,
+                                                            timeout=RPC_TIMEOUT)
+            except gexc.MethodNotImplemented:
+                self._batch = False
+                break
+            except gexc.GoogleAPICallError as exc:
+                pending, delay = bulk.settle(pending, attempt, exc)
+            else:
+                request = None
+                try:
+                    await operation.result(timeout=RPC_TIMEOUT)
+                except gexc.GoogleAPICallError as exc:
+                    pending, delay = bulk.settle(pending, attempt, exc)
+                else:
+                    pending, delay = bulk.settle(pending, attempt, None,
+                                                 operation.metadata.failed_requests)
+            if pending:
+                attempt += 1
+                await asyncio.sleep(delay)
+        for index, _ in pending:
+            await bulk.asingle(index, self.asend)
+
+    def _send_concurrency(self) -> int:
+        return max(1, int(self.app.conf.get("task_send_concurrency") or 16))
 
     # -- task state ------------------------------------------------------------------------
 
@@ -349,18 +436,104 @@ def _transport_error(message: Message, exc: Exception) -> TransportError:
     return TransportError(f"Cloud Tasks refused task {message.task}[{message.id}]: {exc}")
 
 
-def _run_async(coro: Any) -> Any:
+def _finished(result: Any, operation: Any) -> tuple[Exception | None, Any]:
+    """Wait for a batch operation: (its error, or None and its failed requests)."""
+    from google.api_core import exceptions as gexc
+
     try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        return asyncio.run(coro)
-    box: dict[str, Any] = {}
+        result(timeout=RPC_TIMEOUT)
+    except gexc.GoogleAPICallError as exc:
+        return exc, None
+    return None, operation.metadata.failed_requests
 
-    def target() -> None:
-        box["value"] = asyncio.run(coro)
 
-    thread = threading.Thread(target=target, name="celery-gcp-send-many")
-    thread.start()
-    thread.join()
-    return box["value"]
+class _Bulk:
+    """One bulk send: its requests, batched per queue, and the outcome of each message."""
 
+    def __init__(self, transport: CloudTasksTransport, messages: Sequence[Message],
+                 options: SendOptions | None) -> None:
+        self.messages = messages
+        self.options = options
+        self.results: list[Receipt | Exception | None] = [None] * len(messages)
+        self.requests: list[Any] = [None] * len(messages)
+        now = transport.app.now().timestamp()
+        for i, message in enumerate(messages):
+            try:
+                self.requests[i] = transport.create_request(message, now)
+            except Exception as exc:  # reported in its slot; the others are still sent
+                self.results[i] = exc
+
+    def batches(self) -> list[list[tuple[int, Any]]]:
+        """The requests to send, per queue, at most MAX_BATCH and MAX_BATCH_BYTES a batch."""
+        by_queue: dict[str, list[list[tuple[int, Any]]]] = {}
+        sizes: dict[str, int] = {}
+        for i, request in enumerate(self.requests):
+            if request is None:
+                continue
+            size = request.ByteSize()
+            chunks = by_queue.setdefault(request.parent, [[]])
+            if len(chunks[-1]) >= MAX_BATCH or (
+                    chunks[-1] and sizes[request.parent] + size > MAX_BATCH_BYTES):
+                chunks.append([])
+                sizes[request.parent] = 0
+            chunks[-1].append((i, request))
+            sizes[request.parent] = sizes.get(request.parent, 0) + size
+        return [chunk for chunks in by_queue.values() for chunk in chunks]
+
+    @staticmethod
+    def batch_request(pending: list[tuple[int, Any]]) -> Any:
+        """A BatchCreateTasksRequest of ``pending``, with a fresh request id."""
+        from google.cloud import tasks_v2
+
+        from ..calling import new_id
+
+        request = tasks_v2.BatchCreateTasksRequest.pb()(
+            parent=pending[0][1].parent, request_id=new_id())
+        request.requests.extend(r for _, r in pending)
+        return tasks_v2.BatchCreateTasksRequest.wrap(request)
+
+    def settle(self, pending: list[tuple[int, Any]], attempt: int, error: Exception | None,
+               failed: Mapping[int, Any] | None = None) -> tuple[list[tuple[int, Any]], float]:
+        """Record what a batch call did: the entries to send again, and the wait before."""
+        from google.api_core import exceptions as gexc
+
+        again: list[tuple[int, Any]] = []
+        delay = 0.0
+        for position, (i, request) in enumerate(pending):
+            exc = error
+            if exc is None and failed and position in failed:
+                status = failed[position]
+                from_status: Any = gexc.from_grpc_status  # untyped in google-api-core
+                exc = from_status(status.code, status.message)
+            if exc is not None:
+                try:
+                    wait = CloudTasksTransport._after_failure(
+                        self.messages[i], attempt, self.options, exc)
+                except Exception as final:
+                    self.results[i] = final
+                    continue
+                if wait is not None:
+                    again.append((i, request))
+                    delay = max(delay, wait)
+                    continue
+            self.results[i] = Receipt(task_id=self.messages[i].id, name=request.task.name)
+        return again, delay
+
+    def single(self, index: int, send: Any) -> None:
+        """Send one message on its own (where batches are not served)."""
+        try:
+            self.results[index] = send(self.messages[index], self.options)
+        except Exception as exc:
+            self.results[index] = exc
+
+    async def asingle(self, index: int, asend: Any) -> None:
+        """Async :meth:`single`."""
+        try:
+            self.results[index] = await asend(self.messages[index], self.options)
+        except Exception as exc:
+            self.results[index] = exc
+
+    def outcomes(self) -> list[Receipt | Exception]:
+        """Each message's receipt or error, in message order."""
+        return [r if r is not None else TransportError(f"task {m.task}[{m.id}] was not sent")
+                for r, m in zip(self.results, self.messages, strict=True)]

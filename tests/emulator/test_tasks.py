@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Callable
 from datetime import timedelta
@@ -352,6 +353,69 @@ def test_oidc_token_verifies_with_google_auth(emu: Emulator, make_queue: Make,
             assert claims["email"] == email
             assert claims["email_verified"] is True
             assert claims["iss"] == "https://accounts.google.com"
+
+
+def test_batch_create_reports_each_failure_by_index(emu: Emulator, make_queue: Make,
+                                                   handler: Handler) -> None:
+    client = emu.tasks_client()
+    queue = make_queue("batch")
+    client.create_task(parent=queue.name, task=http_task(handler.url, f"{queue.name}/tasks/t1"))
+    requests = [tasks_v2.CreateTaskRequest(parent=queue.name, task=http_task(
+        f"{handler.url}/b", f"{queue.name}/tasks/t{i}")) for i in range(4)]
+    requests[2].task.dispatch_deadline = seconds(5)
+    operation = client.batch_create_tasks(parent=queue.name, requests=requests)
+    response = operation.result(timeout=10)
+    assert [t.name.rsplit("/", 1)[1] for t in response.tasks] == ["t0", "t3"]
+    assert all(t.http_request.body == b"" for t in response.tasks)  # BASIC view
+    metadata = operation.metadata
+    assert metadata.state == tasks_v2.BatchCreateTasksMetadata.State.PARTIALLY_SUCCEEDED
+    failed = {i: status.code for i, status in metadata.failed_requests.items()}
+    assert failed == {1: grpc.StatusCode.ALREADY_EXISTS.value[0],
+                      2: grpc.StatusCode.INVALID_ARGUMENT.value[0]}
+    assert "15s..30min" in metadata.failed_requests[2].message
+    # The operation can be read back, as clients do while polling a running one.
+    again = client._transport.operations_client.get_operation(operation.operation.name)
+    assert again.done
+    assert again.name == operation.operation.name
+    assert {r.path for r in handler.wait_for(3)} == {"/", "/b"}
+
+
+def test_batch_create_limits_and_request_ids(emu: Emulator, make_queue: Make) -> None:
+    client = emu.tasks_client()
+    queue, other = make_queue("limits"), make_queue("elsewhere")
+    client.pause_queue(name=queue.name)
+
+    def batch(count: int, parent: str = queue.name, **fields: Any) -> Any:
+        return tasks_v2.BatchCreateTasksRequest(parent=queue.name, requests=[
+            tasks_v2.CreateTaskRequest(parent=parent, task=http_task("http://127.0.0.1:1/"))
+            for _ in range(count)], **fields)
+
+    with pytest.raises(exceptions.InvalidArgument, match=r"1\.\.100"):
+        client.batch_create_tasks(request=batch(101))
+    with pytest.raises(exceptions.InvalidArgument, match="must name the batch's parent"):
+        client.batch_create_tasks(request=batch(2, parent=other.name))
+    with pytest.raises(exceptions.NotFound):
+        client.batch_create_tasks(request=tasks_v2.BatchCreateTasksRequest(
+            parent=f"{emu.location}/queues/missing", requests=[]))
+    # A retried batch (same request_id) answers its first operation and creates nothing more.
+    emu.faults.fail_rpc("BatchCreateTasks", grpc.StatusCode.DEADLINE_EXCEEDED, after=True)
+    with pytest.raises(exceptions.DeadlineExceeded):
+        client.batch_create_tasks(request=batch(3, request_id="r-1"), retry=None)
+    first = client.batch_create_tasks(request=batch(3, request_id="r-1")).result(timeout=10)
+    assert len(first.tasks) == 3
+    assert len(list(client.list_tasks(parent=queue.name))) == 3
+
+
+async def test_async_batch_create(emu: Emulator, handler: Handler) -> None:
+    client = emu.async_tasks_client()
+    queue = await client.create_queue(parent=emu.location,
+                                      queue={"name": f"{emu.location}/queues/abatch"})
+    operation = await client.batch_create_tasks(parent=queue.name, requests=[
+        tasks_v2.CreateTaskRequest(parent=queue.name, task=http_task(f"{handler.url}/{i}"))
+        for i in range(3)])
+    response = await operation.result()
+    assert len(response.tasks) == 3
+    assert {r.path for r in await asyncio.to_thread(handler.wait_for, 3)} == {"/0", "/1", "/2"}
 
 
 async def test_async_client(emu: Emulator, handler: Handler) -> None:

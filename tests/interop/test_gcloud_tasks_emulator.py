@@ -258,7 +258,7 @@ def test_celery_gcp_transport_end_to_end_through_gcloud_tasks_emulator(
 
     from fastapi import FastAPI
 
-    from celery_gcp import Celery
+    from celery_gcp import Celery, group
     from celery_gcp.testing import serve
 
     queue_id = unique_queue_id()
@@ -269,18 +269,27 @@ def test_celery_gcp_transport_end_to_end_through_gcloud_tasks_emulator(
     app = Celery("interop", gcp_project=PROJECT, gcp_location=LOCATION,
                  task_default_queue=queue_id)
     seen: list[tuple[int, str | None]] = []
-    done = threading.Event()
+    ran = threading.Condition()
 
     @app.task(bind=True, name="interop.add")
     def add(self: object, x: int, y: int) -> int:
-        seen.append((x + y, self.request.cloudtasks.task_name))  # type: ignore[attr-defined]
-        done.set()
+        with ran:
+            seen.append((x + y, self.request.cloudtasks.task_name))  # type: ignore[attr-defined]
+            ran.notify_all()
         return x + y
+
+    def wait_for(count: int) -> list[tuple[int, str | None]]:
+        with ran:
+            assert ran.wait_for(lambda: len(seen) >= count, DELIVERY_TIMEOUT), seen
+            return list(seen)
 
     api = FastAPI()
     api.include_router(app.router)
     with serve(api) as url:
         app.conf.task_base_url = url
         result = add.delay(20, 22)
-        assert done.wait(DELIVERY_TIMEOUT)
-    assert seen == [(42, result.id)]
+        assert wait_for(1) == [(42, result.id)]
+        # No BatchCreateTasks there: a group is sent one CreateTask at a time instead.
+        results = group(add.s(i, 100) for i in range(5)).apply_async()
+        runs = wait_for(6)
+    assert sorted(runs[1:]) == sorted((i + 100, r.id) for i, r in enumerate(results))

@@ -11,6 +11,7 @@ import grpc
 import pytest
 
 from celery_gcp import Celery, Task, group
+from celery_gcp.emulator.tasks_service import BATCH_ENTRY
 from celery_gcp.exceptions import (
     DuplicateTaskError,
     MessageTooLargeError,
@@ -147,6 +148,91 @@ def test_group_sends_in_bulk_with_results_in_order(stack_factory: Any) -> None:
     assert [r.id for r in results] == [r.id for r in results.results]
 
 
+def two_queue_tasks(app: Celery, ran: Ran) -> None:
+    basic_tasks(app, ran)
+
+    @app.task(name="proj.mul", bind=True)
+    def mul(self: Task[Any, Any], x: int, y: int) -> int:
+        ran.record("mul", {"sum": x * y, "task_name": self.request.cloudtasks.task_name,
+                           "queue": self.request.cloudtasks.queue_name})
+        return x * y
+
+
+def operations(stack: Stack) -> int:
+    """How many BatchCreateTasks calls the emulator answered."""
+    assert stack.emu.server is not None
+    return len(stack.emu.server.tasks.operations._by_name)
+
+
+def test_group_batches_per_queue_100_at_a_time(stack_factory: Any) -> None:
+    stack: Stack = stack_factory(two_queue_tasks, task_routes={"proj.mul": "other"})
+    stack.queue("other")
+    add, mul = stack.app.tasks["proj.add"], stack.app.tasks["proj.mul"]
+    signatures = [add.s(i, 1) if i % 5 else mul.s(i, 2) for i in range(250)]  # 200 + 50
+    results = group(signatures).apply_async()
+    runs = stack.ran.wait_for(250)
+    assert operations(stack) == 3  # celery: 100 + 100; other: 50
+    by_id = {v["task_name"]: (name, v["sum"], v["queue"]) for name, v in runs}
+    assert [by_id[r.id] for r in results] == [
+        ("add", i + 1, "celery") if i % 5 else ("mul", i * 2, "other") for i in range(250)]
+
+
+def test_bulk_send_survives_transient_failures(stack_factory: Any) -> None:
+    stack: Stack = stack_factory(basic_tasks)
+    add = stack.app.tasks["proj.add"]
+    faults = stack.emu.faults
+    faults.fail_rpc("BatchCreateTasks", grpc.StatusCode.UNAVAILABLE)  # before: nothing made
+    faults.fail_rpc("BatchCreateTasks", grpc.StatusCode.DEADLINE_EXCEEDED, after=True)
+    faults.fail_rpc(BATCH_ENTRY, grpc.StatusCode.UNAVAILABLE, times=3)  # single entries
+    faults.fail_rpc(BATCH_ENTRY, grpc.StatusCode.INTERNAL, times=2, after=True)
+    results = group(add.s(i, 0) for i in range(300)).apply_async()
+    runs = stack.ran.wait_for(300, timeout=30)
+    stack.emu.wait_idle(timeout=30)
+    names = [v["task_name"] for _, v in stack.ran.calls]
+    assert sorted(names) == sorted(r.id for r in results)
+    assert len(set(names)) == 300
+    assert sorted(v["sum"] for _, v in runs) == list(range(300))
+
+
+def test_bulk_send_names_duplicates_and_can_ignore_them(stack_factory: Any) -> None:
+    from celery_gcp.exceptions import PartialSendError
+
+    stack: Stack = stack_factory(basic_tasks)
+    add = stack.app.tasks["proj.add"]
+    add.apply_async((1, 1), task_id="order-7")
+    with pytest.raises(PartialSendError) as info:
+        group(add.s(2, 2), add.s(3, 3).set(task_id="order-7")).apply_async()
+    assert isinstance(info.value.results[1], DuplicateTaskError)
+    assert "order-7" in str(info.value.results[1])
+    results = group(add.s(4, 4).set(task_id="order-7"), add.s(5, 5)).apply_async(
+        on_duplicate="ignore")
+    assert results[0].id == "order-7"
+    assert sorted(v["sum"] for _, v in stack.ran.wait_for(3)) == [2, 4, 10]
+
+
+def test_bulk_send_falls_back_to_single_creates(stack_factory: Any) -> None:
+    stack: Stack = stack_factory(basic_tasks)
+    add = stack.app.tasks["proj.add"]
+    stack.emu.faults.fail_rpc("BatchCreateTasks", grpc.StatusCode.UNIMPLEMENTED, times=99)
+    results = group(add.s(i, 0) for i in range(120)).apply_async()
+    runs = stack.ran.wait_for(120)
+    assert sorted(v["task_name"] for _, v in runs) == sorted(r.id for r in results)
+    assert operations(stack) == 0
+
+
+async def test_async_bulk_send(stack_factory: Any) -> None:
+    stack: Stack = stack_factory(basic_tasks)
+    add = stack.app.tasks["proj.add"]
+    stack.emu.faults.fail_rpc(BATCH_ENTRY, grpc.StatusCode.UNAVAILABLE, times=2)
+    messages = [add.s(i, 0).message() for i in range(150)]
+    outcomes = await stack.app.transport.asend_many(messages)
+    assert [o.task_id for o in outcomes if not isinstance(o, Exception)] == [
+        m.id for m in messages]
+    runs = await asyncio.to_thread(stack.ran.wait_for, 150)
+    assert sorted(v["sum"] for _, v in runs) == list(range(150))
+    assert operations(stack) == 3  # 100 + 50, and the two entries sent again
+
+
 async def test_adelay_on_the_async_client(stack_factory: Any) -> None:
     stack: Stack = stack_factory(basic_tasks)
     result = await stack.app.tasks["proj.add"].adelay(4, 4)
@@ -217,7 +303,7 @@ def test_bulk_send_reports_each_failure_and_sends_the_rest(stack_factory: Any) -
 
     stack: Stack = stack_factory(basic_tasks)
     add = stack.app.tasks["proj.add"]
-    stack.emu.faults.fail_rpc("CreateTask", grpc.StatusCode.PERMISSION_DENIED, times=1)
+    stack.emu.faults.fail_rpc(BATCH_ENTRY, grpc.StatusCode.PERMISSION_DENIED, times=1)
     with pytest.raises(PartialSendError, match="1 of 20 messages were not sent") as info:
         group(add.s(i, 0) for i in range(20)).apply_async()
     failed = [r for r in info.value.results if isinstance(r, Exception)]
