@@ -49,6 +49,7 @@ __all__ = [
     "QueueNotFound",
     "Reject",
     "Retry",
+    "ScheduleError",
     "SecurityError",
     "SoftTimeLimitExceeded",
     "TaskArgumentError",
@@ -247,6 +248,11 @@ class DuplicateTaskError(TransportError):
     def __init__(self, task_id: str, message: str | None = None) -> None:
         self.task_id = task_id
         super().__init__(message or f"a task with id {task_id!r} already exists")
+
+
+class ScheduleError(CeleryGcpError, ValueError):
+    """A periodic schedule Cloud Scheduler cannot run as written; the message says what to
+    use instead (an exact interval, a crontab, or the sub-minute opt-in)."""
 
 
 class NoResultBackendError(CeleryGcpError, NotImplementedError):

@@ -14,7 +14,7 @@ from typing import Any
 
 from google.cloud import scheduler_v1
 
-from . import cron
+from .. import cron
 from .core import Core, from_duration, set_timestamp
 from .names import short_id
 from .queues import HTTP_METHODS

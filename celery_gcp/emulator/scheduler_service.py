@@ -8,7 +8,8 @@ import grpc
 from google.cloud import scheduler_v1
 from google.protobuf import empty_pb2, field_mask_pb2
 
-from . import cron, names
+from .. import cron
+from . import names
 from .core import Core, from_duration, set_timestamp
 from .jobs import JobRunner, apply_job_defaults
 from .rpc import Handler, RpcError, service_handler

@@ -8,7 +8,7 @@ from zoneinfo import ZoneInfo
 
 import pytest
 
-from celery_gcp.emulator.cron import InvalidSchedule, fires_between, next_fire, validate
+from celery_gcp.cron import InvalidSchedule, fires_between, next_fire, validate
 
 PARIS = ZoneInfo("Europe/Paris")
 NEW_YORK = ZoneInfo("America/New_York")

@@ -1,7 +1,8 @@
 """Cloud Scheduler's schedule semantics: unix-cron expressions evaluated in an IANA time zone.
 
-This is what the emulator's job runner calls to decide when a job fires. It is pure (no I/O, no
-global state besides an LRU cache of parsed schedules) and depends only on croniter and zoneinfo.
+The emulator's job runner calls it to decide when a job fires, and :mod:`celery_gcp.schedules`
+to tell when a synced periodic task runs. It is pure (no I/O, no global state besides an LRU
+cache of parsed schedules) and depends only on croniter and zoneinfo.
 
 The format (https://cloud.google.com/scheduler/docs/configuring/cron-job-schedules):
 
