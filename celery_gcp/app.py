@@ -27,7 +27,7 @@ from zoneinfo import ZoneInfo
 
 from . import _state, calling
 from .annotations import annotate
-from .config import Settings, defaults, detect_mixed_names, read_source
+from .config import PendingSettings, Settings, defaults, detect_mixed_names, read_source
 from .exceptions import (
     AlwaysEagerIgnored,
     CeleryGcpWarning,
@@ -144,7 +144,13 @@ class Celery:
 
     @property
     def conf(self) -> Settings:
-        """The settings; loaded on first access, which fires ``on_after_configure``."""
+        """The settings, as in Celery: writes before the first read are kept; the first read
+        loads every source and fires ``on_after_configure``."""
+        if self._conf is None:
+            return PendingSettings(self._preconf, self._load_conf, lambda: self._conf)
+        return self._conf
+
+    def _load_conf(self) -> Settings:
         if self._conf is None:
             self.on_configure.send(sender=self)
             changes: dict[str, Any] = {}
@@ -365,12 +371,32 @@ class Celery:
     def add_periodic_task(self, schedule: Any, sig: Signature, args: Sequence[Any] = (),
                           kwargs: Mapping[str, Any] | None = None, name: str | None = None,
                           **options: Any) -> str:
-        """Add an entry to ``beat_schedule`` (as Celery does); returns its key."""
+        """Add an entry to ``beat_schedule`` (as Celery does); returns its key.
+
+        ``enabled=``, ``sub_minute=`` and ``job=`` set those keys of the entry (see
+        :mod:`celery_gcp.beat`); other options are the entry's ``apply_async`` options.
+        A crontab that can never run is refused here.
+
+        Example::
+
+            @app.on_after_configure.connect
+            def setup(sender, **kwargs):
+                sender.add_periodic_task(crontab(minute=0, hour=7), report.s("daily"))
+        """
+        from .schedules import crontab, maybe_schedule
+
+        checked = maybe_schedule(schedule, app=self)  # stored as given, as Celery does
+        if isinstance(checked, crontab):
+            checked.cron()  # raises ScheduleError for one that can never run
         key = name or repr(sig)
         entry: dict[str, Any] = {
             "schedule": schedule, "task": sig.task, "args": tuple(sig.args or args),
-            "kwargs": dict(sig.kwargs or kwargs or {}), "options": {**sig.options, **options},
+            "kwargs": dict(sig.kwargs or kwargs or {}),
         }
+        for own in ("enabled", "sub_minute", "job"):
+            if own in options:
+                entry[own] = options.pop(own)
+        entry["options"] = {**sig.options, **options}
         schedule_table = dict(self.conf.beat_schedule or {})
         schedule_table[key] = entry
         self.conf.beat_schedule = schedule_table

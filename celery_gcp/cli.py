@@ -160,13 +160,23 @@ def dev(ctx: click.Context, port: int, run_target: str | None, exit_when_idle: b
     import threading
 
     from .dev import DevStack, TaskLog
+    from .exceptions import ScheduleError
 
     app = _app(ctx)
     log = TaskLog()
     log.connect()
-    with DevStack(app, port=port) as stack:
+    stack = DevStack(app, port=port)
+    try:
+        stack.__enter__()
+    except ScheduleError as exc:  # a beat_schedule entry that cannot run: say which, and why
+        raise click.ClickException(str(exc)) from None
+    try:
         click.echo(f"dev: Cloud Tasks emulator at {stack.address}; worker at {stack.url}; "
                    f"queues: {', '.join(stack.queue_names())}")
+        for change in stack.jobs:
+            entry = change.entry
+            click.echo(f"dev: beat {entry.name!r}: {entry.task} at '{entry.spec.expression}' "
+                       f"({change.job.time_zone})" + ("" if entry.enabled else ", paused"))
         if run_target:
             import_object(run_target)()
         if not exit_when_idle:
@@ -176,6 +186,8 @@ def dev(ctx: click.Context, port: int, run_target: str | None, exit_when_idle: b
             except KeyboardInterrupt:
                 return
         done = stack.wait_until_done(timeout)
+    finally:
+        stack.__exit__(None, None, None)
     if not done:
         raise click.ClickException(f"tasks were still pending after {timeout:g}s")
     if log.failures:
@@ -257,6 +269,60 @@ def queues_sync(ctx: click.Context) -> None:
     queues.apply(changes, transport.client())
     for change in changes:
         click.echo(change.describe())
+
+
+@main.group("beat")
+def beat_group() -> None:
+    """Periodic tasks on Cloud Scheduler: compare beat_schedule with the jobs, and apply."""
+
+
+_PRUNE = click.option("--prune", is_flag=True,
+                      help="Also delete this app's jobs whose beat_schedule entry is gone.")
+
+
+def _beat_changes(ctx: click.Context, prune: bool, apply: bool) -> None:
+    from . import beat, gcp
+    from .exceptions import ScheduleError
+
+    app = _app(ctx)
+    client = gcp.scheduler_client()
+    try:
+        changes = beat.plan(app, client, prune=prune)
+    except ScheduleError as exc:
+        raise click.ClickException(str(exc)) from None
+    if apply:
+        beat.apply(changes, client)
+    if not changes:
+        click.echo("beat_schedule is empty: no jobs")
+    for change in changes:
+        click.echo(change.describe())
+
+
+@beat_group.command("plan")
+@_PRUNE
+@click.pass_context
+def beat_plan(ctx: click.Context, prune: bool) -> None:
+    """Show what `beat sync` would create, update or delete, field by field (a dry run)."""
+    _beat_changes(ctx, prune, apply=False)
+
+
+@beat_group.command("sync")
+@_PRUNE
+@click.pass_context
+def beat_sync(ctx: click.Context, prune: bool) -> None:
+    """Make one Cloud Scheduler job per beat_schedule entry (create, update_job with a field
+    mask, pause/resume); a second sync changes nothing."""
+    _beat_changes(ctx, prune, apply=True)
+
+
+@beat_group.command("run")
+@click.argument("name")
+@click.pass_context
+def beat_run(ctx: click.Context, name: str) -> None:
+    """Fire the job of beat_schedule entry NAME now (as "Force run" in the Cloud Console)."""
+    from . import beat
+
+    click.echo(f"ran {beat.run(_app(ctx), name)}")
 
 
 @main.command()

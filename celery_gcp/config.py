@@ -11,6 +11,7 @@ setting                    environment variable                        default
 =========================  ==========================================  ====================
 ``gcp_project``            ``GOOGLE_CLOUD_PROJECT`` (``GCLOUD_PROJECT``) none
 ``gcp_location``           ``CELERY_GCP_LOCATION``                     ``us-central1``
+``gcp_scheduler_location`` ``CELERY_GCP_SCHEDULER_LOCATION``           ``gcp_location``
 ``task_base_url``          ``CELERY_GCP_TASK_BASE_URL``                none
 ``task_endpoint_prefix``   ``CELERY_GCP_TASK_ENDPOINT_PREFIX``         ``/_tasks``
 ``gcp_service_account``    ``CELERY_GCP_SERVICE_ACCOUNT``              none
@@ -21,7 +22,7 @@ setting                    environment variable                        default
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping
 from types import ModuleType
 from typing import Any
 
@@ -29,7 +30,7 @@ from ._setting_names import NEW_TO_OLD, OLD_TO_NEW
 from .exceptions import ImproperlyConfigured
 from .utils.imports import import_object
 
-__all__ = ["Settings", "defaults", "detect_mixed_names", "read_source"]
+__all__ = ["PendingSettings", "Settings", "defaults", "detect_mixed_names", "read_source"]
 
 _CELERY_DEFAULTS: dict[str, Any] = {
     "accept_content": ["json"],
@@ -69,7 +70,10 @@ def defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         gcp_service_account=env.get("CELERY_GCP_SERVICE_ACCOUNT"),
         task_auth=env.get("CELERY_GCP_TASK_AUTH", "oidc"),
         task_oidc_audience=env.get("CELERY_GCP_TASK_OIDC_AUDIENCE"),
+        gcp_scheduler_location=env.get("CELERY_GCP_SCHEDULER_LOCATION"),
         task_send_concurrency=16,
+        beat_sub_minute=False,
+        beat_job_defaults={},
     )
     return out
 
@@ -146,6 +150,60 @@ class Settings(MutableMapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"<Settings: {len(self._changes)} changed>"
+
+
+class PendingSettings(Settings):
+    """``app.conf`` before the settings are loaded, as in Celery: writes (``update``, item and
+    attribute assignment, ``setdefault``) are kept for the load, where they override every
+    source; the first read loads the settings, which fires ``on_after_configure``.
+
+    So the usual Celery module works: ``app.conf.update(...)`` at import, then
+    ``@app.on_after_configure.connect`` handlers that run when the settings are first used.
+    """
+
+    def __init__(self, writes: dict[str, Any], load: Callable[[], Settings],
+                 loaded: Callable[[], Settings | None]) -> None:
+        object.__setattr__(self, "_writes", writes)
+        object.__setattr__(self, "_load", load)
+        object.__setattr__(self, "_loaded", loaded)  # the settings, once loaded
+
+    def __getattr__(self, key: str) -> Any:
+        return getattr(self._load(), key)
+
+    def __setattr__(self, key: str, value: Any) -> None:
+        self[key] = value
+
+    def __getitem__(self, key: str) -> Any:
+        return self._load()[key]
+
+    def __setitem__(self, key: str, value: Any) -> None:
+        settings = self._loaded()
+        if settings is not None:  # loaded since this object was handed out
+            settings[key] = value
+        else:
+            self._writes[key] = value
+
+    def __delitem__(self, key: str) -> None:
+        del self._load()[key]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self._load())
+
+    def __len__(self) -> int:
+        return len(self._load())
+
+    def __contains__(self, key: object) -> bool:
+        return key in self._load()
+
+    def setdefault(self, key: str, default: Any = None) -> Any:
+        """Keep ``default`` for ``key`` unless a write already set it (no load)."""
+        settings = self._loaded()
+        if settings is not None:
+            return settings.setdefault(key, default)
+        return self._writes.setdefault(key, default)
+
+    def __repr__(self) -> str:
+        return "<Settings: not loaded yet>"
 
 
 def _new_key(key: str) -> str:

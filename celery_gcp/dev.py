@@ -40,21 +40,21 @@ class TaskLog:
         def sent(sender: str, headers: dict[str, Any], **_: Any) -> None:
             eta = f" eta {_clock(headers.get('eta'))}" if headers.get("eta") else ""
             retry = f" retry {headers['retries']}" if headers.get("retries") else ""
-            self._line("sent", f"{sender}[{headers['id'][:8]}]{retry}{eta}")
+            self._line("sent", f"{sender}[{_short(headers['id'])}]{retry}{eta}")
 
         def started(task: Any, task_id: str, args: Any, kwargs: Any, **_: Any) -> None:
             shown = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
-            self._line("started", f"{task.name}[{task_id[:8]}]({shown})")
+            self._line("started", f"{task.name}[{_short(task_id)}]({shown})")
 
         def retried(request: Any, reason: Any, **_: Any) -> None:
-            self._line("retried", f"{request.task}[{request.id[:8]}] {reason}")
+            self._line("retried", f"{request.task}[{_short(request.id)}] {reason}")
 
         def finished(sender: Any, result: Any, **_: Any) -> None:
-            self._line("finished", f"{sender.name}[{sender.request.id[:8]}] -> {result!r}")
+            self._line("finished", f"{sender.name}[{_short(sender.request.id)}] -> {result!r}")
 
         def failed(sender: Any, task_id: str, exception: BaseException, **_: Any) -> None:
             self.failures += 1
-            self._line("failed", f"{sender.name}[{task_id[:8]}] {exception!r}")
+            self._line("failed", f"{sender.name}[{_short(task_id)}] {exception!r}")
 
         for signal, receiver in ((signals.after_task_publish, sent),
                                  (signals.task_prerun, started), (signals.task_retry, retried),
@@ -68,6 +68,11 @@ class TaskLog:
         for signal, receiver in self._receivers:
             signal.disconnect(receiver)
         self._receivers.clear()
+
+
+def _short(task_id: str) -> str:
+    """A uuid's first 8 characters; other ids (beat fires, caller-given) in full."""
+    return task_id[:8] if len(task_id) == 36 and task_id.count("-") == 4 else task_id
 
 
 def _clock(iso: str | None) -> str:
@@ -99,7 +104,8 @@ class DevStack:
                 self.emulator = EmulatorProcess(host=self.host).start()
                 address = self.emulator.address
                 os.environ[TASKS_HOST_VARIABLE] = address
-                os.environ.setdefault(SCHEDULER_HOST_VARIABLE, address)
+            # One emulator serves both: never let the schedule reach the real Cloud Scheduler.
+            os.environ.setdefault(SCHEDULER_HOST_VARIABLE, address)
             self.address = address
             conf = self.app.conf
             conf.gcp_project = conf.gcp_project or "local"
@@ -110,6 +116,7 @@ class DevStack:
             self.transport = CloudTasksTransport(self.app)
             self.app.transport = self.transport
             self.create_queues()
+            self.jobs = self.sync_schedule()
         except BaseException:
             self.__exit__(None, None, None)  # nothing keeps running after a failed start
             raise
@@ -135,6 +142,15 @@ class DevStack:
         specs = queues.desired(self.app, self.transport.queue_path)
         changes = queues.plan(specs, self.transport.get_queue)
         queues.apply(changes, self.transport.client())
+
+    def sync_schedule(self) -> list[Any]:
+        """Make the emulator's Cloud Scheduler jobs match ``beat_schedule`` (pruning the rest);
+        returns the jobs' changes."""
+        from . import beat, gcp
+
+        if not self.app.conf.beat_schedule:
+            return []
+        return beat.sync(self.app, gcp.scheduler_client(), prune=True)
 
     def pending(self) -> int:
         """Tasks the embedded emulator still holds (0 without an embedded emulator)."""

@@ -73,3 +73,21 @@ def test_a_failed_start_leaves_nothing_running(monkeypatch: pytest.MonkeyPatch) 
     assert stack.emulator is not None
     assert stack.emulator._proc is None  # the emulator process was stopped
     assert not [t for t in threading.enumerate() if t.name.startswith("celery-gcp")]
+
+
+def test_a_schedule_that_cannot_sync_stops_dev_with_its_reason(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    from celery_gcp.exceptions import ScheduleError
+
+    monkeypatch.delenv("CLOUD_TASKS_EMULATOR_HOST", raising=False)
+    monkeypatch.delenv("CLOUD_SCHEDULER_EMULATOR_HOST", raising=False)
+    app = Celery("devtest", beat_schedule={"every-90s": {"task": "devtest.t", "schedule": 90}})
+
+    @app.task(name="devtest.t")
+    def t() -> None: ...
+
+    stack = DevStack(app, port=0)
+    with pytest.raises(ScheduleError, match=r"beat_schedule\['every-90s'\].*nearest exact"):
+        stack.__enter__()
+    assert "CLOUD_TASKS_EMULATOR_HOST" not in os.environ
+    assert "CLOUD_SCHEDULER_EMULATOR_HOST" not in os.environ

@@ -9,15 +9,35 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_quickstart_runs_under_dev_and_exits_0() -> None:
+def run_demo(example: str) -> subprocess.CompletedProcess[str]:
+    """``celery-gcp -A examples.<example>.tasks dev --run ...:demo --exit-when-idle``."""
+    module = f"examples.{example}.tasks"
     out = subprocess.run(
-        [sys.executable, "-m", "celery_gcp.cli", "-A", "examples.quickstart.tasks", "dev",
-         "--port", "0", "--run", "examples.quickstart.tasks:demo", "--exit-when-idle"],
+        [sys.executable, "-m", "celery_gcp.cli", "-A", module, "dev", "--port", "0",
+         "--run", f"{module}:demo", "--exit-when-idle"],
         cwd=ROOT, capture_output=True, text=True, timeout=90)
     assert out.returncode == 0, out.stdout + out.stderr
+    return out
+
+
+def test_quickstart_runs_under_dev_and_exits_0() -> None:
+    out = run_demo("quickstart")
     lines = out.stdout.splitlines()
     assert sum(" finished " in line for line in lines) == 3
     assert sum(" retried " in line for line in lines) == 2
     assert sum(" sent " in line for line in lines) == 5  # 3 tasks + 2 retries
     assert "fetched https://example.com/feed after 2 retries" in out.stdout
+    assert lines[-1] == "dev: every task finished"
+
+
+def test_periodic_example_syncs_its_schedule_and_runs_each_entry() -> None:
+    out = run_demo("periodic")
+    lines = out.stdout.splitlines()
+    assert ("dev: beat 'morning-report': examples.periodic.tasks.report at '0 7 * * 1-5' "
+            "(Europe/Paris)") in lines
+    assert any(line.startswith("dev: beat 'cleanup': examples.periodic.tasks.cleanup")
+               for line in lines)  # added by an on_after_configure handler, as in Celery
+    assert "-> 'daily report sent'" in out.stdout
+    assert any("finished  examples.periodic.tasks.cleanup[periodic-cleanup-" in line
+               for line in lines)
     assert lines[-1] == "dev: every task finished"

@@ -23,7 +23,6 @@ from __future__ import annotations
 
 import asyncio
 import hashlib
-import os
 import random
 import re
 import threading
@@ -32,6 +31,7 @@ from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any
 
+from .. import gcp
 from ..exceptions import (
     DuplicateTaskError,
     ImproperlyConfigured,
@@ -46,7 +46,6 @@ if TYPE_CHECKING:
 
 __all__ = ["RELAY_HEADER", "CloudTasksTransport", "task_id_for"]
 
-EMULATOR_VARIABLE = "CLOUD_TASKS_EMULATOR_HOST"
 RELAY_HEADER = "X-Celery-Relay"
 MAX_TASK_BYTES = 1024 * 1024
 MAX_BATCH = 100  # BatchCreateTasks' limit
@@ -96,7 +95,7 @@ class CloudTasksTransport(Transport):
         """The full name of the Cloud Tasks queue for a Celery queue name."""
         conf = self.app.conf
         queue_id = self.app.queue_router.queue_id(queue or conf.task_default_queue)
-        return f"projects/{self._project()}/locations/{conf.gcp_location}/queues/{queue_id}"
+        return f"projects/{gcp.project(self.app)}/locations/{conf.gcp_location}/queues/{queue_id}"
 
     def task_url(self, task: str) -> str:
         """The URL Cloud Tasks calls for task ``task``."""
@@ -167,17 +166,6 @@ class CloudTasksTransport(Transport):
         task = self.app.tasks.get(task_name)
         limit = getattr(task, "time_limit", None) or self.app.conf.task_time_limit
         return float(limit) if limit else None
-
-    def _project(self) -> str:
-        project = self.app.conf.gcp_project
-        if project:
-            return str(project)
-        if os.environ.get(EMULATOR_VARIABLE):
-            return "local"
-        raise ImproperlyConfigured(
-            "no Google Cloud project: set gcp_project (or GOOGLE_CLOUD_PROJECT), or set "
-            f"{EMULATOR_VARIABLE}=HOST:PORT to use the emulator"
-        )
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -369,7 +357,7 @@ class CloudTasksTransport(Transport):
         """The sync client (created once, thread-safe)."""
         with self._lock:
             if self._client is None:
-                self._client = _make_client(asynchronous=False)
+                self._client = gcp.tasks_client(asynchronous=False)
             return self._client
 
     def async_client(self) -> Any:
@@ -377,7 +365,7 @@ class CloudTasksTransport(Transport):
         loop = asyncio.get_running_loop()
         client = self._async_clients.get(loop)
         if client is None:
-            client = _make_client(asynchronous=True)
+            client = gcp.tasks_client(asynchronous=True)
             self._async_clients = {
                 lp: c for lp, c in self._async_clients.items() if not lp.is_closed()}
             self._async_clients[loop] = client
@@ -394,26 +382,6 @@ def _wrap(request: Any) -> Any:
     from google.cloud import tasks_v2
 
     return tasks_v2.CreateTaskRequest.wrap(request)
-
-
-def _make_client(asynchronous: bool) -> Any:
-    emulator = os.environ.get(EMULATOR_VARIABLE)
-    if emulator:
-        from ..emulator import clients
-
-        return clients.async_tasks_client(emulator) if asynchronous else (
-            clients.tasks_client(emulator))
-    from google.auth import exceptions as auth_exc
-    from google.cloud import tasks_v2
-
-    try:
-        return tasks_v2.CloudTasksAsyncClient() if asynchronous else tasks_v2.CloudTasksClient()
-    except auth_exc.DefaultCredentialsError as exc:
-        raise TransportError(
-            "no Google Cloud credentials: run `gcloud auth application-default login` on a "
-            "workstation, give the service a service account on Cloud Run, or set "
-            f"{EMULATOR_VARIABLE}=HOST:PORT to use the emulator ({exc})"
-        ) from exc
 
 
 def _policy(options: SendOptions | None) -> Mapping[str, float] | None:

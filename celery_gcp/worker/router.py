@@ -11,7 +11,9 @@ from __future__ import annotations
 
 import inspect
 import logging
+import re
 import typing
+from datetime import datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
@@ -19,7 +21,12 @@ from pydantic_core import to_json
 from starlette.concurrency import run_in_threadpool
 
 from .. import signals
-from ..exceptions import MessageDecodeError
+from ..exceptions import (
+    ImproperlyConfigured,
+    MessageDecodeError,
+    TaskArgumentError,
+    TransportError,
+)
 from ..message import Message
 from ..request import CloudTasksDelivery, Context
 from ..transport import SendOptions
@@ -38,14 +45,22 @@ _BODY = "celery_gcp_arguments"
 _P = inspect.Parameter
 _METADATA_PREFIXES = (b"x-celery-", b"x-cloudtasks-")
 _RELAY = "x-celery-relay"  # set by the Cloud Tasks transport on a relay hop
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
 
 
 def build_router(app: Celery) -> APIRouter:
-    """A router with an endpoint for every task of ``app``, and a 404 for unknown names."""
+    """A router with an endpoint for every task of ``app``, the beat endpoint, and a 404 for
+    unknown names."""
     router = APIRouter()
     for task in app.tasks.values():
         add_task_route(router, app, task)
     prefix = app.conf.task_endpoint_prefix.rstrip("/")
+
+    async def beat_fire(entry: str, request: Request) -> Response:
+        return await _beat(app, entry, request)
+
+    router.add_api_route(prefix + "/beat/{entry}", beat_fire, methods=["POST"],
+                         include_in_schema=False)
 
     async def unknown_task(name: str) -> Response:
         signals.task_unknown.send(sender=None, name=name, id=None, message=None, exc=None)
@@ -158,6 +173,45 @@ async def _relay(app: Celery, task: Task[..., Any], message: Message) -> Respons
     logger.info("task %s[%s] relayed towards its ETA %s", task.name, message.id, message.eta)
     return _answer(Outcome.RELAYED, {"id": message.id, "task": task.name,
                                      "state": STATE[Outcome.RELAYED]})
+
+
+async def _beat(app: Celery, entry: str, request: Request) -> Response:
+    # One fire of a Cloud Scheduler job: send the entry's task, named from the job and the
+    # schedule time, so a retried fire sends nothing twice.
+    from .. import beat
+
+    job_name = request.headers.get("x-cloudscheduler-jobname")
+    stamp = request.headers.get("x-cloudscheduler-scheduletime")
+    try:
+        when = datetime.fromisoformat(stamp) if stamp else None
+        if when is not None and when.tzinfo is None:
+            raise ValueError("no time zone")
+    except ValueError as exc:
+        return _answer(Outcome.MALFORMED, {"detail": f"X-CloudScheduler-ScheduleTime {stamp!r} "
+                                                     f"is not an RFC 3339 time: {exc}"})
+    if job_name is not None and not _JOB_ID.match(job_name):
+        return _answer(Outcome.MALFORMED, {"detail": f"X-CloudScheduler-JobName {job_name!r} "
+                                                     "is not a Cloud Scheduler job id"})
+    try:
+        fired = await run_in_threadpool(beat.fire, app, entry, job_name, when)
+    except KeyError:
+        logger.warning("beat: no beat_schedule entry has the id %r (removed from the code? "
+                       "run `celery-gcp beat sync --prune`)", entry)
+        return _answer(Outcome.UNKNOWN_TASK, {"detail": f"unknown beat entry {entry!r}"})
+    except (ImproperlyConfigured, TaskArgumentError, ValueError) as exc:
+        logger.error("beat: entry %r cannot run: %s", entry, exc)
+        return _answer(Outcome.REDELIVER, {"detail": str(exc)})
+    except TransportError as exc:
+        logger.warning("beat: entry %r could not send its task (%r); the fire is retried",
+                       entry, exc)
+        return _answer(Outcome.REQUEUE, {"detail": str(exc)})
+    content = {"entry": fired.entry, "task": fired.task, "task_ids": fired.task_ids,
+               "schedule_time": fired.schedule_time.isoformat()}
+    if fired.skipped:
+        logger.info("beat: entry %r skipped: %s", fired.entry, fired.skipped)
+        return _answer(Outcome.IGNORED, {**content, "skipped": fired.skipped})
+    logger.info("beat: entry %r sent %s %s", fired.entry, fired.task, fired.task_ids)
+    return _answer(Outcome.SUCCESS, content)
 
 
 def _expired(task: Task[..., Any], message: Message) -> Response:

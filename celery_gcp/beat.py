@@ -1,0 +1,418 @@
+"""Periodic tasks on Cloud Scheduler: one job per ``beat_schedule`` entry, and the beat endpoint.
+
+Each entry becomes a Cloud Scheduler job in the app's time zone that POSTs (OIDC-signed, as a
+task is) to ``{task_endpoint_prefix}/beat/{entry id}``. The endpoint does what Celery's beat
+does at that moment, ``apply_async(args, kwargs, **options)`` for the entry, with the task named
+from the job and ``X-CloudScheduler-ScheduleTime``: a retried fire enqueues nothing twice::
+
+    app.conf.beat_schedule = {
+        "nightly-report": {"task": "proj.report", "schedule": crontab(minute=0, hour=2),
+                           "args": (7,), "options": {"queue": "reports"}},
+        "poll": {"task": "proj.poll", "schedule": 30.0, "sub_minute": True},
+        "paused": {"task": "proj.cleanup", "schedule": 3600, "enabled": False},
+    }
+
+Besides Celery's keys (``task``, ``schedule``, ``args``, ``kwargs``, ``options``, ``relative``),
+an entry may set ``enabled`` (False: the job exists, paused), ``sub_minute`` (allow an interval
+under a minute: see :mod:`celery_gcp.schedules`) and ``job`` (Cloud Scheduler settings, over
+``beat_job_defaults``): ``retry_count`` (0..5, default 3: a fire only enqueues, so retrying it
+is safe), ``attempt_deadline`` (15..1800 s, default 180), ``min_backoff``, ``max_backoff``,
+``max_doublings``, ``max_retry_duration``.
+
+``celery-gcp beat plan`` shows the difference with the jobs that exist, field by field;
+``beat run NAME`` fires one now; ``beat sync [--prune]`` applies the plan: create_job,
+update_job with a field mask, pause/resume, and with ``--prune`` delete_job for jobs this app
+made whose entry is gone. Jobs are named ``{app}-{entry id}`` and their description starts
+with ``celery-gcp {app}:``; a job without that mark is never changed.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import json
+import logging
+import re
+from collections.abc import Mapping
+from dataclasses import dataclass, field
+from datetime import UTC, datetime, timedelta
+from typing import TYPE_CHECKING, Any
+
+from . import gcp
+from .exceptions import ImproperlyConfigured, ScheduleError
+from .schedules import BaseSchedule, CronSpec, maybe_schedule
+
+if TYPE_CHECKING:
+    from .app import Celery
+
+__all__ = ["Entry", "Fired", "JobChange", "apply", "desired_job", "entries", "entry_id",
+           "entry_url", "fire", "mark", "parent", "plan", "resolve", "run", "sync", "time_zone"]
+
+logger = logging.getLogger("celery_gcp.beat")
+
+# Job setting -> (field path in the Job message, kind, default, lowest, highest).
+JOB_SETTINGS: dict[str, tuple[str, str, float, float, float | None]] = {
+    "retry_count": ("retry_config.retry_count", "int", 3, 0, 5),
+    "max_retry_duration": ("retry_config.max_retry_duration", "duration", 0, 0, None),
+    "min_backoff": ("retry_config.min_backoff_duration", "duration", 5, 0, 3600),
+    "max_backoff": ("retry_config.max_backoff_duration", "duration", 3600, 0, 3600),
+    "max_doublings": ("retry_config.max_doublings", "int", 5, 1, 16),
+    "attempt_deadline": ("attempt_deadline", "duration", 180, 15, 1800),
+}
+_ENTRY_KEYS = frozenset({"task", "schedule", "args", "kwargs", "options", "relative",
+                         "enabled", "sub_minute", "job"})
+_UNSAFE = re.compile(r"[^A-Za-z0-9_-]")
+# Fields compared by plan, in the order shown.
+_COMPARED = ("schedule", "time_zone", "description", "http_target.uri",
+             "http_target.http_method", "http_target.headers",
+             "http_target.oidc_token.service_account_email", "http_target.oidc_token.audience",
+             *(path for path, *_ in JOB_SETTINGS.values()), "state")
+
+
+@dataclass(frozen=True)
+class Entry:
+    """One ``beat_schedule`` entry, checked and resolved."""
+
+    name: str
+    id: str  # safe in a job id and a URL
+    task: str
+    schedule: BaseSchedule
+    spec: CronSpec
+    args: tuple[Any, ...]
+    kwargs: dict[str, Any]
+    options: dict[str, Any]
+    enabled: bool
+    job: dict[str, float]
+
+
+def entry_id(name: str) -> str:
+    """The job-id-safe form of an entry name (a hash is added where characters changed)."""
+    safe = _UNSAFE.sub("-", name)[:100]
+    if safe != name:
+        safe += "-" + hashlib.sha256(name.encode()).hexdigest()[:8]
+    return safe
+
+
+def entries(app: Celery) -> dict[str, Entry]:
+    """Every entry of ``beat_schedule``, by id; raises :class:`ScheduleError` listing each
+    entry that cannot run on Cloud Scheduler and why."""
+    found: dict[str, Entry] = {}
+    problems: list[str] = []
+    for name, raw in (app.conf.beat_schedule or {}).items():
+        try:
+            entry = resolve(app, str(name), raw)
+        except (ScheduleError, ImproperlyConfigured, ValueError, TypeError) as exc:
+            problems.append(f"beat_schedule[{name!r}]: {exc}")
+            continue
+        if entry.id in found:
+            problems.append(f"beat_schedule[{name!r}]: its job id {entry.id!r} is also "
+                            f"the id of {found[entry.id].name!r}; rename one of them")
+            continue
+        found[entry.id] = entry
+    if problems:
+        raise ScheduleError("\n".join(problems))
+    return found
+
+
+def resolve(app: Celery, name: str, raw: Any) -> Entry:
+    """Check one entry: its keys, task, arguments, schedule and job settings."""
+    if not isinstance(raw, Mapping):
+        raise ImproperlyConfigured(f"an entry is a dict with 'task' and 'schedule', got {raw!r}")
+    unknown = set(raw) - _ENTRY_KEYS
+    if unknown:
+        raise ImproperlyConfigured(
+            f"unknown keys {sorted(unknown)}; an entry has {', '.join(sorted(_ENTRY_KEYS))}")
+    task = raw.get("task")
+    if not isinstance(task, str) or task not in app.tasks:
+        raise ImproperlyConfigured(
+            f"task {task!r} is not registered in this app: import the module that defines it "
+            "(imports= / include= / autodiscover_tasks) or fix the name")
+    args, kwargs = tuple(raw.get("args") or ()), dict(raw.get("kwargs") or {})
+    try:
+        json.dumps([args, kwargs, raw.get("options") or {}])
+    except (TypeError, ValueError) as exc:
+        raise ImproperlyConfigured(
+            f"args, kwargs and options must be plain JSON (they are sent at each fire): {exc}"
+        ) from None
+    app.tasks[task].arguments.encode(args, kwargs)  # the call the worker would reject fails now
+    schedule = maybe_schedule(raw["schedule"], bool(raw.get("relative", False)), app=app) \
+        if "schedule" in raw else None
+    if schedule is None:
+        raise ImproperlyConfigured("no 'schedule': give a crontab, a schedule or seconds")
+    sub_minute = bool(raw.get("sub_minute", app.conf.get("beat_sub_minute")))
+    spec = schedule.cron(sub_minute=sub_minute)
+    job = _job_settings({**(app.conf.get("beat_job_defaults") or {}), **(raw.get("job") or {})})
+    return Entry(name, entry_id(name), task, schedule, spec, args, kwargs,
+                 dict(raw.get("options") or {}), bool(raw.get("enabled", True)), job)
+
+
+def _job_settings(given: Mapping[str, Any]) -> dict[str, float]:
+    settings: dict[str, float] = {}
+    for key, (_, _, default, low, high) in JOB_SETTINGS.items():
+        value = given.get(key, default)
+        if isinstance(value, timedelta):
+            value = value.total_seconds()
+        if not isinstance(value, int | float) or isinstance(value, bool) or value < low or (
+                high is not None and value > high):
+            top = "" if high is None else f"..{high:g}"
+            raise ImproperlyConfigured(
+                f"job setting {key}={value!r} is outside Cloud Scheduler's range {low:g}{top}")
+        settings[key] = float(value)
+    unknown = set(given) - set(JOB_SETTINGS)
+    if unknown:
+        raise ImproperlyConfigured(
+            f"unknown job settings {sorted(unknown)}; use {', '.join(JOB_SETTINGS)}")
+    if settings["min_backoff"] > settings["max_backoff"]:
+        raise ImproperlyConfigured("job setting min_backoff must not exceed max_backoff")
+    return settings
+
+
+# -- jobs ------------------------------------------------------------------------------------
+
+
+def parent(app: Celery) -> str:
+    """``projects/P/locations/L`` of the app's jobs."""
+    location = app.conf.get("gcp_scheduler_location") or app.conf.gcp_location
+    return f"projects/{gcp.project(app, gcp.SCHEDULER_VARIABLE)}/locations/{location}"
+
+
+def _prefix(app: Celery) -> str:
+    return entry_id(app.main or "celery")
+
+
+def mark(app: Celery) -> str:
+    """How the description of every job this app made begins."""
+    return f"celery-gcp {app.main or 'celery'}:"
+
+
+def time_zone(app: Celery) -> str:
+    """The jobs' time zone: the app's ``timezone``, else UTC."""
+    return str(app.conf.timezone or "Etc/UTC")
+
+
+def entry_url(app: Celery, entry: Entry) -> str:
+    """The URL Cloud Scheduler calls for ``entry``."""
+    base = app.conf.task_base_url
+    if not base:
+        raise ImproperlyConfigured(
+            "task_base_url is not set: set it (or CELERY_GCP_TASK_BASE_URL) to the URL of the "
+            "service that runs your tasks, e.g. https://worker-abc-uc.a.run.app")
+    return f"{base.rstrip('/')}{app.conf.task_endpoint_prefix.rstrip('/')}/beat/{entry.id}"
+
+
+def desired_job(app: Celery, entry: Entry, where: str) -> Any:
+    """The Job (raw protobuf) for ``entry`` under ``where`` (``projects/P/locations/L``)."""
+    from google.cloud import scheduler_v1
+
+    job = scheduler_v1.Job.pb()(name=f"{where}/jobs/{_prefix(app)}-{entry.id}")
+    job.description = f"{mark(app)} {entry.name}"[:500]
+    job.schedule = entry.spec.expression
+    job.time_zone = time_zone(app)
+    target = job.http_target
+    target.uri = entry_url(app, entry)
+    target.http_method = scheduler_v1.HttpMethod.POST
+    account = app.conf.gcp_service_account
+    if account:
+        target.oidc_token.service_account_email = account
+        target.oidc_token.audience = app.conf.task_oidc_audience or target.uri
+    for key, (path, kind, *_) in JOB_SETTINGS.items():
+        _write(job, path, kind, entry.job[key])
+    job.state = (scheduler_v1.Job.State.ENABLED if entry.enabled
+                 else scheduler_v1.Job.State.PAUSED)
+    return job
+
+
+def _write(job: Any, path: str, kind: str, value: float) -> None:
+    *groups, leaf = path.split(".")
+    target = job
+    for group in groups:
+        target = getattr(target, group)
+    if kind == "duration":
+        getattr(target, leaf).FromNanoseconds(round(value * 1e9))
+    else:
+        setattr(target, leaf, int(value))
+
+
+def _read(job: Any, path: str) -> Any:
+    value = job
+    for part in path.split("."):
+        value = getattr(value, part)
+    if hasattr(value, "ToNanoseconds"):
+        return value.ToNanoseconds() / 1e9
+    if hasattr(value, "items"):
+        return dict(value.items())
+    return value
+
+
+@dataclass
+class JobChange:
+    """One job's difference: ``create``, ``update`` (with the fields), ``keep`` or ``delete``."""
+
+    action: str
+    name: str
+    entry: Entry | None = None
+    job: Any = None  # the desired Job (raw protobuf); None for delete
+    fields: list[tuple[str, Any, Any]] = field(default_factory=list)
+
+    def describe(self) -> str:
+        """A readable line (and one per changed field)."""
+        what = f"  (entry {self.entry.name!r})" if self.entry is not None else ""
+        rows = [f"         {path}: {_show(path, old)} -> {_show(path, new)}"
+                for path, old, new in self.fields]
+        return "\n".join([f"{self.action:<6} {self.name}{what}", *rows])
+
+
+def _show(path: str, value: Any) -> str:
+    if path == "state" and isinstance(value, int):
+        return "ENABLED" if value == 1 else "PAUSED" if value == 2 else str(value)
+    if path == "http_target.http_method" and isinstance(value, int):
+        return "POST" if value == 1 else str(value)
+    return repr(value)
+
+
+def plan(app: Celery, client: Any, *, prune: bool = False) -> list[JobChange]:
+    """Compare the schedule in code with the jobs that exist; ``prune`` adds deletes of this
+    app's jobs whose entry is gone."""
+    where = parent(app)
+    wanted = {job.name: (entry, job) for entry in entries(app).values()
+              for job in [desired_job(app, entry, where)]}
+    existing = {job.name: job for job in _list_jobs(client, where)}
+    changes: list[JobChange] = []
+    for name, (entry, job) in wanted.items():
+        current = existing.get(name)
+        if current is None:
+            changes.append(JobChange("create", name, entry, job,
+                                     [(p, None, _read(job, p)) for p in _COMPARED]))
+            continue
+        if not current.description.startswith(mark(app)):
+            raise ScheduleError(
+                f"job {name} exists but was not made by this app (its description does not "
+                f"start with {mark(app)!r}): rename entry {entry.name!r} or delete the job")
+        diffs = [(p, _read(current, p), _read(job, p)) for p in _COMPARED
+                 if _read(current, p) != _read(job, p)]
+        changes.append(JobChange("update" if diffs else "keep", name, entry, job, diffs))
+    if prune:
+        ours = f"{where}/jobs/{_prefix(app)}-"
+        for name, job in existing.items():
+            if name not in wanted and name.startswith(ours) and job.description.startswith(
+                    mark(app)):
+                changes.append(JobChange("delete", name))
+    return changes
+
+
+def _list_jobs(client: Any, where: str) -> list[Any]:
+    from google.cloud import scheduler_v1
+
+    return [scheduler_v1.Job.pb(job) for job in client.list_jobs(parent=where)]
+
+
+def apply(changes: list[JobChange], client: Any) -> None:
+    """Make the jobs as planned. Safe to run twice at once: a job created meanwhile is updated,
+    one deleted meanwhile is skipped."""
+    from google.api_core import exceptions
+    from google.cloud import scheduler_v1
+    from google.protobuf import field_mask_pb2
+
+    for change in changes:
+        if change.action == "delete":
+            with contextlib.suppress(exceptions.NotFound):  # another sync deleted it
+                client.delete_job(name=change.name)
+            continue
+        if change.action == "keep":
+            continue
+        body = scheduler_v1.Job.pb()()
+        body.CopyFrom(change.job)
+        body.ClearField("state")  # output only: set through pause_job / resume_job
+        job = scheduler_v1.Job.wrap(body)
+        paused = change.job.state == scheduler_v1.Job.State.PAUSED
+        state_changed = any(path == "state" for path, _, _ in change.fields)
+        if change.action == "create":
+            try:
+                client.create_job(parent=change.name.rsplit("/jobs/", 1)[0], job=job)
+                paths: list[str] = []
+            except exceptions.AlreadyExists:  # another sync made it: bring it up to date
+                paths = ["schedule", "time_zone", "description", "http_target",
+                         "retry_config", "attempt_deadline"]
+                state_changed = True
+        else:
+            paths = sorted({p.split(".")[0] for p, _, _ in change.fields} - {"state"})
+        if paths:
+            client.update_job(job=job, update_mask=field_mask_pb2.FieldMask(paths=paths))
+        if paused and (change.action == "create" or state_changed):
+            _set_state(client.pause_job, change.name)
+        elif not paused and state_changed:
+            _set_state(client.resume_job, change.name)
+
+
+def _set_state(call: Any, name: str) -> None:
+    from google.api_core import exceptions
+
+    with contextlib.suppress(exceptions.FailedPrecondition):  # already so: another sync
+        call(name=name)
+
+
+def sync(app: Celery, client: Any | None = None, *, prune: bool = False) -> list[JobChange]:
+    """Plan and apply in one step; returns the changes made."""
+    client = client or gcp.scheduler_client()
+    changes = plan(app, client, prune=prune)
+    apply(changes, client)
+    return changes
+
+
+def run(app: Celery, name: str, client: Any | None = None) -> str:
+    """Fire entry ``name``'s job now, as "Force run" in the Cloud Console does; returns the
+    job's name."""
+    entry = resolve(app, name, (app.conf.beat_schedule or {}).get(name))
+    job = f"{parent(app)}/jobs/{_prefix(app)}-{entry.id}"
+    (client or gcp.scheduler_client()).run_job(name=job)
+    return job
+
+
+# -- the beat endpoint -----------------------------------------------------------------------
+
+
+@dataclass
+class Fired:
+    """What one call of the beat endpoint did."""
+
+    entry: str
+    task: str
+    task_ids: list[str]
+    schedule_time: datetime
+    skipped: str | None = None
+
+
+def fire(app: Celery, entry_key: str, job_name: str | None,
+         schedule_time: datetime | None) -> Fired:
+    """Send the task of entry ``entry_key`` for one fire of its job (the beat endpoint's work).
+
+    Raises ``KeyError`` for an unknown entry, :class:`ScheduleError` for one that cannot run,
+    and :class:`TransportError` when the task could not be sent (the fire is retried).
+    """
+    from .canvas import group
+
+    raw = {entry_id(str(n)): (str(n), e) for n, e in (app.conf.beat_schedule or {}).items()}
+    if entry_key not in raw:
+        raise KeyError(entry_key)
+    entry = resolve(app, *raw[entry_key])
+    when = (schedule_time or app.now()).astimezone(UTC).replace(microsecond=0)
+    fired = Fired(entry.name, entry.task, [], when)
+    local_day = when.astimezone(app.timezone).date()
+    if entry.spec.check_day and not entry.schedule.runs_on(local_day):
+        fired.skipped = (f"{local_day} is not a run day: Celery's crontab needs both "
+                         "day_of_month and day_of_week to match")
+        return fired
+    base = f"{job_name or 'beat-' + entry.id}-{int(when.timestamp())}"
+    task = app.tasks[entry.task]
+    options = {**entry.options, "on_duplicate": "ignore"}
+    if entry.spec.fan_out == 1:
+        fired.task_ids = [base]
+        task.apply_async(entry.args, entry.kwargs, task_id=base, **options)
+        return fired
+    signatures = [task.s(*entry.args, **entry.kwargs).set(
+        task_id=f"{base}-{k}", eta=when + timedelta(seconds=k * entry.spec.spacing))
+        for k in range(entry.spec.fan_out)]
+    fired.task_ids = [str(s.options["task_id"]) for s in signatures]
+    group(signatures).apply_async(**options)
+    return fired
+

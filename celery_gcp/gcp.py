@@ -1,0 +1,78 @@
+"""The Google Cloud clients and project: the emulator where its variable is set, else
+Application Default Credentials. Client libraries are imported on first use (cold start)."""
+
+from __future__ import annotations
+
+import os
+from typing import TYPE_CHECKING, Any
+
+from .exceptions import ImproperlyConfigured, TransportError
+
+if TYPE_CHECKING:
+    from .app import Celery
+
+__all__ = ["SCHEDULER_VARIABLE", "TASKS_VARIABLE", "project", "scheduler_client", "tasks_client"]
+
+TASKS_VARIABLE = "CLOUD_TASKS_EMULATOR_HOST"
+SCHEDULER_VARIABLE = "CLOUD_SCHEDULER_EMULATOR_HOST"
+
+
+def project(app: Celery, variable: str = TASKS_VARIABLE) -> str:
+    """The app's project: ``gcp_project``, or ``local`` on the emulator."""
+    value = app.conf.gcp_project
+    if value:
+        return str(value)
+    if os.environ.get(variable):
+        return "local"
+    raise ImproperlyConfigured(
+        "no Google Cloud project: set gcp_project (or GOOGLE_CLOUD_PROJECT), or set "
+        f"{variable}=HOST:PORT to use the emulator"
+    )
+
+
+def tasks_client(asynchronous: bool = False) -> Any:
+    """A Cloud Tasks client (async: create it inside the event loop that uses it)."""
+    emulator = os.environ.get(TASKS_VARIABLE)
+    if emulator:
+        from .emulator import clients
+
+        return clients.async_tasks_client(emulator) if asynchronous else (
+            clients.tasks_client(emulator))
+    from google.cloud import tasks_v2
+
+    with _credentials(TASKS_VARIABLE):
+        return tasks_v2.CloudTasksAsyncClient() if asynchronous else tasks_v2.CloudTasksClient()
+
+
+def scheduler_client() -> Any:
+    """A Cloud Scheduler client."""
+    emulator = os.environ.get(SCHEDULER_VARIABLE)
+    if emulator:
+        from .emulator import clients
+
+        return clients.scheduler_client(emulator)
+    from google.cloud import scheduler_v1
+
+    with _credentials(SCHEDULER_VARIABLE):
+        return scheduler_v1.CloudSchedulerClient()
+
+
+class _credentials:
+    """Turns google-auth's "no credentials" into an error that says how to get some."""
+
+    def __init__(self, variable: str) -> None:
+        self.variable = variable
+
+    def __enter__(self) -> None:
+        return None
+
+    def __exit__(self, kind: type[BaseException] | None, exc: BaseException | None,
+                 tb: object) -> None:
+        from google.auth import exceptions as auth_exc
+
+        if isinstance(exc, auth_exc.DefaultCredentialsError):
+            raise TransportError(
+                "no Google Cloud credentials: run `gcloud auth application-default login` on a "
+                "workstation, give the service a service account on Cloud Run, or set "
+                f"{self.variable}=HOST:PORT to use the emulator ({exc})"
+            ) from exc

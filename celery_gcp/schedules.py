@@ -1,0 +1,509 @@
+"""Celery's periodic schedules (``crontab``, ``schedule``, ``solar``), run by Cloud Scheduler.
+
+Replace ``from celery.schedules import crontab`` by ``from celery_gcp.schedules import crontab``:
+the classes take Celery's arguments, and each one says how Cloud Scheduler runs it with
+:meth:`BaseSchedule.cron`, a :class:`CronSpec`. What Cloud Scheduler cannot run as written (an
+interval that is not a whole divisor of the clock, a solar event) raises
+:class:`~celery_gcp.exceptions.ScheduleError` naming the nearest schedules it can run.
+
+Two differences from Celery follow from Cloud Scheduler running on the clock:
+
+* ``schedule(run_every)`` is aligned to the clock (``every 15 minutes`` fires at :00, :15, ...),
+  not counted from the last run, so ``relative`` has no effect;
+* intervals under a minute need an opt-in: each once-a-minute fire then creates several tasks
+  spaced by the interval (see :class:`CronSpec`).
+
+Celery ANDs ``day_of_month`` and ``day_of_week`` where cron ORs them. When both are restricted,
+the job fires on the OR (a superset) and the beat endpoint skips the days :meth:`runs_on` rejects.
+
+Importing this module does not import croniter: :mod:`celery_gcp.cron` is loaded on first use.
+"""
+
+from __future__ import annotations
+
+import itertools
+import math
+from collections.abc import Callable, Iterable, Iterator, Mapping
+from dataclasses import dataclass
+from datetime import UTC, date, datetime, time, timedelta
+from typing import Any, NamedTuple
+from zoneinfo import ZoneInfo
+
+from .exceptions import ScheduleError
+
+__all__ = ["BaseSchedule", "CronSpec", "crontab", "maybe_schedule", "schedstate", "schedule",
+           "solar"]
+
+_DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
+_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
+           "september", "october", "november", "december")
+#: The most days each month can have (February 29 counts: it exists in leap years).
+_MAX_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
+
+
+class schedstate(NamedTuple):
+    """Celery's answer to ``is_due``: whether to run now, and seconds until the next check."""
+
+    is_due: bool
+    next: float
+
+
+@dataclass(frozen=True)
+class CronSpec:
+    """How one schedule runs on Cloud Scheduler."""
+
+    expression: str
+    """Five-field unix cron (``minute hour day-of-month month day-of-week``)."""
+    check_day: bool = False
+    """The job fires on the OR of the day fields; the beat endpoint skips days where
+    :meth:`BaseSchedule.runs_on` is False (Celery ANDs them)."""
+    fan_out: int = 1
+    """Tasks created by each fire (sub-minute intervals)."""
+    spacing: float = 0.0
+    """Seconds between those tasks: task ``k`` gets the countdown ``k * spacing``."""
+
+
+class BaseSchedule:
+    """Base of the schedules: the Cloud Scheduler cron, and Celery's ``is_due`` helpers."""
+
+    def __init__(self, *, nowfun: Callable[[], datetime] | None = None, app: Any = None) -> None:
+        self.nowfun = nowfun
+        self.app = app
+
+    def cron(self, *, sub_minute: bool = False) -> CronSpec:
+        """How Cloud Scheduler runs this schedule; raises :class:`ScheduleError` if it cannot."""
+        raise ScheduleError(
+            f"{self!r} cannot run on Cloud Scheduler, which only runs cron schedules; use a "
+            "crontab(...) or a schedule(...) from celery_gcp.schedules"
+        )
+
+    def runs_on(self, day: date) -> bool:
+        """Whether the task runs on ``day`` (local date) when the cron fires; True by default."""
+        return True
+
+    def next_run(self, after: datetime, time_zone: str = "UTC") -> datetime:
+        """The first run strictly after ``after`` (timezone-aware) of the synced job.
+
+        The job's cron is read in ``time_zone`` (Cloud Scheduler's rules, daylight saving time
+        included); fires on days :meth:`runs_on` rejects are skipped. For a sub-minute fan-out
+        each task counts. Returns an aware datetime in ``time_zone``.
+        """
+        from . import cron as _cron  # croniter is imported on first use, not at cold start
+
+        spec = self.cron(sub_minute=True)
+        _cron.validate(spec.expression, time_zone)
+        zone = _zone(time_zone)
+        slots = [timedelta(seconds=k * spec.spacing) for k in range(spec.fan_out)]
+        # A fire at or before after - slots[-1] has all its tasks at or before ``after``.
+        moment = after - slots[-1]
+        while True:
+            fire = _cron.next_fire(spec.expression, time_zone, moment)
+            day = fire.astimezone(zone).date()
+            if not self.runs_on(day):
+                # The whole local day is skipped: continue from its last instant.
+                midnight = datetime.combine(day + timedelta(days=1), time(), zone)
+                moment = max(fire, midnight - timedelta(microseconds=1))
+                continue
+            for slot in slots:
+                if fire + slot > after:
+                    return (fire + slot).astimezone(zone)
+            moment = fire  # pragma: no cover - the last slot of ``fire`` is after ``after``
+
+    # -- Celery's helpers, for code that calls them directly --------------------------------
+
+    def now(self) -> datetime:
+        """The current time: ``nowfun()`` if given, else UTC now; naive values are read in the
+        schedule's time zone."""
+        return self._aware(self.nowfun() if self.nowfun else datetime.now(UTC))
+
+    def remaining_estimate(self, last_run_at: datetime) -> timedelta:
+        """Time from now until the first run after ``last_run_at`` (negative when overdue)."""
+        return self.next_run(self._aware(last_run_at), self._time_zone()) - self.now()
+
+    def is_due(self, last_run_at: datetime) -> schedstate:
+        """Celery's ``(is_due, next)``: due if a run came after ``last_run_at``; ``next`` is the
+        number of seconds until the next run after now."""
+        now, time_zone = self.now(), self._time_zone()
+        due = self.next_run(self._aware(last_run_at), time_zone) <= now
+        return schedstate(due, (self.next_run(now, time_zone) - now).total_seconds())
+
+    def _time_zone(self) -> str:
+        # Celery evaluates schedules in the app's time zone; without an app, UTC.
+        name = getattr(getattr(self.app, "conf", None), "timezone", None)
+        return name if isinstance(name, str) and name else "UTC"
+
+    def _aware(self, moment: datetime) -> datetime:
+        if moment.tzinfo is None or moment.utcoffset() is None:
+            return moment.replace(tzinfo=_zone(self._time_zone()))
+        return moment
+
+
+def _zone(time_zone: str) -> ZoneInfo:
+    # celery_gcp.cron reads "" and "utc" in any case as UTC, as Cloud Scheduler does.
+    return ZoneInfo("UTC") if time_zone.lower() in ("", "utc") else ZoneInfo(time_zone)
+
+
+# --- crontab ------------------------------------------------------------------------------------
+
+
+@dataclass(frozen=True)
+class _Field:
+    name: str
+    low: int
+    high: int
+    names: Mapping[str, int]
+    hint: str
+
+    def error(self, given: object, problem: str) -> ValueError:
+        return ValueError(
+            f"crontab {self.name}={given!r} {problem}; use {self.low}-{self.high}{self.hint}"
+        )
+
+
+def _names(words: Iterable[str], start: int) -> dict[str, int]:
+    return {name: n for n, word in enumerate(words, start) for name in (word, word[:3])}
+
+
+_MINUTE = _Field("minute", 0, 59, {}, "")
+_HOUR = _Field("hour", 0, 23, {}, "")
+_DAY_OF_WEEK = _Field("day_of_week", 0, 6, _names(_DAYS, 0),
+                      " (0 is Sunday) or the names sun-sat / sunday-saturday")
+_DAY_OF_MONTH = _Field("day_of_month", 1, 31, {}, "")
+_MONTH_OF_YEAR = _Field("month_of_year", 1, 12, _names(_MONTHS, 1),
+                        " or the names jan-dec / january-december")
+
+
+def _value(field: _Field, token: str, given: object) -> int:
+    token = token.strip()
+    if token.isascii() and token.isdigit():
+        if not field.low <= int(token) <= field.high:
+            raise field.error(given, f"has {token} out of range")
+        return int(token)
+    if token.lower() in field.names:
+        return field.names[token.lower()]
+    kind = "a number or a name" if field.names else "a number"
+    raise field.error(given, f"has {token!r}, which is not {kind}")
+
+
+def _parse_text(field: _Field, text: str) -> set[int]:
+    """Celery's crontab syntax: ``*``, ``n``, ``a-b`` (wrapping), ``*/s``, ``a-b/s``, lists."""
+    values: set[int] = set()
+    for item in text.split(","):
+        base, slash, step_text = item.strip().partition("/")
+        if not base:
+            raise field.error(text, "has an empty element")
+        step = 1
+        if slash:
+            if not (step_text.isascii() and step_text.isdigit()) or int(step_text) == 0:
+                raise field.error(text, f"has the step {step_text!r}, not a whole number >= 1")
+            step = int(step_text)
+        if base == "*":
+            run = list(range(field.low, field.high + 1))
+        elif "-" in base:
+            first, _, last = base.partition("-")
+            a, b = _value(field, first, text), _value(field, last, text)
+            # Ranges wrap around the end of the field: 'fri-mon' is fri, sat, sun, mon.
+            run = list(range(a, b + 1)) if a <= b else [*range(a, field.high + 1),
+                                                        *range(field.low, b + 1)]
+        elif slash:
+            raise field.error(text, f"steps {base!r}: a step follows '*' or a range 'a-b'")
+        else:
+            run = [_value(field, base, text)]
+        values.update(run[::step])
+    return values
+
+
+def _parse(field: _Field, spec: object) -> set[int]:
+    """A crontab field given as an int, a string, or an iterable of those."""
+    if isinstance(spec, str):
+        return _parse_text(field, spec)
+    if isinstance(spec, int) and not isinstance(spec, bool):
+        if not field.low <= spec <= field.high:
+            raise field.error(spec, "is out of range")
+        return {spec}
+    if isinstance(spec, Iterable):
+        values: set[int] = set()
+        for item in spec:
+            if not isinstance(item, int | str) or isinstance(item, bool):
+                raise TypeError(f"crontab {field.name}: {item!r} is not an int or a string")
+            values |= _parse(field, item)
+        return values
+    raise TypeError(
+        f"crontab {field.name}={spec!r}: give an int, a string or an iterable of them"
+    )
+
+
+def _compress(values: set[int], field: _Field) -> str:
+    """``values`` as a cron field: ``*``, ``a-b/s``, or a list of numbers and ``a-b`` runs.
+
+    Never ``*/s``: a field starting with ``*`` changes Vixie cron's day OR and its daylight
+    saving rules, so ``*`` is only written for the full field.
+    """
+    ordered = sorted(values)
+    if len(ordered) == field.high - field.low + 1:
+        return "*"
+    runs: list[list[int]] = []
+    for value in ordered:
+        if runs and value == runs[-1][-1] + 1:
+            runs[-1].append(value)
+        else:
+            runs.append([value])
+    listed = ",".join(f"{r[0]}-{r[-1]}" if len(r) >= 3 else ",".join(map(str, r)) for r in runs)
+    steps = {b - a for a, b in itertools.pairwise(ordered)}
+    if len(ordered) >= 3 and len(steps) == 1 and (step := steps.pop()) > 1:
+        stepped = f"{ordered[0]}-{ordered[-1]}/{step}"
+        return min(listed, stepped, key=len)
+    return listed
+
+
+def _keep(spec: object) -> object:
+    """``spec``, with a one-shot iterator turned into a list so repr can show it after parsing."""
+    return list(spec) if isinstance(spec, Iterator) else spec
+
+
+def _text(spec: object) -> str:
+    """A field as the user gave it, for repr: ``*/15``, ``5``, ``5,42``."""
+    if isinstance(spec, set | frozenset):
+        spec = sorted(spec, key=str)
+    if isinstance(spec, Iterable) and not isinstance(spec, str):
+        return ",".join(map(str, spec))
+    return str(spec)
+
+
+class crontab(BaseSchedule):
+    """Celery's crontab: runs when every field matches (day of month AND day of week).
+
+    Each field is an int, a string (``*``, ``5``, ``1-5``, ``fri-mon``, ``*/15``, ``0-30/10``,
+    ``mon,wed``; names for days and months) or an iterable of them. ``day_of_week`` 0 is Sunday.
+    """
+
+    def __init__(
+        self,
+        minute: Any = "*",
+        hour: Any = "*",
+        day_of_week: Any = "*",
+        day_of_month: Any = "*",
+        month_of_year: Any = "*",
+        *,
+        nowfun: Callable[[], datetime] | None = None,
+        app: Any = None,
+    ) -> None:
+        super().__init__(nowfun=nowfun, app=app)
+        minute, hour = _keep(minute), _keep(hour)
+        day_of_week, day_of_month = _keep(day_of_week), _keep(day_of_month)
+        month_of_year = _keep(month_of_year)
+        self._orig_minute, self._orig_hour = minute, hour
+        self._orig_day_of_week, self._orig_day_of_month = day_of_week, day_of_month
+        self._orig_month_of_year = month_of_year
+        self.minute = _parse(_MINUTE, minute)
+        self.hour = _parse(_HOUR, hour)
+        self.day_of_week = _parse(_DAY_OF_WEEK, day_of_week)
+        self.day_of_month = _parse(_DAY_OF_MONTH, day_of_month)
+        self.month_of_year = _parse(_MONTH_OF_YEAR, month_of_year)
+
+    @classmethod
+    def from_string(cls, cron: str) -> crontab:
+        """A crontab from ``"minute hour day-of-month month day-of-week"``."""
+        parts = cron.split()
+        if len(parts) != 5:
+            raise ValueError(
+                f"crontab {cron!r}: expected 5 fields 'minute hour day-of-month month "
+                f"day-of-week', got {len(parts)}"
+            )
+        minute, hour, day_of_month, month_of_year, day_of_week = parts
+        return cls(minute, hour, day_of_week, day_of_month, month_of_year)
+
+    def _fields(self) -> tuple[frozenset[int], ...]:
+        return tuple(map(frozenset, (self.minute, self.hour, self.day_of_week,
+                                     self.day_of_month, self.month_of_year)))
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, crontab):
+            return self._fields() == other._fields()
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self._fields())
+
+    def __repr__(self) -> str:
+        fields = (self._orig_minute, self._orig_hour, self._orig_day_of_month,
+                  self._orig_month_of_year, self._orig_day_of_week)
+        return f"<crontab: {' '.join(map(_text, fields))} (m/h/dM/MY/d)>"
+
+    def runs_on(self, day: date) -> bool:
+        """Celery's rule: the month, the day of month and the day of week all match."""
+        return (day.month in self.month_of_year and day.day in self.day_of_month
+                and day.isoweekday() % 7 in self.day_of_week)
+
+    def cron(self, *, sub_minute: bool = False) -> CronSpec:
+        """The cron expression; ``check_day`` when both day fields are restricted."""
+        fields = (_MINUTE, _HOUR, _DAY_OF_MONTH, _MONTH_OF_YEAR, _DAY_OF_WEEK)
+        values = (self.minute, self.hour, self.day_of_month, self.month_of_year,
+                  self.day_of_week)
+        for field, allowed in zip(fields, values, strict=True):
+            if not allowed:
+                raise ScheduleError(f"{self!r} never runs: its {field.name} is empty")
+        if not any(day <= _MAX_DAYS[month - 1]
+                   for day in self.day_of_month for month in self.month_of_year):
+            raise ScheduleError(
+                f"{self!r} never runs: no month in month_of_year "
+                f"{_compress(self.month_of_year, _MONTH_OF_YEAR)} has a day in day_of_month "
+                f"{_compress(self.day_of_month, _DAY_OF_MONTH)}"
+            )
+        parts = [_compress(allowed, field) for field, allowed in zip(fields, values, strict=True)]
+        return CronSpec(" ".join(parts), check_day=parts[2] != "*" and parts[4] != "*")
+
+
+# --- schedule -----------------------------------------------------------------------------------
+
+
+def _exact_intervals() -> dict[float, tuple[str, str]]:
+    """Interval seconds -> (cron, description) for intervals that are exact on the clock."""
+    exact: dict[float, tuple[str, str]] = {}
+    for minutes in (m for m in range(1, 60) if 60 % m == 0):
+        field = "*" if minutes == 1 else f"*/{minutes}"
+        exact[minutes * 60] = (f"{field} * * * *", _plural(minutes, "minute"))
+    for hours in (h for h in range(1, 24) if 24 % h == 0):
+        field = "*" if hours == 1 else f"*/{hours}"
+        exact[hours * 3600] = (f"0 {field} * * *", _plural(hours, "hour"))
+    exact[86400] = ("0 0 * * *", "1 day")
+    exact[7 * 86400] = ("0 0 * * 1", "7 days (Monday midnight)")
+    return exact
+
+
+def _plural(count: float, unit: str) -> str:
+    number = str(int(count)) if count == int(count) else f"{count:g}"
+    return f"{number} {unit}" + ("" if count == 1 else "s")
+
+
+def _describe(seconds: float) -> str:
+    if seconds >= 3600 and seconds % 3600 == 0:
+        return _plural(seconds / 3600, "hour")
+    if seconds >= 60 and seconds % 60 == 0:
+        return _plural(seconds / 60, "minute")
+    return _plural(seconds, "second")
+
+
+class schedule(BaseSchedule):
+    """Celery's interval schedule, run every ``run_every`` on the clock.
+
+    ``run_every`` is a :class:`~datetime.timedelta` or a number of seconds. ``relative`` is
+    accepted for Celery compatibility and stored, but has no effect: Cloud Scheduler fires on the
+    clock, so every schedule is aligned to it (every 15 minutes is :00, :15, :30, :45).
+    """
+
+    def __init__(
+        self,
+        run_every: float | timedelta,
+        relative: bool = False,
+        *,
+        nowfun: Callable[[], datetime] | None = None,
+        app: Any = None,
+    ) -> None:
+        super().__init__(nowfun=nowfun, app=app)
+        if isinstance(run_every, bool) or not isinstance(run_every, int | float | timedelta):
+            raise TypeError(f"schedule run_every={run_every!r}: give a timedelta or seconds")
+        if not isinstance(run_every, timedelta):
+            run_every = timedelta(seconds=run_every)
+        self.run_every = run_every
+        self.relative = relative
+
+    @property
+    def seconds(self) -> float:
+        """``run_every`` in seconds."""
+        return self.run_every.total_seconds()
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, schedule):
+            return self.run_every == other.run_every
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.run_every)
+
+    def __repr__(self) -> str:
+        return f"<freq: every {_describe(self.seconds)}>"
+
+    def cron(self, *, sub_minute: bool = False) -> CronSpec:
+        """The exact cron for the interval, or a fan-out of a per-minute job under a minute."""
+        seconds, name = self.seconds, f"schedule(every {_describe(self.seconds)})"
+        if seconds < 1:
+            raise ScheduleError(f"{name}: the interval must be at least 1 second")
+        if seconds < 60:
+            fan_out = math.ceil(60 / seconds)
+            if not sub_minute:
+                raise ScheduleError(
+                    f"{name} runs more often than once a minute, Cloud Scheduler's finest "
+                    "granularity; to run it, opt in with the app setting `beat_sub_minute = "
+                    "True` or the entry option `\"sub_minute\": True`: each once-a-minute fire "
+                    f"then creates {fan_out} tasks {seconds:g} seconds apart"
+                )
+            return CronSpec("* * * * *", fan_out=fan_out, spacing=seconds)
+        exact = _exact_intervals()
+        if seconds in exact:
+            return CronSpec(exact[seconds][0])
+        below = [exact[s][1] for s in sorted(exact) if s < seconds][-1:]
+        above = [exact[s][1] for s in sorted(exact) if s > seconds][:1]
+        nearest = " or ".join(f"every {description}" for description in below + above)
+        raise ScheduleError(
+            f"{name} has no exact Cloud Scheduler cron (Cloud Scheduler runs on a clock, not "
+            f"from the last run); nearest exact: {nearest}, or use a crontab(...)"
+        )
+
+
+# --- solar --------------------------------------------------------------------------------------
+
+_SOLAR_EVENTS = ("dawn_astronomical", "dawn_nautical", "dawn_civil", "sunrise", "solar_noon",
+                 "sunset", "dusk_civil", "dusk_nautical", "dusk_astronomical")
+
+
+class solar(BaseSchedule):
+    """Celery's solar schedule: accepted and validated, but Cloud Scheduler cannot run it."""
+
+    def __init__(self, event: str, lat: float, lon: float, *,
+                 nowfun: Callable[[], datetime] | None = None, app: Any = None) -> None:
+        super().__init__(nowfun=nowfun, app=app)
+        if event not in _SOLAR_EVENTS:
+            raise ValueError(f"solar event {event!r} is not one of {', '.join(_SOLAR_EVENTS)}")
+        if not -90 <= lat <= 90:
+            raise ValueError(f"solar latitude {lat!r} is not in -90..90")
+        if not -180 <= lon <= 180:
+            raise ValueError(f"solar longitude {lon!r} is not in -180..180")
+        self.event, self.lat, self.lon = event, lat, lon
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, solar):
+            return (self.event, self.lat, self.lon) == (other.event, other.lat, other.lon)
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.event, self.lat, self.lon))
+
+    def __repr__(self) -> str:
+        return f"<solar: {self.event} at latitude {self.lat}, longitude {self.lon}>"
+
+    def cron(self, *, sub_minute: bool = False) -> CronSpec:
+        """Always raises :class:`ScheduleError`: solar times are not a cron schedule."""
+        raise ScheduleError(
+            f"solar({self.event!r}, {self.lat}, {self.lon}) cannot run on Cloud Scheduler: "
+            "solar times move every day and Cloud Scheduler only runs cron schedules; use a "
+            "crontab(...) at an approximate local time, e.g. crontab(minute=0, hour=7) with the "
+            "app's timezone setting"
+        )
+
+
+def maybe_schedule(value: Any, relative: bool = False, app: Any = None) -> BaseSchedule:
+    """Celery's coercion: seconds or a timedelta become a :class:`schedule`; schedules pass."""
+    if isinstance(value, int | float | timedelta) and not isinstance(value, bool):
+        return schedule(value, relative, app=app)
+    if isinstance(value, BaseSchedule):
+        if app is not None:
+            value.app = app
+        return value
+    hint = ""
+    if type(value).__module__.startswith("celery."):
+        hint = "; import crontab, schedule and solar from celery_gcp.schedules, not celery"
+    raise TypeError(
+        f"cannot use {value!r} ({type(value).__name__}) as a schedule: give a number of seconds, "
+        f"a timedelta, or a crontab, schedule or solar from celery_gcp.schedules{hint}"
+    )
