@@ -17,6 +17,11 @@ INVALID (body does not validate)                       422     a worker with the
 MALFORMED (bad ``X-Celery-*`` metadata)                400     never runs
 UNKNOWN_TASK                                           404     never runs
 =====================================================  ======  ==================================
+
+The beat endpoint (a Cloud Scheduler fire) answers from the same table: SUCCESS (the entry's
+task was sent), IGNORED (not a run day under Celery's crontab day rule), UNKNOWN_TASK (no such
+entry), REQUEUE (the send failed: Cloud Scheduler retries the fire), REDELIVER (the entry cannot
+run) and MALFORMED (bad ``X-CloudScheduler-*`` headers).
 """
 
 from __future__ import annotations
