@@ -88,7 +88,8 @@ def build_message(
         body = task.arguments.encode(args, kwargs)
     else:
         body = _unbound_body(name, args, kwargs)
-    if options.keys() - _HANDLED or options.get("serializer", "json") != "json":
+    if options and (not _HANDLED.issuperset(options)
+                    or options.get("serializer", "json") != "json"):
         _warn_ignored(app, options)
     countdown = options.get("countdown")
     eta = options.get("eta")

@@ -5,6 +5,7 @@ from __future__ import annotations
 import sys
 import types
 from collections.abc import Iterator
+from typing import Any
 
 import pytest
 
@@ -220,3 +221,24 @@ def test_constructor_changes_and_config_source() -> None:
                  config_source={"timezone": "Europe/Paris"})
     assert app.conf.task_default_queue == "a"
     assert app.conf.timezone == "Europe/Paris"
+
+
+def test_writes_before_the_first_read_are_kept_as_in_celery() -> None:
+    app = Celery("proj")
+    configured: list[str] = []
+
+    conf = app.conf
+    conf.update(task_default_queue="q")
+    conf.timezone = "Europe/Paris"
+    conf["task_serializer"] = "json"
+    assert conf.setdefault("task_default_queue", "other") == "q"
+    assert not app.configured  # nothing read yet: on_after_configure has not fired
+
+    @app.on_after_configure.connect
+    def setup(sender: Celery, source: Any, **kwargs: Any) -> None:
+        configured.append(source.task_default_queue)
+
+    assert app.conf.timezone == "Europe/Paris"  # the first read loads, then fires the signal
+    assert configured == ["q"]
+    conf.task_default_queue = "later"  # an early handle writes through once loaded
+    assert app.conf.task_default_queue == "later"

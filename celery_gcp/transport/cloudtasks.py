@@ -22,6 +22,7 @@ single CreateTask calls instead.
 from __future__ import annotations
 
 import asyncio
+import functools
 import hashlib
 import random
 import re
@@ -29,7 +30,7 @@ import threading
 import time
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .. import gcp
 from ..exceptions import (
@@ -110,8 +111,7 @@ class CloudTasksTransport(Transport):
 
     def create_request(self, message: Message, now: float | None = None) -> Any:
         """The CreateTaskRequest (raw protobuf) for ``message``; checks the size limit."""
-        from google.cloud import tasks_v2
-
+        types = _types()
         now = self.app.now().timestamp() if now is None else now
         parent, url, deadline = self._target(message)
         headers = message.http_headers()
@@ -124,12 +124,12 @@ class CloudTasksTransport(Transport):
                 headers[RELAY_HEADER] = "1"
         else:
             due = None
-        request = tasks_v2.CreateTaskRequest.pb()(parent=parent)
+        request = types.request(parent=parent)
         task = request.task
         task.name = f"{parent}/tasks/{task_id_for(message, hop)}"
         http = task.http_request
         http.url = url
-        http.http_method = tasks_v2.HttpMethod.POST
+        http.http_method = types.post
         http.headers.update(headers)
         http.body = message.body
         if due is not None:
@@ -171,17 +171,15 @@ class CloudTasksTransport(Transport):
 
     def send(self, message: Message, options: SendOptions | None = None) -> Receipt:
         """Create the task, retrying transient failures by the send options' policy."""
-        from google.api_core import exceptions as gexc
-
         request = self.create_request(message)
-        wrapped = _wrap(request)  # a proto-plus view: the client would deep-copy a raw one
+        wrapped = _types().wrap(request)  # a proto-plus view: the client would deep-copy a raw one
         client = self.client()
         attempt = 0
         while True:
             try:
                 client.create_task(request=wrapped, retry=None)
                 break
-            except gexc.GoogleAPICallError as exc:
+            except _types().api_error as exc:
                 delay = self._after_failure(message, attempt, options, exc)
                 if delay is None:
                     break
@@ -191,17 +189,15 @@ class CloudTasksTransport(Transport):
 
     async def asend(self, message: Message, options: SendOptions | None = None) -> Receipt:
         """Async :meth:`send` on an async client of the running event loop."""
-        from google.api_core import exceptions as gexc
-
         request = self.create_request(message)
-        wrapped = _wrap(request)
+        wrapped = _types().wrap(request)
         client = self.async_client()
         attempt = 0
         while True:
             try:
                 await client.create_task(request=wrapped, retry=None)
                 break
-            except gexc.GoogleAPICallError as exc:
+            except _types().api_error as exc:
                 delay = self._after_failure(message, attempt, options, exc)
                 if delay is None:
                     break
@@ -276,8 +272,7 @@ class CloudTasksTransport(Transport):
                 pending, delay = bulk.settle(pending, attempt, exc)
             else:
                 request = None
-                pending, delay = bulk.settle(pending, attempt, *_finished(operation.result,
-                                                                          operation))
+                pending, delay = bulk.settle(pending, attempt, *_finished(operation))
             if pending:
                 attempt += 1
                 time.sleep(delay)
@@ -378,10 +373,21 @@ class CloudTasksTransport(Transport):
             self._client = None
 
 
-def _wrap(request: Any) -> Any:
+class _Types(NamedTuple):
+    request: Any  # the raw CreateTaskRequest class
+    post: int
+    wrap: Any  # raw request -> proto-plus view
+    api_error: type[Exception]
+
+
+@functools.cache
+def _types() -> _Types:
+    """The client library's types, imported on the first send (not at cold start)."""
+    from google.api_core import exceptions
     from google.cloud import tasks_v2
 
-    return tasks_v2.CreateTaskRequest.wrap(request)
+    return _Types(tasks_v2.CreateTaskRequest.pb(), tasks_v2.HttpMethod.POST,
+                  tasks_v2.CreateTaskRequest.wrap, exceptions.GoogleAPICallError)
 
 
 def _policy(options: SendOptions | None) -> Mapping[str, float] | None:
@@ -404,12 +410,12 @@ def _transport_error(message: Message, exc: Exception) -> TransportError:
     return TransportError(f"Cloud Tasks refused task {message.task}[{message.id}]: {exc}")
 
 
-def _finished(result: Any, operation: Any) -> tuple[Exception | None, Any]:
+def _finished(operation: Any) -> tuple[Exception | None, Any]:
     """Wait for a batch operation: (its error, or None and its failed requests)."""
     from google.api_core import exceptions as gexc
 
     try:
-        result(timeout=RPC_TIMEOUT)
+        operation.result(timeout=RPC_TIMEOUT)
     except gexc.GoogleAPICallError as exc:
         return exc, None
     return None, operation.metadata.failed_requests
