@@ -43,6 +43,7 @@ from .utils.imports import django_app_packages, import_object, import_related
 if TYPE_CHECKING:
     from fastapi import APIRouter, FastAPI
 
+    from .auth import Verifier
     from .canvas import Signature
     from .result import AsyncResult
 
@@ -118,6 +119,7 @@ class Celery:
             self._preconf["include"] = tuple(include)
         self._preconf.update(settings)
         self._conf: Settings | None = None
+        self._verifier: Verifier | None = None
         self._tasks = TaskRegistry()
         self._finalized = False
         self._pending_autodiscover: list[tuple[Any, str]] = []
@@ -458,6 +460,15 @@ class Celery:
 
             self._router = build_router(self)
         return self._router
+
+    @property
+    def verifier(self) -> Verifier:
+        """Checks that task and beat requests come from Cloud Tasks / Cloud Scheduler."""
+        if self._verifier is None:
+            from .auth import Verifier
+
+            self._verifier = Verifier(self)
+        return self._verifier
 
     def asgi_app(self) -> FastAPI:
         """A FastAPI app that serves only this app's task endpoints."""

@@ -132,7 +132,8 @@ def emulator(host: str, port: int, http_port: int, data_dir: str | None,
         click.echo(f"Cloud Tasks + Cloud Scheduler emulator on {host}:{server.port}\n"
                    f"  export CLOUD_TASKS_EMULATOR_HOST={host}:{server.port}\n"
                    f"  export CLOUD_SCHEDULER_EMULATOR_HOST={host}:{server.port}\n"
-                   f"  signing keys: http://{host}:{server.http_port}/oauth2/v1/certs\n"
+                   f"  export CELERY_GCP_OIDC_CERTS_URL=http://{host}:{server.http_port}"
+                   "/oauth2/v1/certs   # the worker trusts the emulator's tokens\n"
                    f"  status:       http://{host}:{server.http_port}/status", err=True)
         stop = asyncio.Event()
         loop = asyncio.get_running_loop()

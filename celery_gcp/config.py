@@ -16,6 +16,7 @@ setting                    environment variable                        default
 ``task_endpoint_prefix``   ``CELERY_GCP_TASK_ENDPOINT_PREFIX``         ``/_tasks``
 ``gcp_service_account``    ``CELERY_GCP_SERVICE_ACCOUNT``              none
 ``task_auth``              ``CELERY_GCP_TASK_AUTH``                    ``oidc``
+``task_oidc_certs_url``    ``CELERY_GCP_OIDC_CERTS_URL``               Google's v1 certs
 =========================  ==========================================  ====================
 """
 
@@ -70,6 +71,8 @@ def defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         gcp_service_account=env.get("CELERY_GCP_SERVICE_ACCOUNT"),
         task_auth=env.get("CELERY_GCP_TASK_AUTH", "oidc"),
         task_oidc_audience=env.get("CELERY_GCP_TASK_OIDC_AUDIENCE"),
+        task_oidc_certs_url=env.get("CELERY_GCP_OIDC_CERTS_URL"),
+        task_oidc_allowed_emails=None,
         gcp_scheduler_location=env.get("CELERY_GCP_SCHEDULER_LOCATION"),
         task_send_concurrency=16,
         beat_sub_minute=False,

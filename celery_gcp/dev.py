@@ -18,9 +18,13 @@ import click
 
 from . import queues, signals
 from .app import Celery
-from .emulator.clients import SCHEDULER_HOST_VARIABLE, TASKS_HOST_VARIABLE
+from .emulator.clients import CERTS_URL_VARIABLE, SCHEDULER_HOST_VARIABLE, TASKS_HOST_VARIABLE
+from .exceptions import ImproperlyConfigured
 
-__all__ = ["DevStack", "TaskLog"]
+__all__ = ["DEV_SERVICE_ACCOUNT", "DevStack", "TaskLog"]
+
+#: The identity tasks are signed as under ``dev`` when the app names none.
+DEV_SERVICE_ACCOUNT = "dev@local.iam.gserviceaccount.com"
 
 
 class TaskLog:
@@ -95,8 +99,8 @@ class DevStack:
         from .testing import serve
         from .transport.cloudtasks import CloudTasksTransport
 
-        self._saved_env = {v: os.environ.get(v)
-                           for v in (TASKS_HOST_VARIABLE, SCHEDULER_HOST_VARIABLE)}
+        self._saved_env = {v: os.environ.get(v) for v in (
+            TASKS_HOST_VARIABLE, SCHEDULER_HOST_VARIABLE, CERTS_URL_VARIABLE)}
         self._serve: Any = None
         try:
             address = os.environ.get(TASKS_HOST_VARIABLE)
@@ -104,11 +108,22 @@ class DevStack:
                 self.emulator = EmulatorProcess(host=self.host).start()
                 address = self.emulator.address
                 os.environ[TASKS_HOST_VARIABLE] = address
+                os.environ[CERTS_URL_VARIABLE] = f"{self.emulator.http_url}/oauth2/v1/certs"
             # One emulator serves both: never let the schedule reach the real Cloud Scheduler.
             os.environ.setdefault(SCHEDULER_HOST_VARIABLE, address)
             self.address = address
             conf = self.app.conf
             conf.gcp_project = conf.gcp_project or "local"
+            # Tasks carry the emulator's OIDC tokens and the worker checks them: the code path
+            # of production, with the emulator's keys (and only those) trusted.
+            conf.gcp_service_account = conf.gcp_service_account or DEV_SERVICE_ACCOUNT
+            certs = conf.get("task_oidc_certs_url") or os.environ.get(CERTS_URL_VARIABLE)
+            if certs:
+                conf.task_oidc_certs_url = certs
+            elif self.app.verifier.enabled:
+                raise ImproperlyConfigured(
+                    f"{TASKS_HOST_VARIABLE} names an emulator, but not where its token keys "
+                    f"are: set {CERTS_URL_VARIABLE} (`celery-gcp emulator` prints it)")
             self._serve = serve(self.app.asgi_app(), host=self.host, port=self.port)
             url = self._serve.__enter__()
             conf.task_base_url = url

@@ -16,6 +16,14 @@ from celery_gcp.testing import deliver, serve
 from celery_gcp.transport import MemoryTransport
 
 
+@pytest.fixture(autouse=True)
+def _no_caller_verification_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
+    """Unit tests of the worker run without caller verification (task_auth from the
+    environment); tests/test_auth.py, the end-to-end tests through the emulator and the
+    examples under `dev` turn it on."""
+    monkeypatch.setenv("CELERY_GCP_TASK_AUTH", "none")
+
+
 @pytest.fixture
 def app() -> Iterator[Celery]:
     """An app that records sent messages."""

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import subprocess
 import sys
 from pathlib import Path
@@ -12,10 +13,11 @@ ROOT = Path(__file__).resolve().parents[1]
 def run_demo(example: str) -> subprocess.CompletedProcess[str]:
     """``celery-gcp -A examples.<example>.tasks dev --run ...:demo --exit-when-idle``."""
     module = f"examples.{example}.tasks"
+    env = {k: v for k, v in os.environ.items() if k != "CELERY_GCP_TASK_AUTH"}  # the default
     out = subprocess.run(
         [sys.executable, "-m", "celery_gcp.cli", "-A", module, "dev", "--port", "0",
          "--run", f"{module}:demo", "--exit-when-idle"],
-        cwd=ROOT, capture_output=True, text=True, timeout=90)
+        cwd=ROOT, capture_output=True, text=True, timeout=90, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     return out
 

@@ -23,6 +23,7 @@ from pathlib import Path
 from typing import Any
 
 from .clients import (
+    CERTS_URL_VARIABLE,
     SCHEDULER_HOST_VARIABLE,
     TASKS_HOST_VARIABLE,
     async_scheduler_client,
@@ -149,8 +150,10 @@ class Emulator:
         return f"{self.http_url}/oauth2/v1/certs"
 
     def environ(self) -> dict[str, str]:
-        """The environment variables that point clients at this emulator."""
-        return {TASKS_HOST_VARIABLE: self.address, SCHEDULER_HOST_VARIABLE: self.address}
+        """The environment variables that point clients at this emulator, and workers at its
+        token signing keys."""
+        return {TASKS_HOST_VARIABLE: self.address, SCHEDULER_HOST_VARIABLE: self.address,
+                CERTS_URL_VARIABLE: self.certs_url}
 
     def tasks_client(self) -> Any:
         """A sync ``CloudTasksClient`` connected to this emulator."""

@@ -15,6 +15,7 @@ import os
 from typing import Any
 
 __all__ = [
+    "CERTS_URL_VARIABLE",
     "SCHEDULER_HOST_VARIABLE",
     "TASKS_HOST_VARIABLE",
     "async_scheduler_client",
@@ -25,6 +26,8 @@ __all__ = [
 
 TASKS_HOST_VARIABLE = "CLOUD_TASKS_EMULATOR_HOST"
 SCHEDULER_HOST_VARIABLE = "CLOUD_SCHEDULER_EMULATOR_HOST"
+#: Where a worker finds the keys that sign the emulator's OIDC tokens.
+CERTS_URL_VARIABLE = "CELERY_GCP_OIDC_CERTS_URL"
 
 
 def _host(host: str | None, variable: str) -> str:

@@ -31,6 +31,7 @@ from ..message import Message
 from ..request import CloudTasksDelivery, Context
 from ..transport import SendOptions
 from .execute import RunResult, TaskRun, run_async, run_sync
+from .guard import guarded_route_class
 from .outcomes import STATE, STATUS, Outcome
 
 if TYPE_CHECKING:
@@ -51,7 +52,14 @@ _JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
 def build_router(app: Celery) -> APIRouter:
     """A router with an endpoint for every task of ``app``, the beat endpoint, and a 404 for
     unknown names."""
-    router = APIRouter()
+    verifier = app.verifier
+    if not verifier.enabled:
+        logger.warning("task_auth='none': the task endpoints run tasks for ANY caller; keep "
+                       "the service private (Cloud Run IAM: roles/run.invoker)")
+    for problem in verifier.problems():
+        logger.error("task_auth='oidc': %s; until then every task request is refused",
+                     problem)
+    router = APIRouter(route_class=guarded_route_class(app, verifier))
     for task in app.tasks.values():
         add_task_route(router, app, task)
     prefix = app.conf.task_endpoint_prefix.rstrip("/")

@@ -64,6 +64,9 @@ def stack_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Sta
         emu = Emulator(clock=clock).start()
         stacks.append(emu)
         monkeypatch.setenv("CLOUD_TASKS_EMULATOR_HOST", emu.address)
+        # Verified callers, as in production: the emulator signs, the worker checks.
+        settings = {"task_auth": "oidc", "task_oidc_certs_url": emu.certs_url,
+                    "gcp_service_account": "tasks@p.iam.gserviceaccount.com", **settings}
         app = Celery("proj", gcp_project="p", gcp_location="l", **settings)
         if clock is not None:  # the app reads the time the emulator keeps
             manual = clock

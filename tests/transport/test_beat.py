@@ -251,10 +251,18 @@ def test_job_fires_at_local_time_across_dst_and_runs_its_task_once(
     assert len(stack.ran.calls) == 2
 
 
+def signed(stack: Stack, url: str) -> dict[str, str]:
+    """The Authorization header Cloud Scheduler would send (the emulator's key)."""
+    assert stack.emu.server is not None
+    token = stack.emu.server.issuer.mint(stack.app.conf.gcp_service_account, url)
+    return {"Authorization": f"Bearer {token}"}
+
+
 def post_fire(stack: Stack, entry: str, when: datetime, job: str = "proj-x") -> httpx.Response:
-    return httpx.post(f"{stack.url}/_tasks/beat/{entry}", headers={
+    url = f"{stack.url}/_tasks/beat/{entry}"
+    return httpx.post(url, headers={
         "X-CloudScheduler": "true", "X-CloudScheduler-JobName": job,
-        "X-CloudScheduler-ScheduleTime": when.isoformat()})
+        "X-CloudScheduler-ScheduleTime": when.isoformat(), **signed(stack, url)})
 
 
 def test_a_retried_fire_sends_one_task(stack_factory: Any) -> None:
@@ -305,14 +313,16 @@ def test_bad_fires_are_refused(stack_factory: Any) -> None:
     stack: Stack = stack_factory(tasks, beat_schedule={"x": {"task": "proj.tick",
                                                              "schedule": 60}})
     assert post_fire(stack, "gone", datetime.now(UTC)).status_code == 404
-    bad_time = httpx.post(f"{stack.url}/_tasks/beat/x",
-                          headers={"X-CloudScheduler-ScheduleTime": "yesterday"})
+    url = f"{stack.url}/_tasks/beat/x"
+    bad_time = httpx.post(url, headers={"X-CloudScheduler-ScheduleTime": "yesterday",
+                                        **signed(stack, url)})
     assert bad_time.status_code == 400
     assert "RFC 3339" in bad_time.json()["detail"]
-    bad_job = httpx.post(f"{stack.url}/_tasks/beat/x",
-                         headers={"X-CloudScheduler-JobName": "a/b"})
+    bad_job = httpx.post(url, headers={"X-CloudScheduler-JobName": "a/b", **signed(stack, url)})
     assert bad_job.status_code == 400
     stack.emu.faults.fail_rpc("CreateTask", grpc.StatusCode.PERMISSION_DENIED)
     assert post_fire(stack, "x", datetime.now(UTC)).status_code == 503
+    unsigned = httpx.post(url, headers={"X-CloudScheduler-ScheduleTime": "2026-11-25T00:00:00Z"})
+    assert unsigned.status_code == 401  # a fire without Cloud Scheduler's token runs nothing
     stack.emu.wait_idle()
     assert stack.ran.calls == []

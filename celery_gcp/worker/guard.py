@@ -1,0 +1,86 @@
+"""What every task, beat and unknown-task request passes before FastAPI reads it.
+
+In order: the caller (401/403, see :mod:`celery_gcp.auth`), the size (413, over Cloud Tasks'
+1 MB, refused before the body is read past the limit), the content type (415: a body must be
+JSON) and the JSON itself (400). Only then does FastAPI validate the body against the task's
+schema (422) and run the endpoint. No malformed request gets as far as a task.
+"""
+
+from __future__ import annotations
+
+import json
+import logging
+from collections.abc import Callable, Coroutine
+from typing import TYPE_CHECKING, Any
+
+from fastapi.routing import APIRoute
+from starlette.requests import Request
+from starlette.responses import JSONResponse, Response
+
+from ..auth import AuthError, Verifier
+
+if TYPE_CHECKING:
+    from ..app import Celery
+
+__all__ = ["MAX_BODY", "guarded_route_class"]
+
+logger = logging.getLogger("celery_gcp.worker")
+
+MAX_BODY = 1024 * 1024  # Cloud Tasks' task size limit
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+def guarded_route_class(app: Celery, verifier: Verifier) -> type[APIRoute]:
+    """An APIRoute class whose requests pass :func:`check` first."""
+
+    class GuardedRoute(APIRoute):
+        def get_route_handler(self) -> Handler:
+            handler = super().get_route_handler()
+
+            async def guarded(request: Request) -> Response:
+                refused = await check(app, verifier, request)
+                return refused if refused is not None else await handler(request)
+
+            return guarded
+
+    return GuardedRoute
+
+
+async def check(app: Celery, verifier: Verifier, request: Request) -> Response | None:
+    """``None`` if the request may go on, else the answer that refuses it."""
+    if verifier.enabled:
+        try:
+            await verifier.verify(request.headers.get("authorization"), request.url.path)
+        except AuthError as exc:
+            client = request.client.host if request.client else "?"
+            logger.warning("refused %s %s from %s: %s", request.method, request.url.path,
+                           client, exc.reason)
+            headers = {"WWW-Authenticate": "Bearer"} if exc.status == 401 else None
+            return JSONResponse({"detail": exc.reason}, exc.status, headers=headers)
+    length = request.headers.get("content-length")
+    if length is not None and (not length.isdigit() or int(length) > MAX_BODY):
+        return _refuse(413 if length.isdigit() else 400,
+                       f"body over {MAX_BODY:,} bytes" if length.isdigit()
+                       else "bad Content-Length")
+    body = bytearray()
+    async for chunk in request.stream():
+        body += chunk
+        if len(body) > MAX_BODY:
+            return _refuse(413, f"body over {MAX_BODY:,} bytes")
+    request._body = bytes(body)  # FastAPI reads it from here
+    if not body:
+        return None
+    kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
+    if kind != "application/json" and not kind.endswith("+json"):
+        return _refuse(415, f"content type {kind or '(none)'!r}: send application/json")
+    try:
+        request._json = json.loads(body)  # parsed once: FastAPI reuses it
+    except ValueError as exc:  # includes bytes that are not UTF-8
+        return _refuse(400, f"malformed JSON body: {exc}")
+    except RecursionError:
+        return _refuse(400, "malformed JSON body: nested too deeply")
+    return None
+
+
+def _refuse(status: int, detail: str) -> Response:
+    return JSONResponse({"detail": detail}, status)
