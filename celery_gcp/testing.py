@@ -25,9 +25,11 @@ import httpx
 
 if TYPE_CHECKING:
     from .app import Celery
+    from .emulator.oidc import TokenIssuer
     from .message import Message
 
-__all__ = ["adeliver", "deliver", "drain", "serve", "task_path"]
+__all__ = ["adeliver", "auth_headers", "deliver", "drain", "serve", "task_path",
+           "trusted_issuer"]
 
 
 def task_path(app: Celery, task_name: str) -> str:
@@ -35,20 +37,56 @@ def task_path(app: Celery, task_name: str) -> str:
     return f"{app.conf.task_endpoint_prefix.rstrip('/')}/{task_name}"
 
 
-def deliver(client: httpx.Client, app: Celery, message: Message) -> httpx.Response:
-    """POST ``message`` to its task endpoint, with the body and headers a worker receives."""
-    return client.post(task_path(app, message.task), content=message.body,
-                       headers=message.http_headers())
+def trusted_issuer(app: Celery) -> TokenIssuer:
+    """A new signing key that ``app``'s worker trusts, for tests of a worker that verifies
+    callers (``task_auth="oidc"``): its key is installed in the app's verifier directly, for
+    the certificate URL configured now. Sign requests with :func:`auth_headers`.
+    """
+    from .auth import keys_from_certs
+    from .emulator.oidc import TokenIssuer
+
+    issuer = TokenIssuer(clock=lambda: app.now().timestamp())
+    app.verifier.cache().install(keys_from_certs(issuer.certs_v1()))
+    return issuer
 
 
-async def adeliver(client: httpx.AsyncClient, app: Celery, message: Message) -> httpx.Response:
+def auth_headers(app: Celery, issuer: TokenIssuer, path: str,
+                 email: str | None = None) -> dict[str, str]:
+    """``Authorization`` as Cloud Tasks sends it for ``path``: a token of ``issuer`` for the
+    task URL (``task_base_url`` + path, or ``task_oidc_audience``) and ``email`` (default: the
+    app's ``gcp_service_account``)."""
+    audience = app.conf.task_oidc_audience or f"{app.conf.task_base_url.rstrip('/')}{path}"
+    token = issuer.mint(email or app.conf.gcp_service_account, audience)
+    return {"Authorization": f"Bearer {token}"}
+
+
+def _request(app: Celery, message: Message,
+             issuer: TokenIssuer | None) -> tuple[str, dict[str, str]]:
+    path = task_path(app, message.task)
+    headers = message.http_headers()
+    if issuer is not None:
+        headers.update(auth_headers(app, issuer, path))
+    return path, headers
+
+
+def deliver(client: httpx.Client, app: Celery, message: Message,
+            issuer: TokenIssuer | None = None) -> httpx.Response:
+    """POST ``message`` to its task endpoint, with the body and headers a worker receives
+    (signed by ``issuer``, from :func:`trusted_issuer`, when the worker verifies callers)."""
+    path, headers = _request(app, message, issuer)
+    return client.post(path, content=message.body, headers=headers)
+
+
+async def adeliver(client: httpx.AsyncClient, app: Celery, message: Message,
+                   issuer: TokenIssuer | None = None) -> httpx.Response:
     """Async :func:`deliver`."""
-    return await client.post(task_path(app, message.task), content=message.body,
-                             headers=message.http_headers())
+    path, headers = _request(app, message, issuer)
+    return await client.post(path, content=message.body, headers=headers)
 
 
 def drain(client: httpx.Client, app: Celery, *, honour_eta: bool = False,
-          timeout: float = 60.0) -> list[tuple[Message, httpx.Response]]:
+          timeout: float = 60.0, issuer: TokenIssuer | None = None,
+          ) -> list[tuple[Message, httpx.Response]]:
     """Deliver the app's recorded messages, and those their runs send, until none is left.
 
     With ``honour_eta`` each message waits for its ETA, as Cloud Tasks would make it wait;
@@ -73,7 +111,7 @@ def drain(client: httpx.Client, app: Celery, *, honour_eta: bool = False,
             if time.monotonic() + wait > deadline:
                 raise TimeoutError(f"task {message.task}[{message.id}] is due after the timeout")
             time.sleep(max(0.0, wait))  # waiting for the ETA is the point here
-        delivered.append((message, deliver(client, app, message)))
+        delivered.append((message, deliver(client, app, message, issuer)))
 
 
 @contextmanager
