@@ -21,13 +21,15 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import collections
+import functools
 import json
 import logging
 import re
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from .exceptions import ImproperlyConfigured
 
@@ -47,6 +49,9 @@ REFETCH_INTERVAL = 30.0
 DEFAULT_MAX_AGE = 3600.0
 _MAX_AGE = re.compile(r"max-age=(\d+)")
 _MAX_TOKEN = 8192
+_SIGNED_KEPT = 1024
+# Three base64url parts (no padding): urlsafe_b64decode alone would skip other characters.
+_COMPACT_JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
 
 
 class AuthError(Exception):
@@ -83,10 +88,13 @@ class KeyCache:
         self.expires = time.monotonic() + max_age
         self.fetched = time.monotonic()
 
+    def known(self, kid: str) -> Any | None:
+        """The public key ``kid`` if the cached document is fresh and has it (no I/O)."""
+        return self.keys.get(kid) if time.monotonic() < self.expires else None
+
     async def key(self, kid: str) -> Any | None:
         """The public key ``kid``, fetching the document if it is stale or lacks ``kid``."""
-        now = time.monotonic()
-        key = self.keys.get(kid) if now < self.expires else None
+        key = self.known(kid)
         if key is not None:
             return key
         async with self._lock:  # one fetch for every request waiting on it
@@ -114,6 +122,14 @@ class KeyCache:
         self.install(keys, max_age)
 
 
+class _Settings(NamedTuple):
+    enabled: bool
+    cache: KeyCache
+    allowed: frozenset[str]
+    audience: str | None  # task_oidc_audience
+    base_url: str | None  # task_base_url, no trailing slash
+
+
 @dataclass(frozen=True)
 class Caller:
     """Who a verified request came from."""
@@ -128,42 +144,62 @@ class Verifier:
     def __init__(self, app: Celery) -> None:
         self.app = app
         self._caches: dict[str, KeyCache] = {}
+        self._version = -1
+        self._settings: _Settings | None = None
+        # Tokens whose signature was checked, with their key id and claims (callers reuse a
+        # token until it expires): a hit skips the RSA check while that key is still trusted,
+        # never the claim checks.
+        self._signed: collections.OrderedDict[str, tuple[str, dict[str, Any]]] = (
+            collections.OrderedDict())
+
+    def settings(self) -> _Settings:
+        """The verification settings, read again whenever ``app.conf`` changes."""
+        conf = self.app.conf
+        if self._settings is None or self._version != conf.version:
+            mode = str(conf.get("task_auth") or "oidc").lower()
+            if mode not in ("oidc", "none"):
+                raise ImproperlyConfigured(
+                    f"task_auth={mode!r}: use 'oidc' (the default) or 'none'")
+            url = str(conf.get("task_oidc_certs_url") or GOOGLE_CERTS_URL)
+            cache = self._caches.get(url)
+            if cache is None:
+                cache = self._caches[url] = KeyCache(url)
+            emails = conf.get("task_oidc_allowed_emails")
+            if emails is None:
+                emails = [conf.gcp_service_account] if conf.gcp_service_account else []
+            elif isinstance(emails, str):
+                emails = [emails]
+            base = conf.task_base_url
+            self._settings = _Settings(
+                mode == "oidc", cache, frozenset(emails),
+                str(conf.task_oidc_audience) if conf.task_oidc_audience else None,
+                str(base).rstrip("/") if base else None)
+            self._version = conf.version
+            self._signed.clear()  # the trusted keys may have changed
+        return self._settings
 
     @property
     def enabled(self) -> bool:
         """Whether requests must carry a token (``task_auth``)."""
-        mode = str(self.app.conf.get("task_auth") or "oidc").lower()
-        if mode not in ("oidc", "none"):
-            raise ImproperlyConfigured(f"task_auth={mode!r}: use 'oidc' (the default) or 'none'")
-        return mode == "oidc"
+        return self.settings().enabled
 
     def cache(self) -> KeyCache:
         """The key cache of the configured certificate URL."""
-        url = str(self.app.conf.get("task_oidc_certs_url") or GOOGLE_CERTS_URL)
-        cache = self._caches.get(url)
-        if cache is None:
-            cache = self._caches[url] = KeyCache(url)
-        return cache
+        return self.settings().cache
 
     def allowed(self) -> frozenset[str]:
         """The service accounts whose tokens may run tasks."""
-        conf = self.app.conf
-        emails = conf.get("task_oidc_allowed_emails")
-        if emails is None:
-            emails = [conf.gcp_service_account] if conf.gcp_service_account else []
-        if isinstance(emails, str):
-            emails = [emails]
-        return frozenset(emails)
+        return self.settings().allowed
 
     def audience(self, path: str) -> str:
         """The audience a token for ``path`` must have."""
-        conf = self.app.conf
-        if conf.task_oidc_audience:
-            return str(conf.task_oidc_audience)
-        if not conf.task_base_url:
+        settings = self.settings()
+        if settings.audience is not None:
+            return settings.audience
+        if settings.base_url is None:
             raise AuthError(401, "this worker cannot check token audiences: set task_base_url "
                                  "(or task_oidc_audience)")
-        return f"{str(conf.task_base_url).rstrip('/')}{path}"
+        return settings.base_url + path
 
     def problems(self) -> list[str]:
         """What keeps verification from working, for a startup message."""
@@ -177,46 +213,92 @@ class Verifier:
     async def verify(self, authorization: str | None, path: str) -> Caller:
         """The caller of a request with this ``Authorization`` header for ``path``; raises
         :class:`AuthError`."""
-        import jwt
-
-        if not authorization or not authorization[:7].lower() == "bearer ":
+        if not authorization or authorization[:7].lower() != "bearer ":
             raise AuthError(401, "missing bearer token (Authorization: Bearer <OIDC token>)")
         token = authorization[7:].strip()
-        if len(token) > _MAX_TOKEN or token.count(".") != 2:
-            raise AuthError(401, "malformed token")
-        try:
-            header = json.loads(_b64decode(token.split(".", 1)[0]))
-        except ValueError:
-            raise AuthError(401, "malformed token") from None
-        if not isinstance(header, dict) or header.get("alg") != "RS256" or not isinstance(
-                header.get("kid"), str):
-            raise AuthError(401, "token is not an RS256 token with a key id")
-        key = await self.cache().key(header["kid"])
-        if key is None:
-            raise AuthError(401, "token signed by an unknown key")
-        audience = self.audience(path)
-        try:
-            claims = jwt.decode(
-                token, key, algorithms=["RS256"], audience=audience,
-                options={"verify_exp": False, "verify_iat": False, "verify_nbf": False,
-                         "require": ["exp", "iat", "iss", "aud"]})
-        except jwt.InvalidAudienceError:
-            raise AuthError(401, "token is for another audience") from None
-        except jwt.PyJWTError:
-            raise AuthError(401, "invalid token (signature or claims)") from None
+        settings = self.settings()
+        seen = self._signed.get(token)
+        if seen is not None and settings.cache.known(seen[0]) is not None:
+            claims = seen[1]  # signed by a key still trusted: checked before
+        else:
+            claims = await self._check_signature(token, settings.cache)
+        audience = claims.get("aud")
+        expected = self.audience(path)
+        if audience != expected and not (isinstance(audience, list) and expected in audience):
+            raise AuthError(401, "token is for another audience")
         now = self.app.now().timestamp()  # the app's clock, which tests may control
-        if not isinstance(claims["exp"], int | float) or claims["exp"] + LEEWAY < now:
+        expires, issued = claims.get("exp"), claims.get("iat")
+        if not (_number(expires) and _number(issued)):
+            raise AuthError(401, "invalid token: exp and iat are required")
+        assert expires is not None
+        assert issued is not None
+        if expires + LEEWAY < now:
             raise AuthError(401, "token expired")
-        if not isinstance(claims["iat"], int | float) or claims["iat"] - LEEWAY > now:
+        if issued - LEEWAY > now:
             raise AuthError(401, "token issued in the future")
-        if claims["iss"] not in ISSUERS:
+        if claims.get("iss") not in ISSUERS:
             raise AuthError(401, "token not issued by Google")
         email = claims.get("email")
         if not isinstance(email, str) or claims.get("email_verified") is not True:
             raise AuthError(403, "token has no verified email")
-        if email not in self.allowed():
+        if email not in settings.allowed:
             raise AuthError(403, "the caller's identity is not allowed to run tasks")
         return Caller(email, str(claims.get("sub", "")))
+
+    async def _check_signature(self, token: str, cache: KeyCache) -> dict[str, Any]:
+        """The claims of ``token`` once its RS256 signature checks out with a trusted key."""
+        if len(token) > _MAX_TOKEN or not _COMPACT_JWT.match(token):
+            raise AuthError(401, "malformed token")
+        head, body, signature = token.split(".")
+        header = _json_part(head)
+        kid = header.get("kid")
+        if header.get("alg") != "RS256" or not isinstance(kid, str):
+            raise AuthError(401, "token is not an RS256 token with a key id")
+        key = cache.known(kid) or await cache.key(kid)
+        if key is None:
+            raise AuthError(401, "token signed by an unknown key")
+        if not _signed(key, f"{head}.{body}".encode("ascii"), _b64decode(signature)):
+            raise AuthError(401, "invalid token signature")
+        claims = _json_part(body)
+        self._signed[token] = (kid, claims)
+        if len(self._signed) > _SIGNED_KEPT:
+            self._signed.popitem(last=False)
+        return claims
+
+
+def _signed(key: Any, data: bytes, signature: bytes) -> bool:
+    # RS256 is RSASSA-PKCS1-v1_5 with SHA-256 (RFC 7518 3.3), checked by cryptography.
+    rsa_key, pkcs1, sha256, invalid = _rs256()
+    if not isinstance(key, rsa_key):
+        return False
+    try:
+        key.verify(signature, data, pkcs1, sha256)
+    except invalid:
+        return False
+    return True
+
+
+@functools.cache
+def _rs256() -> tuple[type[Any], Any, Any, type[Exception]]:
+    from cryptography.exceptions import InvalidSignature
+    from cryptography.hazmat.primitives import hashes
+    from cryptography.hazmat.primitives.asymmetric import padding, rsa
+
+    return rsa.RSAPublicKey, padding.PKCS1v15(), hashes.SHA256(), InvalidSignature
+
+
+def _json_part(part: str) -> dict[str, Any]:
+    try:
+        value = json.loads(_b64decode(part))
+    except (ValueError, RecursionError):
+        raise AuthError(401, "malformed token") from None
+    if not isinstance(value, dict):
+        raise AuthError(401, "malformed token")
+    return value
+
+
+def _number(value: Any) -> bool:
+    return isinstance(value, int | float) and not isinstance(value, bool)
 
 
 def _b64decode(part: str) -> bytes:

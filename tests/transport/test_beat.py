@@ -305,8 +305,8 @@ def test_sub_minute_fan_out_spreads_tasks_across_the_minute(stack_factory: Any) 
     for k in range(3):
         stack.clock.set(when.timestamp() + 20 * k + 0.5)
         stack.ran.wait_for(k + 1)
-    assert [run["at"] - when for _, run in stack.ran.calls] == [
-        timedelta(seconds=20 * k + 0.5) for k in range(3)]
+    for k, (_, run) in enumerate(stack.ran.calls):  # task k runs once the clock reaches +20k
+        assert timedelta(seconds=20 * k) <= run["at"] - when <= timedelta(seconds=20 * k + 0.5)
 
 
 def test_bad_fires_are_refused(stack_factory: Any) -> None:
