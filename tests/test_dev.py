@@ -91,3 +91,26 @@ def test_a_schedule_that_cannot_sync_stops_dev_with_its_reason(
         stack.__enter__()
     assert "CLOUD_TASKS_EMULATOR_HOST" not in os.environ
     assert "CLOUD_SCHEDULER_EMULATOR_HOST" not in os.environ
+
+
+def test_dev_verifies_callers_with_the_emulators_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    monkeypatch.delenv("CELERY_GCP_TASK_AUTH")  # the default: verification on
+    monkeypatch.delenv("CLOUD_TASKS_EMULATOR_HOST", raising=False)
+    monkeypatch.delenv("CLOUD_SCHEDULER_EMULATOR_HOST", raising=False)
+    app = Celery("devtest")
+
+    @app.task(name="devtest.echo")
+    def echo(text: str) -> str:
+        return text
+
+    with DevStack(app, port=0) as stack:
+        assert app.verifier.enabled
+        result = echo.delay("signed by the emulator")  # runs: the token checks out
+        assert stack.wait_until_done(timeout=30)
+        forged = httpx.post(f"{stack.url}/_tasks/devtest.echo", json={"text": "x"},
+                            headers={"X-Celery-Task-Id": "forged"})
+        assert forged.status_code == 401
+        assert result.id
+    assert "CELERY_GCP_OIDC_CERTS_URL" not in os.environ
