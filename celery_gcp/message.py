@@ -22,9 +22,10 @@ Headers (all values ASCII)::
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import Any
 
 from .exceptions import MessageDecodeError
@@ -34,6 +35,7 @@ __all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "VERSION", "Message"]
 VERSION = 1
 CONTENT_TYPE = "application/json"
 HEADER_PREFIX = "x-celery-"
+_DIGITS = re.compile(r"^[0-9]{1,9}$")
 
 _H_VERSION = "X-Celery-Version"
 _H_ID = "X-Celery-Task-Id"
@@ -149,7 +151,7 @@ def _dumps(value: Any) -> str:
 def _retries(raw: str | None) -> int:
     if raw is None:
         return 0
-    if not raw.isdigit():
+    if not _DIGITS.match(raw):  # ASCII digits only: str.isdigit() also takes "²"
         raise MessageDecodeError(f"{_H_RETRIES} must be a non-negative integer, got {raw!r}")
     return int(raw)
 
@@ -158,27 +160,52 @@ def _datetime(name: str, raw: str | None) -> datetime | None:
     if raw is None:
         return None
     try:
-        return datetime.fromisoformat(raw)
-    except ValueError:
+        value = datetime.fromisoformat(raw)
+        value.astimezone(UTC)  # within range in every zone
+    except (ValueError, OverflowError):
         raise MessageDecodeError(f"{name} must be an ISO 8601 datetime, got {raw!r}") from None
+    if value.tzinfo is None:  # the sender always gives one: a naive time is ambiguous
+        raise MessageDecodeError(f"{name} must include a time zone, got {raw!r}")
+    return value
 
 
 def _json(name: str, raw: str) -> Any:
     try:
         return json.loads(raw)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise MessageDecodeError(f"{name} must be JSON, got {raw[:100]!r}") from None
+
+
+# The types of a signature's fields, and of the options a callback is sent with.
+_SIGNATURE_FIELDS: dict[str, type | tuple[type, ...]] = {
+    "task": str, "args": list, "kwargs": dict, "options": dict,
+    "subtask_type": (str, type(None)), "immutable": bool}
+_OPTION_TYPES: dict[str, type | tuple[type, ...]] = {
+    "countdown": (int, float), "eta": str, "expires": (int, float, str), "queue": str,
+    "task_id": str, "retries": int, "headers": dict, "link": (dict, list),
+    "link_error": (dict, list)}
 
 
 def _signatures(name: str, raw: str | None) -> tuple[Signature, ...]:
     if raw is None:
         return ()
     value = _json(name, raw)
-    if not isinstance(value, list) or not all(
-        isinstance(s, dict) and isinstance(s.get("task"), str) for s in value
-    ):
-        raise MessageDecodeError(f"{name} must be a JSON list of signatures with a 'task' name")
+    if not isinstance(value, list) or not all(_is_signature(s) for s in value):
+        raise MessageDecodeError(
+            f"{name} must be a JSON list of signatures: 'task' a name, 'args' a list, "
+            "'kwargs' and 'options' objects (countdown a number, queue and task_id strings)")
     return tuple(value)
+
+
+def _is_signature(value: Any) -> bool:
+    if not isinstance(value, dict) or not isinstance(value.get("task"), str):
+        return False
+    for key, kind in _SIGNATURE_FIELDS.items():
+        if key in value and not isinstance(value[key], kind):
+            return False
+    options = value.get("options") or {}
+    return all(not isinstance(v, bool) and isinstance(v, _OPTION_TYPES[k])
+               for k, v in options.items() if k in _OPTION_TYPES and v is not None)
 
 
 def _object(name: str, raw: str | None) -> Mapping[str, Any]:

@@ -54,13 +54,14 @@ class CloudTasksDelivery:
 
 
 def _int(raw: str | None) -> int:
-    return int(raw) if raw is not None and raw.isdigit() else 0
+    # ASCII digits only: str.isdigit() also takes "²", which int() refuses.
+    return int(raw) if raw is not None and raw.isascii() and raw.isdigit() else 0
 
 
 def _epoch(raw: str | None) -> datetime | None:
     try:
         return datetime.fromtimestamp(float(raw), UTC) if raw else None
-    except ValueError:
+    except (ValueError, OverflowError, OSError):  # out of datetime's range
         return None
 
 

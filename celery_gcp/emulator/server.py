@@ -65,7 +65,8 @@ class EmulatorServer:
         self.port = server.add_insecure_port(f"{self.host}:{self.port}")
         await server.start()
         self._grpc = server
-        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET)
+        sock = socket.socket(socket.AF_INET6 if ":" in self.host else socket.AF_INET,
+                             socket.SOCK_STREAM, socket.IPPROTO_TCP)  # Nagle off (asyncio)
         sock.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
         sock.bind((self.host, self.http_port))
         sock.listen(128)

@@ -13,6 +13,7 @@ import logging
 from collections.abc import Callable, Coroutine
 from typing import TYPE_CHECKING, Any
 
+from fastapi.exceptions import RequestValidationError
 from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
@@ -39,7 +40,12 @@ def guarded_route_class(app: Celery, verifier: Verifier) -> type[APIRoute]:
 
             async def guarded(request: Request) -> Response:
                 refused = await check(app, verifier, request)
-                return refused if refused is not None else await handler(request)
+                if refused is not None:
+                    return refused
+                try:
+                    return await handler(request)
+                except RequestValidationError as exc:
+                    return invalid(exc)
 
             return guarded
 
@@ -50,7 +56,8 @@ async def check(app: Celery, verifier: Verifier, request: Request) -> Response |
     """``None`` if the request may go on, else the answer that refuses it."""
     if verifier.enabled:
         try:
-            await verifier.verify(request.headers.get("authorization"), request.url.path)
+            # The path as routed (not re-escaped): the URL the sender signed the token for.
+            await verifier.verify(request.headers.get("authorization"), request.scope["path"])
         except AuthError as exc:
             client = request.client.host if request.client else "?"
             logger.warning("refused %s %s from %s: %s", request.method, request.url.path,
@@ -84,3 +91,12 @@ async def check(app: Celery, verifier: Verifier, request: Request) -> Response |
 
 def _refuse(status: int, detail: str) -> Response:
     return JSONResponse({"detail": detail}, status)
+
+
+def invalid(exc: RequestValidationError) -> Response:
+    """422 for a body that does not match the task's schema. FastAPI's own answer echoes each
+    bad value, which may not be encodable (NaN, a lone surrogate): say where and why only."""
+    detail = [{"type": e.get("type"), "loc": list(e.get("loc", ())), "msg": e.get("msg")}
+              for e in exc.errors()]
+    body = json.dumps({"detail": detail}, default=str, ensure_ascii=True, allow_nan=False)
+    return Response(body, 422, media_type="application/json")

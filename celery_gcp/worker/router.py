@@ -10,10 +10,11 @@ of the outcome table in :mod:`celery_gcp.worker.outcomes`.
 from __future__ import annotations
 
 import inspect
+import json
 import logging
 import re
 import typing
-from datetime import datetime
+from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
 from fastapi import APIRouter, Body, Request, Response
@@ -152,8 +153,11 @@ def _is_request(annotation: Any) -> bool:
 
 
 def _answer(outcome: Outcome, content: dict[str, Any]) -> Response:
-    return Response(to_json(content, fallback=repr), status_code=STATUS[outcome],
-                    media_type="application/json")
+    try:
+        body = to_json(content, fallback=repr)
+    except ValueError:  # e.g. a result holding a lone surrogate: escape what cannot be encoded
+        body = json.dumps(content, default=repr, ensure_ascii=True).encode()
+    return Response(body, status_code=STATUS[outcome], media_type="application/json")
 
 
 def _result(task: Task[..., Any], message: Message, result: RunResult) -> Response:
@@ -194,7 +198,9 @@ async def _beat(app: Celery, entry: str, request: Request) -> Response:
         when = datetime.fromisoformat(stamp) if stamp else None
         if when is not None and when.tzinfo is None:
             raise ValueError("no time zone")
-    except ValueError as exc:
+        if when is not None:
+            when = when.astimezone(UTC)  # and within datetime's range in UTC
+    except (ValueError, OverflowError) as exc:
         return _answer(Outcome.MALFORMED, {"detail": f"X-CloudScheduler-ScheduleTime {stamp!r} "
                                                      f"is not an RFC 3339 time: {exc}"})
     if job_name is not None and not _JOB_ID.match(job_name):
