@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import gc
+import statistics
 import sys
 import time
 from collections.abc import Callable, Sequence
@@ -23,6 +24,16 @@ def interleave(sides: Sequence[Callable[[], T]], rounds: int) -> list[list[T]]:
             gc.collect()
             samples[i].append(sides[i]())
     return samples
+
+
+def paired(ours: Sequence[float], baseline: Sequence[float]) -> tuple[float, str]:
+    """The median of the per-round ratios ours / baseline, and the ratios as text.
+
+    The two sides of a round ran one right after the other, so each round's ratio is immune to
+    the machine slowing down or speeding up across the run, which a ratio of medians is not.
+    """
+    ratios = [a / b for a, b in zip(ours, baseline, strict=True)]
+    return statistics.median(ratios), ", ".join(f"{r:.3f}" for r in ratios)
 
 
 def fmt(value: float) -> str:

@@ -36,7 +36,7 @@ from typing import Annotated, Any
 import celery  # type: ignore[import-untyped]
 import fastapi
 import httpx
-from common import fmt, interleave
+from common import fmt, interleave, paired
 from fastapi import Body, FastAPI
 from typing_extensions import TypedDict
 
@@ -75,12 +75,14 @@ class Result:
     target: float
     lower_is_better: bool
     spread: tuple[tuple[float, float], tuple[float, float]]
+    paired_ratio: float | None = None  # the median of the per-round ratios
     note: str = ""
 
     @property
     def ratio(self) -> float:
-        """celery_gcp / baseline."""
-        return self.ours / self.baseline
+        """celery_gcp / baseline: the median of the per-round ratios where the sides ran in
+        rounds, else the ratio of the medians."""
+        return self.paired_ratio if self.paired_ratio is not None else self.ours / self.baseline
 
     @property
     def met(self) -> bool:
@@ -90,10 +92,12 @@ class Result:
 
 def compare(name: str, unit: str, ours: list[float], baseline: list[float], baseline_name: str,
             target: float, lower_is_better: bool) -> Result:
-    """Summarise two sample lists by their medians."""
+    """Summarise two sample lists of alternating rounds: each side's median, and the median of
+    the per-round ratios (immune to the machine speeding up or slowing down across the run)."""
     return Result(name, unit, statistics.median(ours), statistics.median(baseline),
                   baseline_name, target, lower_is_better,
-                  ((min(ours), max(ours)), (min(baseline), max(baseline))))
+                  ((min(ours), max(ours)), (min(baseline), max(baseline))),
+                  paired(ours, baseline)[0])
 
 
 # -- 1. CPU time per .delay() ----------------------------------------------------------------

@@ -60,7 +60,7 @@ import celery  # type: ignore[import-untyped]
 import grpc
 import httpx
 import redis
-from common import Row, fmt, interleave, progress, report
+from common import Row, fmt, interleave, paired, progress, report
 from google.cloud import tasks_v2
 from google.protobuf import duration_pb2
 
@@ -110,16 +110,6 @@ QUICK = Mode("quick", rounds=2, sync_calls=200, async_calls=400, group_size=1000
 def spread(values: Sequence[float]) -> str:
     """Every round's figure, in order."""
     return ", ".join(fmt(v) for v in values)
-
-
-def paired(ours: Sequence[float], baseline: Sequence[float]) -> tuple[float, str]:
-    """The median of the per-round ratios ours / baseline, and the ratios as text.
-
-    The two sides of a round ran one right after the other, so each round's ratio is immune to
-    the machine slowing down or speeding up across the run, which a ratio of medians is not.
-    """
-    ratios = [a / b for a, b in zip(ours, baseline, strict=True)]
-    return statistics.median(ratios), ", ".join(f"{r:.3f}" for r in ratios)
 
 
 def free_port() -> int:
