@@ -77,6 +77,7 @@ MAX_RATE = 500.0  # the highest max_dispatches_per_second Cloud Tasks accepts
 MAX_CONCURRENT = 5000  # the highest max_concurrent_dispatches
 RETRY_GAP = 0.05  # min_backoff = max_backoff of the queue in 3c
 SPREAD_QUEUES = 4
+SERVICE_ACCOUNT = "tasks@bench.iam.gserviceaccount.com"
 RequestPb: Any = tasks_v2.CreateTaskRequest.pb()
 
 
@@ -814,8 +815,12 @@ class StartOurs:
     record: Path
 
     def env(self) -> dict[str, str]:
-        """The worker's environment."""
-        return {**worker_environ(self.workdir), "BENCH_RECORD_FILE": str(self.record)}
+        """The worker's environment: it verifies the emulator's OIDC tokens, as in production
+        (its first request fetches the signing keys)."""
+        return {**worker_environ(self.workdir), "BENCH_RECORD_FILE": str(self.record),
+                "CELERY_GCP_TASK_AUTH": "oidc", "CELERY_GCP_SERVICE_ACCOUNT": SERVICE_ACCOUNT,
+                "CELERY_GCP_OIDC_CERTS_URL": self.emulator.certs_url,
+                "CELERY_GCP_TASK_BASE_URL": f"http://{HOST}:{self.port}"}
 
     def started(self, key: str) -> float | None:
         """When the task recorded to ``key`` started, if it did."""
@@ -855,7 +860,8 @@ def bench_start(mode: Mode, workdir: Path) -> Row:
             **{TASKS_HOST_VARIABLE: emulator.address, SCHEDULER_HOST_VARIABLE: None}):
         app = celery_gcp.Celery("bench_start", set_as_current=False, gcp_project="bench",
                                 gcp_location="local", task_base_url=f"http://{HOST}:{port}",
-                                task_default_queue="bench-start")
+                                task_default_queue="bench-start",
+                                gcp_service_account=SERVICE_ACCOUNT)  # tasks carry tokens
 
         @app.task(name="bench.noop")
         def noop(key: str, i: int) -> None:

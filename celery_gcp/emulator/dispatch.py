@@ -33,6 +33,10 @@ class Attempt:
         return self.status is not None and 200 <= self.status < 300
 
 
+TOKEN_LIFETIME = 3600.0
+TOKEN_RENEWAL = 300.0  # a new token once the one in use has less than this to live
+
+
 class HttpSender:
     """Sends dispatch requests through one shared HTTP client, honouring faults and deadlines."""
 
@@ -41,6 +45,20 @@ class HttpSender:
         self._issuer = issuer
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
+        # (email, audience) -> (token, when it stops being handed out). As Google does, a token
+        # is reused while it has a while to live: minting (an RSA signature) is not per request.
+        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+
+    def _token(self, email: str, audience: str) -> str:
+        now = self._clock.now()
+        kept = self._tokens.get((email, audience))
+        if kept is not None and kept[1] > now:
+            return kept[0]
+        token = self._issuer.mint(email, audience, lifetime=TOKEN_LIFETIME)
+        if len(self._tokens) > 1000:
+            self._tokens.clear()
+        self._tokens[(email, audience)] = (token, now + TOKEN_LIFETIME - TOKEN_RENEWAL)
+        return token
 
     async def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
                    deadline: float, oidc: tuple[str, str] | None = None) -> Attempt:
@@ -54,7 +72,7 @@ class HttpSender:
         out = dict(headers)
         if oidc is not None:
             email, audience = oidc
-            out["Authorization"] = f"Bearer {self._issuer.mint(email, audience or url)}"
+            out["Authorization"] = f"Bearer {self._token(email, audience or url)}"
         fault = self._faults.take_dispatch(url)
         if fault is not None and not fault.hang:
             return Attempt(fault.status, f"HTTP {fault.status} (injected)",
