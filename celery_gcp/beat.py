@@ -192,12 +192,7 @@ def time_zone(app: Celery) -> str:
 
 def entry_url(app: Celery, entry: Entry) -> str:
     """The URL Cloud Scheduler calls for ``entry``."""
-    base = app.conf.task_base_url
-    if not base:
-        raise ImproperlyConfigured(
-            "task_base_url is not set: set it (or CELERY_GCP_TASK_BASE_URL) to the URL of the "
-            "service that runs your tasks, e.g. https://worker-abc-uc.a.run.app")
-    return f"{base.rstrip('/')}{app.conf.task_endpoint_prefix.rstrip('/')}/beat/{entry.id}"
+    return gcp.endpoint_url(app, f"beat/{entry.id}")
 
 
 def desired_job(app: Celery, entry: Entry, where: str) -> Any:

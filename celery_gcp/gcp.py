@@ -11,7 +11,8 @@ from .exceptions import ImproperlyConfigured, TransportError
 if TYPE_CHECKING:
     from .app import Celery
 
-__all__ = ["SCHEDULER_VARIABLE", "TASKS_VARIABLE", "project", "scheduler_client", "tasks_client"]
+__all__ = ["SCHEDULER_VARIABLE", "TASKS_VARIABLE", "endpoint_url", "project", "scheduler_client",
+           "tasks_client"]
 
 TASKS_VARIABLE = "CLOUD_TASKS_EMULATOR_HOST"
 SCHEDULER_VARIABLE = "CLOUD_SCHEDULER_EMULATOR_HOST"
@@ -28,6 +29,17 @@ def project(app: Celery, variable: str = TASKS_VARIABLE) -> str:
         "no Google Cloud project: set gcp_project (or GOOGLE_CLOUD_PROJECT), or set "
         f"{variable}=HOST:PORT to use the emulator"
     )
+
+
+def endpoint_url(app: Celery, name: str) -> str:
+    """The URL of the app's endpoint ``{task_endpoint_prefix}/{name}`` at ``task_base_url``:
+    what Cloud Tasks and Cloud Scheduler call."""
+    base = app.conf.task_base_url
+    if not base:
+        raise ImproperlyConfigured(
+            "task_base_url is not set: set it (or CELERY_GCP_TASK_BASE_URL) to the URL of the "
+            "service that runs your tasks, e.g. https://worker-abc-uc.a.run.app")
+    return f"{base.rstrip('/')}{app.conf.task_endpoint_prefix.rstrip('/')}/{name}"
 
 
 def tasks_client(asynchronous: bool = False) -> Any:

@@ -35,7 +35,6 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .. import gcp
 from ..exceptions import (
     DuplicateTaskError,
-    ImproperlyConfigured,
     MessageTooLargeError,
     TransportError,
 )
@@ -100,14 +99,7 @@ class CloudTasksTransport(Transport):
 
     def task_url(self, task: str) -> str:
         """The URL Cloud Tasks calls for task ``task``."""
-        base = self.app.conf.task_base_url
-        if not base:
-            raise ImproperlyConfigured(
-                "task_base_url is not set: set it (or CELERY_GCP_TASK_BASE_URL) to the URL of "
-                "the service that runs your tasks, e.g. https://worker-abc-uc.a.run.app"
-            )
-        prefix = self.app.conf.task_endpoint_prefix.rstrip("/")
-        return f"{base.rstrip('/')}{prefix}/{task}"
+        return gcp.endpoint_url(self.app, task)
 
     def create_request(self, message: Message, now: float | None = None) -> Any:
         """The CreateTaskRequest (raw protobuf) for ``message``; checks the size limit."""
