@@ -322,21 +322,47 @@ def apply(changes: list[JobChange], client: Any) -> None:
         paused = change.job.state == scheduler_v1.Job.State.PAUSED
         state_changed = any(path == "state" for path, _, _ in change.fields)
         if change.action == "create":
-            try:
-                client.create_job(parent=change.name.rsplit("/jobs/", 1)[0], job=job)
-                paths: list[str] = []
-            except exceptions.AlreadyExists:  # another sync made it: bring it up to date
-                paths = ["schedule", "time_zone", "description", "http_target",
-                         "retry_config", "attempt_deadline"]
-                state_changed = True
+            if not put_job(client, change.name.rsplit("/jobs/", 1)[0], job)[0]:
+                state_changed = True  # another sync made it: put_job brought it up to date
         else:
             paths = sorted({p.split(".")[0] for p, _, _ in change.fields} - {"state"})
-        if paths:
-            client.update_job(job=job, update_mask=field_mask_pb2.FieldMask(paths=paths))
+            if paths:
+                client.update_job(job=job, update_mask=field_mask_pb2.FieldMask(paths=paths))
         if paused and (change.action == "create" or state_changed):
             _set_state(client.pause_job, change.name)
         elif not paused and state_changed:
             _set_state(client.resume_job, change.name)
+
+
+#: The fields a job is made of (all but its name and state): what an update in place sets.
+JOB_FIELDS = ("schedule", "time_zone", "description", "http_target", "retry_config",
+              "attempt_deadline")
+
+
+def put_job(client: Any, parent: str, job: Any, **call: Any) -> tuple[bool, Any]:
+    """Create ``job`` (a ``scheduler_v1.Job``) under ``parent``, or update the existing one in
+    place (never deleted and re-created, so its run history stays); ``(created, job)``.
+    Several callers at once converge: the last update wins, none fails."""
+    from google.api_core import exceptions
+    from google.protobuf import field_mask_pb2
+
+    try:
+        return True, client.create_job(parent=parent, job=job, **call)
+    except exceptions.AlreadyExists:
+        mask = field_mask_pb2.FieldMask(paths=list(JOB_FIELDS))
+        return False, client.update_job(job=job, update_mask=mask, **call)
+
+
+async def aput_job(client: Any, parent: str, job: Any, **call: Any) -> tuple[bool, Any]:
+    """Async :func:`put_job` on a ``CloudSchedulerAsyncClient``."""
+    from google.api_core import exceptions
+    from google.protobuf import field_mask_pb2
+
+    try:
+        return True, await client.create_job(parent=parent, job=job, **call)
+    except exceptions.AlreadyExists:
+        mask = field_mask_pb2.FieldMask(paths=list(JOB_FIELDS))
+        return False, await client.update_job(job=job, update_mask=mask, **call)
 
 
 def _set_state(call: Any, name: str) -> None:

@@ -22,9 +22,10 @@ from .transport.base import SendOptions
 if TYPE_CHECKING:
     from .app import Celery
     from .task import Task
-    from .transport import Receipt
+    from .transport import Receipt, Transport
 
-__all__ = ["build_message", "publish", "publish_async", "publish_many", "send_options"]
+__all__ = ["asend", "build_message", "new_id", "publish", "publish_async", "publish_many", "send",
+           "send_options"]
 
 # Options that steer the send here. ``retry``/``retry_policy`` govern the transport's own
 # retries of a failed send; ``ignore_result`` has no effect without a result store.
@@ -175,17 +176,28 @@ def publish_many(app: Celery, messages: Sequence[Message],
 
 def publish(app: Celery, message: Message, options: SendOptions | None = None) -> Receipt:
     """Send ``message`` through the app's transport, firing the publish signals."""
-    _before_publish(message)
-    receipt = app.transport.send(message, options)
-    _after_publish(message)
-    return receipt
+    return send(app.transport, message, options)
 
 
 async def publish_async(app: Celery, message: Message,
                         options: SendOptions | None = None) -> Receipt:
     """Async :func:`publish`."""
+    return await asend(app.transport, message, options)
+
+
+def send(transport: Transport, message: Message, options: SendOptions | None = None) -> Receipt:
+    """Send ``message`` through ``transport``, firing the publish signals."""
     _before_publish(message)
-    receipt = await app.transport.asend(message, options)
+    receipt = transport.send(message, options)
+    _after_publish(message)
+    return receipt
+
+
+async def asend(transport: Transport, message: Message,
+                options: SendOptions | None = None) -> Receipt:
+    """Async :func:`send`."""
+    _before_publish(message)
+    receipt = await transport.asend(message, options)
     _after_publish(message)
     return receipt
 

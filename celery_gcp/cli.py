@@ -248,8 +248,9 @@ def queues_group() -> None:
 def _plan(ctx: click.Context) -> tuple[list[queues.Change], Any]:
     from .transport.cloudtasks import CloudTasksTransport
 
-    transport = CloudTasksTransport(_app(ctx))
-    specs = queues.desired(transport.app, transport.queue_path)
+    app = _app(ctx)
+    transport = CloudTasksTransport(app)
+    specs = queues.desired(app, transport.queue_path)
     return queues.plan(specs, transport.get_queue), transport
 
 

@@ -56,17 +56,19 @@ def tasks_client(asynchronous: bool = False) -> Any:
         return tasks_v2.CloudTasksAsyncClient() if asynchronous else tasks_v2.CloudTasksClient()
 
 
-def scheduler_client() -> Any:
-    """A Cloud Scheduler client."""
+def scheduler_client(asynchronous: bool = False) -> Any:
+    """A Cloud Scheduler client (async: create it inside the event loop that uses it)."""
     emulator = os.environ.get(SCHEDULER_VARIABLE)
     if emulator:
         from .emulator import clients
 
-        return clients.scheduler_client(emulator)
+        return clients.async_scheduler_client(emulator) if asynchronous else (
+            clients.scheduler_client(emulator))
     from google.cloud import scheduler_v1
 
     with _credentials(SCHEDULER_VARIABLE):
-        return scheduler_v1.CloudSchedulerClient()
+        return (scheduler_v1.CloudSchedulerAsyncClient() if asynchronous
+                else scheduler_v1.CloudSchedulerClient())
 
 
 class _credentials:

@@ -17,6 +17,11 @@ Headers (all values ASCII)::
     X-Celery-Link         JSON list of signatures to call with the result
     X-Celery-Link-Error   JSON list of signatures to call on failure
     X-Celery-Headers      JSON object of the caller's custom headers
+
+A message for a FastAPI route (``celery_gcp.fastapi``, ``app.TaskRoute``) also has an
+:class:`HttpTarget`: the route's method and URL (path and query already encoded) and the
+headers its header and cookie parameters travel in. Its body is the route's request body as
+FastAPI reads it (empty for a route without one).
 """
 
 from __future__ import annotations
@@ -30,7 +35,7 @@ from typing import Any
 
 from .exceptions import MessageDecodeError
 
-__all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "VERSION", "Message"]
+__all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "VERSION", "HttpTarget", "Message"]
 
 VERSION = 1
 CONTENT_TYPE = "application/json"
@@ -60,6 +65,23 @@ Signature = Mapping[str, Any]
 
 
 @dataclass(frozen=True, slots=True)
+class HttpTarget:
+    """Where a route's message goes, instead of the task endpoint ``{prefix}/{task}``.
+
+    ``queue_path`` is a full Cloud Tasks queue name (``projects/P/locations/L/queues/Q``) for
+    senders without an app; with one, the message's ``queue`` is routed as usual. ``relay``
+    says whether the receiving route takes relay hops (a task due beyond Cloud Tasks' 30-day
+    horizon); a plain FastAPI route does not, so such a message is refused at send time.
+    """
+
+    url: str
+    method: str = "POST"
+    headers: Mapping[str, str] = field(default_factory=dict)
+    queue_path: str | None = None
+    relay: bool = False
+
+
+@dataclass(frozen=True, slots=True)
 class Message:
     """One task call on its way from the call site to a worker.
 
@@ -78,15 +100,19 @@ class Message:
     link: tuple[Signature, ...] = ()
     link_error: tuple[Signature, ...] = ()
     headers: Mapping[str, Any] = field(default_factory=dict)
+    target: HttpTarget | None = None
 
     def http_headers(self) -> dict[str, str]:
         """The HTTP headers that carry this message's metadata (and its content type)."""
-        out = {
-            "Content-Type": CONTENT_TYPE,
+        target = self.target
+        out = {} if target is None else dict(target.headers)
+        if self.body or target is None:
+            out["Content-Type"] = CONTENT_TYPE
+        out.update({
             _H_VERSION: str(VERSION),
             _H_ID: self.id,
             _H_RETRIES: str(self.retries),
-        }
+        })
         if self.queue is not None:
             out[_H_QUEUE] = self.queue
         if self.eta is not None:

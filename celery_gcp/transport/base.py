@@ -3,8 +3,9 @@
 from __future__ import annotations
 
 import abc
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
+from typing import Any
 
 import anyio.to_thread
 
@@ -26,11 +27,17 @@ class Receipt:
 class SendOptions:
     """How to send (not part of the message): Celery's ``retry`` / ``retry_policy`` of
     ``apply_async``, and what a caller-given ``task_id`` that already exists means
-    (``on_duplicate="raise"``, the default, or ``"ignore"``: treat it as already sent)."""
+    (``on_duplicate="raise"``, the default, or ``"ignore"``: treat it as already sent).
+
+    ``prepare`` is called with the platform request (a ``tasks_v2.CreateTaskRequest``) just
+    before it is sent and returns the request to send (``pre_create_hook`` of the FastAPI
+    route builders); ``timeout`` bounds each create call, in seconds."""
 
     retry: bool = True
     retry_policy: Mapping[str, float] | None = None
     on_duplicate: str = "raise"
+    prepare: Callable[[Any], Any] | None = None
+    timeout: float | None = None
 
 
 class Transport(abc.ABC):

@@ -14,6 +14,10 @@ What a task looks like::
     deadline  the task's time_limit (15 s..30 min)
     oidc      gcp_service_account, audience task_oidc_audience or the url
 
+A message for a FastAPI route (one with an :class:`~celery_gcp.message.HttpTarget`) goes to the
+target's URL with its method and headers; a transport made without an app (the route
+builders of :mod:`celery_gcp.fastapi`) sends only those, each naming its queue path.
+
 Bulk sends (``group(...).apply_async()``) use BatchCreateTasks: up to 100 tasks of one queue
 per call, several calls in flight. A service without it (some third-party emulators) gets
 single CreateTask calls instead.
@@ -35,7 +39,9 @@ from typing import TYPE_CHECKING, Any, NamedTuple
 from .. import gcp
 from ..exceptions import (
     DuplicateTaskError,
+    ImproperlyConfigured,
     MessageTooLargeError,
+    TaskArgumentError,
     TransportError,
 )
 from ..message import Message
@@ -75,11 +81,17 @@ def task_id_for(message: Message, hop: int | None = None) -> str:
 
 
 class CloudTasksTransport(Transport):
-    """Sends messages as Cloud Tasks HTTP tasks, sync or async, one or many at a time."""
+    """Sends messages as Cloud Tasks HTTP tasks, sync or async, one or many at a time.
 
-    def __init__(self, app: Celery) -> None:
+    ``client`` / ``async_client`` are Cloud Tasks clients to use instead of the ones made from
+    the environment (``async_client`` may also be a function that makes one, called once).
+    """
+
+    def __init__(self, app: Celery | None, *, client: Any = None,
+                 async_client: Any = None) -> None:
         self.app = app
-        self._client: Any = None
+        self._client: Any = client
+        self._given_async: Any = async_client
         self._async_clients: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
         # Per-queue paths and per-task (url, deadline), valid while the settings and the task
@@ -93,24 +105,40 @@ class CloudTasksTransport(Transport):
 
     def queue_path(self, queue: str | None) -> str:
         """The full name of the Cloud Tasks queue for a Celery queue name."""
+        if self.app is None:
+            raise ImproperlyConfigured("a transport without an app sends only messages whose "
+                                       "target names their queue path")
         conf = self.app.conf
         queue_id = self.app.queue_router.queue_id(queue or conf.task_default_queue)
         return f"projects/{gcp.project(self.app)}/locations/{conf.gcp_location}/queues/{queue_id}"
 
     def task_url(self, task: str) -> str:
         """The URL Cloud Tasks calls for task ``task``."""
+        assert self.app is not None
         return gcp.endpoint_url(self.app, task)
 
-    def create_request(self, message: Message, now: float | None = None) -> Any:
-        """The CreateTaskRequest (raw protobuf) for ``message``; checks the size limit."""
+    def _now(self) -> float:
+        return time.time() if self.app is None else self.app.now().timestamp()
+
+    def create_request(self, message: Message, now: float | None = None,
+                       options: SendOptions | None = None) -> Any:
+        """The CreateTaskRequest (raw protobuf) for ``message``, after the send options'
+        ``prepare`` hook; checks the size limit."""
         types = _types()
-        now = self.app.now().timestamp() if now is None else now
+        now = self._now() if now is None else now
         parent, url, deadline = self._target(message)
         headers = message.http_headers()
+        target = message.target
         hop = None
         if message.eta is not None:
             due = message.eta.timestamp()
             if due - now > HORIZON_SECONDS:
+                if target is not None and not target.relay:
+                    raise TaskArgumentError(
+                        f"{message.task}: a start {(due - now) / 86400:.1f} days ahead exceeds "
+                        "Cloud Tasks' 30-day limit, and this route cannot relay a task across "
+                        "it: send it later (e.g. from a scheduled job), or serve the route "
+                        "with app.TaskRoute, whose routes relay")
                 due = now + HORIZON_SECONDS
                 hop = int(due)
                 headers[RELAY_HEADER] = "1"
@@ -121,17 +149,21 @@ class CloudTasksTransport(Transport):
         task.name = f"{parent}/tasks/{task_id_for(message, hop)}"
         http = task.http_request
         http.url = url
-        http.http_method = types.post
+        http.http_method = types.post if target is None else types.methods[target.method]
         http.headers.update(headers)
         http.body = message.body
         if due is not None:
             task.schedule_time.FromNanoseconds(int(due * 1e9))
         if deadline is not None:
             task.dispatch_deadline.FromNanoseconds(int(deadline * 1e9))
-        account = self.app.conf.gcp_service_account
-        if account:
-            http.oidc_token.service_account_email = account
-            http.oidc_token.audience = self.app.conf.task_oidc_audience or url
+        conf = self.app.conf if self.app is not None else None
+        if conf is not None and conf.gcp_service_account:
+            http.oidc_token.service_account_email = conf.gcp_service_account
+            http.oidc_token.audience = conf.task_oidc_audience or url
+        if options is not None and options.prepare is not None:
+            prepared = options.prepare(types.wrap(request))
+            request = type(prepared).pb(prepared) if hasattr(type(prepared), "pb") else prepared
+            task = request.task
         size = task.ByteSize()
         if size > MAX_TASK_BYTES:
             raise MessageTooLargeError(
@@ -142,6 +174,11 @@ class CloudTasksTransport(Transport):
 
     def _target(self, message: Message) -> tuple[str, str, float | None]:
         """The queue path, URL and dispatch deadline of ``message``, cached."""
+        if message.target is not None:
+            given = message.target
+            deadline = None if self.app is None else self._deadline(message.task)
+            return given.queue_path or self.queue_path(message.queue), given.url, deadline
+        assert self.app is not None
         key = (self.app.conf.version, len(self.app.tasks))
         if key != self._cache_key:
             self._paths, self._targets, self._cache_key = {}, {}, key
@@ -155,6 +192,7 @@ class CloudTasksTransport(Transport):
         return parent, target[0], target[1]
 
     def _deadline(self, task_name: str) -> float | None:
+        assert self.app is not None
         task = self.app.tasks.get(task_name)
         limit = getattr(task, "time_limit", None) or self.app.conf.task_time_limit
         return float(limit) if limit else None
@@ -163,13 +201,14 @@ class CloudTasksTransport(Transport):
 
     def send(self, message: Message, options: SendOptions | None = None) -> Receipt:
         """Create the task, retrying transient failures by the send options' policy."""
-        request = self.create_request(message)
+        request = self.create_request(message, options=options)
         wrapped = _types().wrap(request)  # a proto-plus view: the client would deep-copy a raw one
         client = self.client()
+        extra = _call_options(options)
         attempt = 0
         while True:
             try:
-                client.create_task(request=wrapped, retry=None)
+                client.create_task(request=wrapped, retry=None, **extra)
                 break
             except _types().api_error as exc:
                 delay = self._after_failure(message, attempt, options, exc)
@@ -181,13 +220,14 @@ class CloudTasksTransport(Transport):
 
     async def asend(self, message: Message, options: SendOptions | None = None) -> Receipt:
         """Async :meth:`send` on an async client of the running event loop."""
-        request = self.create_request(message)
+        request = self.create_request(message, options=options)
         wrapped = _types().wrap(request)
         client = self.async_client()
+        extra = _call_options(options)
         attempt = 0
         while True:
             try:
-                await client.create_task(request=wrapped, retry=None)
+                await client.create_task(request=wrapped, retry=None, **extra)
                 break
             except _types().api_error as exc:
                 delay = self._after_failure(message, attempt, options, exc)
@@ -302,7 +342,8 @@ class CloudTasksTransport(Transport):
             await bulk.asingle(index, self.asend)
 
     def _send_concurrency(self) -> int:
-        return max(1, int(self.app.conf.get("task_send_concurrency") or 16))
+        conf = None if self.app is None else self.app.conf.get("task_send_concurrency")
+        return max(1, int(conf or 16))
 
     # -- task state ------------------------------------------------------------------------
 
@@ -348,7 +389,13 @@ class CloudTasksTransport(Transport):
             return self._client
 
     def async_client(self) -> Any:
-        """The async client of the running event loop (created in that loop)."""
+        """The async client of the running event loop (created in that loop), or the one
+        given (made by the given function on first use)."""
+        given = self._given_async
+        if given is not None:
+            if callable(given):  # a factory: clients are not callable
+                given = self._given_async = given()
+            return given
         loop = asyncio.get_running_loop()
         client = self._async_clients.get(loop)
         if client is None:
@@ -368,6 +415,7 @@ class CloudTasksTransport(Transport):
 class _Types(NamedTuple):
     request: Any  # the raw CreateTaskRequest class
     post: int
+    methods: Mapping[str, int]
     wrap: Any  # raw request -> proto-plus view
     api_error: type[Exception]
 
@@ -378,8 +426,16 @@ def _types() -> _Types:
     from google.api_core import exceptions
     from google.cloud import tasks_v2
 
-    return _Types(tasks_v2.CreateTaskRequest.pb(), tasks_v2.HttpMethod.POST,
+    methods = {m.name: m.value for m in list(tasks_v2.HttpMethod) if m.value}
+    return _Types(tasks_v2.CreateTaskRequest.pb(), tasks_v2.HttpMethod.POST, methods,
                   tasks_v2.CreateTaskRequest.wrap, exceptions.GoogleAPICallError)
+
+
+def _call_options(options: SendOptions | None) -> dict[str, Any]:
+    """Keyword arguments of the create call: a timeout only when one was given."""
+    if options is not None and options.timeout is not None:
+        return {"timeout": options.timeout}
+    return {}
 
 
 def _policy(options: SendOptions | None) -> Mapping[str, float] | None:
@@ -422,10 +478,10 @@ class _Bulk:
         self.options = options
         self.results: list[Receipt | Exception | None] = [None] * len(messages)
         self.requests: list[Any] = [None] * len(messages)
-        now = transport.app.now().timestamp()
+        now = transport._now()
         for i, message in enumerate(messages):
             try:
-                self.requests[i] = transport.create_request(message, now)
+                self.requests[i] = transport.create_request(message, now, options)
             except Exception as exc:  # reported in its slot; the others are still sent
                 self.results[i] = exc
 

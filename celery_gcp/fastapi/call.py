@@ -1,0 +1,231 @@
+"""How a call of a FastAPI route's endpoint becomes the HTTP request that runs it.
+
+:class:`RouteCall` reads the route's parameters as FastAPI sees them (path, query, header,
+cookie and body parameters, the endpoint's own and those of its dependencies) and turns
+``(args, kwargs)`` into a path with its query, headers and a body that the same route parses
+back into exactly those values:
+
+- every value is validated against its annotation first (a dict is accepted for a model);
+- path values are percent-encoded (a ``{name:path}`` parameter keeps its slashes);
+- a list query parameter repeats its name (``tags=a&tags=b``); an unset optional one is left out;
+- an Enum travels by value, a bool as ``true`` / ``false``;
+- header names follow FastAPI's underscore-to-dash conversion; cookies go in one ``Cookie``;
+- one body parameter is the body itself (unless ``Body(embed=True)``), several are one object
+  keyed by their names.
+
+Parameters that FastAPI resolves on the worker (``Depends(...)``, ``Request``, ...) are not sent.
+
+Example::
+
+    call = RouteCall(route)              # route: an APIRoute for GET /items/{item_id}
+    call.request((), {"item_id": "a/b", "tags": ["x", "y"]})
+    # ('/items/a%2Fb?tags=x&tags=y', {}, b'')
+"""
+
+from __future__ import annotations
+
+import enum
+import inspect
+import urllib.parse
+from collections.abc import Iterator, Mapping, Sequence
+from dataclasses import dataclass
+from http.cookies import SimpleCookie
+from typing import Any
+
+from fastapi import params
+from fastapi.dependencies.models import Dependant
+from fastapi.routing import APIRoute
+from pydantic import BaseModel
+from pydantic_core import PydanticUndefined, to_json
+from starlette.convertors import PathConvertor
+
+from ..exceptions import TaskArgumentError
+
+__all__ = ["RouteCall"]
+
+_P = inspect.Parameter
+_POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
+# Cloud Tasks' HTTP methods, in the order a route serving several prefers them.
+_METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE", "HEAD", "OPTIONS")
+_COOKIE = SimpleCookie()
+
+
+@dataclass(frozen=True, slots=True)
+class _Param:
+    name: str  # what the caller passes it as
+    kind: str  # path, query, header, cookie or body
+    field: Any  # FastAPI's ModelField: validate() and serialize() as FastAPI does
+    wire: str  # its name in the request
+    model: bool  # a pydantic model that FastAPI spreads over several parameters
+
+
+class RouteCall:
+    """The request builder of one route (see the module docstring)."""
+
+    def __init__(self, route: APIRoute) -> None:
+        self.route = route
+        self.name = route.name
+        methods = route.methods or {"POST"}
+        self.method = next((m for m in _METHODS if m in methods), "")
+        if not self.method:
+            raise TaskArgumentError(
+                f"route {route.path} serves {sorted(methods)}; Cloud Tasks and Cloud Scheduler "
+                f"call one of {', '.join(_METHODS)}")
+        self.params: dict[str, _Param] = {}
+        for kind, field in _fields(route.dependant):
+            self.params.setdefault(field.name, _param(kind, field))
+        bodies = [p for p in self.params.values() if p.kind == "body"]
+        self.embed = len(bodies) > 1 or any(
+            getattr(p.field.field_info, "embed", False) for p in bodies)
+        self._forms = [p.name for p in bodies if isinstance(p.field.field_info, params.Form)]
+        # Positional arguments bind to the endpoint's parameters in order.
+        self._positions = [p.name for p in inspect.signature(route.endpoint).parameters.values()
+                           if p.kind in _POSITIONAL]
+
+    def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+        """The call's values by parameter name; raises :class:`TaskArgumentError` (a
+        ``TypeError``) for an argument the route does not take or a missing one."""
+        if len(args) > len(self._positions):
+            raise TaskArgumentError(
+                f"{self.name}() takes {len(self._positions)} positional arguments but "
+                f"{len(args)} were given")
+        values: dict[str, Any] = {}
+        for name, value in zip(self._positions, args, strict=False):
+            if name not in self.params:
+                raise TaskArgumentError(
+                    f"{self.name}(): positional argument {len(values) + 1} would be {name!r}, "
+                    "which FastAPI resolves on the worker; pass the others by name")
+            values[name] = value
+        for name, value in kwargs.items():
+            if name not in self.params:
+                takes = ", ".join(self.params) or "no arguments"
+                raise TaskArgumentError(
+                    f"{self.name}() got an unexpected keyword argument {name!r}; the route "
+                    f"takes: {takes} (dependencies are resolved on the worker)")
+            if name in values:
+                raise TaskArgumentError(f"{self.name}() got multiple values for argument "
+                                        f"{name!r}")
+            values[name] = value
+        missing = [n for n, p in self.params.items()
+                   if n not in values and p.field.field_info.is_required()]
+        if missing:
+            raise TaskArgumentError(
+                f"{self.name}() missing required argument(s): {', '.join(map(repr, missing))}")
+        return values
+
+    def request(self, args: Sequence[Any],
+                kwargs: Mapping[str, Any]) -> tuple[str, dict[str, str], bytes]:
+        """The path with its query, the headers and the body of the call ``(args, kwargs)``."""
+        if self._forms:
+            raise TaskArgumentError(
+                f"{self.name}(): form and file parameters ({', '.join(self._forms)}) cannot be "
+                "sent as a task; take a JSON body, or a reference to stored data")
+        values = self.bind(args, kwargs)
+        path = self.route.path_format
+        query: list[tuple[str, str]] = []
+        headers: dict[str, str] = {}
+        cookies: list[str] = []
+        body: dict[str, Any] = {}
+        for name, value in values.items():
+            param = self.params[name]
+            data = self._validate(param, value)
+            if param.kind == "body":
+                body[param.wire] = data
+                continue
+            for wire, text in _texts(self.name, param, data):
+                if param.kind == "path":
+                    if not text:
+                        raise TaskArgumentError(
+                            f"{self.name}(): path parameter {name!r} is empty, so the URL "
+                            "would not match the route")
+                    convertor = self.route.param_convertors.get(wire)
+                    safe = "/" if isinstance(convertor, PathConvertor) else ""
+                    path = path.replace("{" + wire + "}", urllib.parse.quote(text, safe=safe))
+                elif param.kind == "query":
+                    query.append((wire, text))
+                elif param.kind == "header":
+                    if wire in headers:
+                        raise TaskArgumentError(
+                            f"{self.name}(): header {wire!r} holds several values; Cloud Tasks "
+                            "sends one value per header")
+                    headers[wire] = _header_value(self.name, wire, text)
+                else:
+                    cookies.append(f"{wire}={_COOKIE.value_encode(text)[1]}")
+        if cookies:
+            headers["Cookie"] = "; ".join(cookies)
+        if query:
+            path += "?" + urllib.parse.urlencode(query)
+        return path, headers, self._body(body)
+
+    def _validate(self, param: _Param, value: Any) -> Any:
+        """``value`` validated by FastAPI's own field, as JSON-ready data."""
+        valid, errors = param.field.validate(value, {}, loc=(param.kind, param.name))
+        if errors:
+            problems = "; ".join(f"{e.get('msg')} (input {e.get('input')!r})" for e in errors)
+            raise TaskArgumentError(f"{self.name}(): argument {param.name!r}: {problems}")
+        return param.field.serialize(valid, mode="json", by_alias=True)
+
+    def _body(self, body: dict[str, Any]) -> bytes:
+        if not body:
+            return b""
+        value = body if self.embed else next(iter(body.values()))
+        return to_json(value)
+
+
+def _fields(dependant: Dependant) -> Iterator[tuple[str, Any]]:
+    """The route's request parameters, the endpoint's first, then its dependencies'."""
+    for kind, fields in (("path", dependant.path_params), ("query", dependant.query_params),
+                         ("header", dependant.header_params),
+                         ("cookie", dependant.cookie_params), ("body", dependant.body_params)):
+        for field in fields:
+            yield kind, field
+    for sub in dependant.dependencies:
+        yield from _fields(sub)
+
+
+def _param(kind: str, field: Any) -> _Param:
+    info = field.field_info
+    wire = field.validation_alias or field.alias
+    if kind == "header" and getattr(info, "convert_underscores", True) and wire == field.name:
+        wire = wire.replace("_", "-")
+    annotation = info.annotation
+    model = kind in ("query", "header", "cookie") and isinstance(annotation, type) and (
+        issubclass(annotation, BaseModel))
+    return _Param(field.name, kind, field, wire, model)
+
+
+def _texts(route: str, param: _Param, data: Any) -> Iterator[tuple[str, str]]:
+    """The (name, text) pairs of a non-body parameter's JSON-ready value."""
+    if param.model:  # FastAPI reads each field of the model as its own parameter
+        for key, value in (data or {}).items():
+            wire = key.replace("_", "-") if param.kind == "header" else key
+            yield from _scalar_texts(route, param.name, wire, value)
+        return
+    yield from _scalar_texts(route, param.name, param.wire, data)
+
+
+def _scalar_texts(route: str, name: str, wire: str, value: Any) -> Iterator[tuple[str, str]]:
+    if value is None or value is PydanticUndefined:  # unset: the route's default applies
+        return
+    if isinstance(value, list | tuple):
+        for item in value:
+            yield from _scalar_texts(route, name, wire, item)
+        return
+    if isinstance(value, dict):
+        raise TaskArgumentError(
+            f"{route}(): argument {name!r} is an object, which cannot travel in a URL or a "
+            "header; take it in the body")
+    if isinstance(value, bool):
+        yield wire, "true" if value else "false"
+    elif isinstance(value, enum.Enum):
+        yield wire, str(value.value)
+    else:
+        yield wire, str(value)
+
+
+def _header_value(route: str, wire: str, text: str) -> str:
+    if not text.isascii() or any(c in text for c in "\r\n\0"):
+        raise TaskArgumentError(
+            f"{route}(): header {wire!r} must be printable ASCII, got {text[:50]!r}; send "
+            "other text in the body or the query")
+    return text

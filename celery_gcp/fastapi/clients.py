@@ -1,0 +1,88 @@
+"""Resource paths, queue creation and emulator clients for the FastAPI route builders.
+
+Example::
+
+    QUEUE = queue_path(project="my-project", location="us-central1", queue="emails")
+    DelayedRoute = DelayedRouteBuilder(queue_path=QUEUE, base_url="https://api.example.com")
+"""
+
+from __future__ import annotations
+
+import contextlib
+import re
+from typing import Any
+
+__all__ = [
+    "async_emulator_client",
+    "emulator_client",
+    "ensure_queue",
+    "ensure_queue_async",
+    "location_path",
+    "queue_path",
+]
+
+_QUEUE_PATH = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[A-Za-z0-9-]{1,100}$")
+_LOCATION_PATH = re.compile(r"^projects/[^/]+/locations/[^/]+$")
+
+
+def location_path(*, project: str, location: str) -> str:
+    """``projects/{project}/locations/{location}``."""
+    return f"projects/{project}/locations/{location}"
+
+
+def queue_path(*, project: str, location: str, queue: str) -> str:
+    """``projects/{project}/locations/{location}/queues/{queue}``."""
+    return f"{location_path(project=project, location=location)}/queues/{queue}"
+
+
+def check_queue_path(path: str) -> str:
+    """``path`` if it is a full queue name; raises ``ValueError`` saying how to make one."""
+    if not isinstance(path, str) or not _QUEUE_PATH.match(path):
+        raise ValueError(f"queue_path {path!r} is not projects/P/locations/L/queues/Q (queue ids "
+                         "take letters, digits and '-'); build it with queue_path(...)")
+    return path
+
+
+def check_location_path(path: str) -> str:
+    """``path`` if it is a full location name; raises ``ValueError`` otherwise."""
+    if not isinstance(path, str) or not _LOCATION_PATH.match(path):
+        raise ValueError(f"location_path {path!r} is not projects/P/locations/L; build it with "
+                         "location_path(...)")
+    return path
+
+
+def ensure_queue(*, client: Any, path: str, **queue: Any) -> None:
+    """Create the queue at ``path`` (with ``queue``'s fields, e.g. ``rate_limits``) unless it
+    exists; an existing queue is left as it is."""
+    from google.api_core import exceptions
+    from google.cloud import tasks_v2
+
+    parent = path.rsplit("/queues/", 1)[0]
+    with contextlib.suppress(exceptions.AlreadyExists):
+        client.create_queue(parent=parent, queue=tasks_v2.Queue(name=path, **queue))
+
+
+async def ensure_queue_async(*, client: Any, path: str, **queue: Any) -> None:
+    """Async :func:`ensure_queue` on a ``CloudTasksAsyncClient``."""
+    from google.api_core import exceptions
+    from google.cloud import tasks_v2
+
+    parent = path.rsplit("/queues/", 1)[0]
+    with contextlib.suppress(exceptions.AlreadyExists):
+        await client.create_queue(parent=parent, queue=tasks_v2.Queue(name=path, **queue))
+
+
+def emulator_client(*, host: str = "localhost:8123") -> Any:
+    """A ``CloudTasksClient`` for an emulator at ``host`` (plain gRPC, no credentials)."""
+    from ..emulator import clients
+
+    return clients.tasks_client(host)
+
+
+def async_emulator_client(*, host: str = "localhost:8123") -> Any:
+    """A ``CloudTasksAsyncClient`` for an emulator at ``host`` (make it in the event loop
+    that uses it)."""
+    from ..emulator import clients
+
+    return clients.async_tasks_client(host)
+

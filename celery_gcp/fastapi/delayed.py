@@ -1,0 +1,248 @@
+"""Routes whose endpoints send themselves as Cloud Tasks: ``.delay()`` and ``.options()``.
+
+Example::
+
+    DelayedRoute = DelayedRouteBuilder(
+        queue_path=queue_path(project="p", location="us-central1", queue="emails"),
+        base_url="https://api.example.com",
+    )
+    router = APIRouter(route_class=DelayedRoute, prefix="/tasks")
+
+    @router.post("/welcome/{user_id}")
+    def welcome(user_id: int, lang: str = "en") -> None: ...
+
+    welcome.delay(user_id=7)                          # POST /tasks/welcome/7, now
+    welcome.options(countdown=60).delay(7, lang="fr")  # in a minute
+
+Each call builds the shared :class:`~celery_gcp.message.Message` (with an HTTP target for the
+route) and sends it through the Cloud Tasks transport, with its retries of transient errors and
+its duplicate handling. Nothing touches the network before the first ``.delay()``: the queue
+is created then (``auto_create_queue``), once.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Callable
+from datetime import UTC, datetime, timedelta
+from typing import Any, ClassVar, TypedDict, TypeVar
+
+from .. import calling
+from ..message import HttpTarget, Message
+from ..transport import Receipt, SendOptions
+from ..transport.cloudtasks import CloudTasksTransport
+from .clients import check_queue_path, ensure_queue, ensure_queue_async
+from .hooks import DelayedTaskHook
+from .routes import BuiltRoute, check_options, one_base_url
+
+__all__ = [
+    "AsyncDelayOptions",
+    "AsyncDelayedRouteBuilder",
+    "AsyncDelayer",
+    "DelayOptions",
+    "DelayedRouteBuilder",
+    "Delayer",
+    "TaskDefaultOptions",
+    "task_default_options",
+]
+
+F = TypeVar("F", bound=Callable[..., Any])
+
+
+class DelayOptions(TypedDict, total=False):
+    """What ``.options()`` takes (each overrides the builder's setting for those calls)."""
+
+    countdown: float
+    task_id: str
+    task_create_timeout: float
+    callback_base_url: str
+    base_url: str
+    queue_path: str
+    pre_create_hook: DelayedTaskHook
+    client: Any
+
+
+class AsyncDelayOptions(DelayOptions, total=False):
+    """What ``.options()`` of an async route takes (``client``: an async client, or a
+    function that makes one)."""
+
+
+#: What ``task_default_options`` takes: the same as ``.options()``.
+TaskDefaultOptions = DelayOptions
+_KNOWN = frozenset(DelayOptions.__annotations__)
+_DEFAULTS = "_delay_options"
+
+
+def task_default_options(**options: Any) -> Callable[[F], F]:
+    """Default ``.options()`` of one endpoint (put it below the route decorator)::
+
+        @router.post("/report")
+        @task_default_options(countdown=30)
+        def report() -> None: ...
+    """
+    check_options("DelayOptions", options, _KNOWN)
+
+    def decorate(fn: F) -> F:
+        setattr(fn, _DEFAULTS, dict(options))
+        return fn
+
+    return decorate
+
+
+class _Sender:
+    """What one builder was given, and the transport per client it sends with."""
+
+    def __init__(self, *, asynchronous: bool, options: dict[str, Any],
+                 auto_create_queue: bool) -> None:
+        self.asynchronous = asynchronous
+        self.options = options
+        self.auto_create_queue = auto_create_queue
+        self._transports: dict[int, CloudTasksTransport] = {}
+        #: (transport, queue path) pairs whose queue was made sure of.
+        self.ready: set[tuple[int, str]] = set()
+        self._lock = threading.Lock()
+
+    def transport(self, client: Any) -> CloudTasksTransport:
+        with self._lock:
+            transport = self._transports.get(id(client))
+            if transport is None:
+                given = {"async_client" if self.asynchronous else "client": client}
+                transport = self._transports[id(client)] = CloudTasksTransport(None, **given)
+            return transport
+
+
+class Delayer:
+    """Sends one route's tasks with one set of options (``route.options(...)`` makes one)."""
+
+    def __init__(self, route: DelayedRoute, options: dict[str, Any]) -> None:
+        self.route = route
+        self.sender = route.sender
+        merged = {**self.sender.options, **_named(getattr(route.endpoint, _DEFAULTS, {})),
+                  **_named(options)}
+        self.options = merged
+        self.queue_path = check_queue_path(merged["queue_path"])
+        self.transport = self.sender.transport(merged.get("client"))
+        self.send_options = SendOptions(prepare=merged.get("pre_create_hook"),
+                                        timeout=merged.get("task_create_timeout"))
+
+    def message(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Message:
+        """The message of one call: validated, encoded, addressed; nothing is sent."""
+        call = self.route.call
+        path, headers, body = call.request(args, kwargs)
+        task_id = self.options.get("task_id") or calling.new_id()
+        countdown = self.options.get("countdown")
+        eta = datetime.now(UTC) + timedelta(seconds=countdown) if countdown else None
+        target = HttpTarget(url=self.options["base_url"] + path, method=call.method,
+                            headers=headers, queue_path=self.queue_path)
+        return Message(task=call.name, id=str(task_id), body=body, eta=eta,
+                       root_id=str(task_id), target=target)
+
+    def delay(self, *args: Any, **kwargs: Any) -> Receipt:
+        """Send the call as a task; returns its :class:`~celery_gcp.transport.Receipt`
+        (``.name`` is the Cloud Tasks task name)."""
+        message = self.message(args, kwargs)
+        self._ensure_queue()
+        return calling.send(self.transport, message, self.send_options)
+
+    def _ensure_queue(self) -> None:
+        key = (id(self.transport), self.queue_path)
+        if self.sender.auto_create_queue and key not in self.sender.ready:
+            ensure_queue(client=self.transport.client(), path=self.queue_path)
+            self.sender.ready.add(key)
+
+
+def _named(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with ``callback_base_url`` (the old name) as ``base_url``."""
+    if "base_url" not in options and "callback_base_url" not in options:
+        return options
+    out = {k: v for k, v in options.items() if k != "callback_base_url"}
+    out["base_url"] = one_base_url(options.get("base_url"), options.get("callback_base_url"))
+    return out
+
+
+class AsyncDelayer(Delayer):
+    """The async :class:`Delayer`: ``await route.options(...).delay(...)``."""
+
+    async def delay(self, *args: Any, **kwargs: Any) -> Receipt:  # type: ignore[override]
+        """Send the call as a task without blocking the event loop."""
+        message = self.message(args, kwargs)
+        key = (id(self.transport), self.queue_path)
+        if self.sender.auto_create_queue and key not in self.sender.ready:
+            await ensure_queue_async(client=self.transport.async_client(), path=self.queue_path)
+            self.sender.ready.add(key)
+        return await calling.asend(self.transport, message, self.send_options)
+
+
+class DelayedRoute(BuiltRoute):
+    """A route whose endpoint gets ``.delay()`` and ``.options()``."""
+
+    endpoint_methods = ("delay", "options")
+    sender: ClassVar[_Sender]
+    delayer: ClassVar[type[Delayer]] = Delayer
+
+    def options(self, **options: Any) -> Delayer:
+        """A sender with these options (see :class:`DelayOptions`); unknown ones raise."""
+        check_options("DelayOptions", options, _KNOWN)
+        return self.delayer(self, options)
+
+    def delay(self, *args: Any, **kwargs: Any) -> Any:
+        """Send a call of this route as a task now, with the default options."""
+        return self.options().delay(*args, **kwargs)
+
+
+def DelayedRouteBuilder(
+    *,
+    queue_path: str,
+    callback_base_url: str | None = None,
+    base_url: str | None = None,
+    task_create_timeout: float = 10.0,
+    pre_create_hook: DelayedTaskHook | None = None,
+    client: Any = None,
+    auto_create_queue: bool = True,
+) -> type[DelayedRoute]:
+    """A route class (``APIRouter(route_class=...)``) whose endpoints send themselves to the
+    Cloud Tasks queue ``queue_path``, to be called back at ``base_url`` + the route's path.
+
+    ``client`` is a ``CloudTasksClient`` (default: the emulator where
+    ``CLOUD_TASKS_EMULATOR_HOST`` is set, else Application Default Credentials).
+    ``auto_create_queue`` creates the queue on the first ``.delay()`` if it does not exist.
+    """
+    return _build(False, queue_path, base_url, callback_base_url, task_create_timeout,
+                  pre_create_hook, client, auto_create_queue)
+
+
+def AsyncDelayedRouteBuilder(
+    *,
+    queue_path: str,
+    callback_base_url: str | None = None,
+    base_url: str | None = None,
+    task_create_timeout: float = 10.0,
+    pre_create_hook: DelayedTaskHook | None = None,
+    client: Any = None,
+    auto_create_queue: bool = False,
+) -> type[DelayedRoute]:
+    """:func:`DelayedRouteBuilder` whose ``.delay()`` is awaited. ``client`` is a
+    ``CloudTasksAsyncClient`` or a function that makes one (called on first use, in the event
+    loop); by default one per event loop is made from the environment."""
+    return _build(True, queue_path, base_url, callback_base_url, task_create_timeout,
+                  pre_create_hook, client, auto_create_queue)
+
+
+def _build(asynchronous: bool, queue_path: str, base_url: str | None,
+           callback_base_url: str | None, task_create_timeout: float,
+           pre_create_hook: DelayedTaskHook | None, client: Any,
+           auto_create_queue: bool) -> type[DelayedRoute]:
+    options: dict[str, Any] = {
+        "queue_path": check_queue_path(queue_path),
+        "base_url": one_base_url(base_url, callback_base_url),
+        "task_create_timeout": task_create_timeout,
+        "pre_create_hook": pre_create_hook,
+        "client": client,
+    }
+    check_options("DelayOptions", options, _KNOWN)
+    sender = _Sender(asynchronous=asynchronous, options=options,
+                     auto_create_queue=auto_create_queue)
+    name = "AsyncDelayedRoute" if asynchronous else "DelayedRoute"
+    delayer = AsyncDelayer if asynchronous else Delayer
+    return type(name, (DelayedRoute,), {"sender": sender, "delayer": delayer,
+                                        "__module__": __name__})

@@ -1,0 +1,240 @@
+"""Routes whose endpoints put themselves on a Cloud Scheduler cron: ``.scheduler()``.
+
+Example::
+
+    ScheduledRoute = ScheduledRouteBuilder(
+        location_path=location_path(project="p", location="us-central1"),
+        base_url="https://api.example.com",
+    )
+    router = APIRouter(route_class=ScheduledRoute)
+
+    @router.post("/digest")
+    def digest(hours: int = 24) -> None: ...
+
+    job = digest.scheduler(name="daily-digest", schedule="0 7 * * *",
+                           time_zone="Europe/Paris")
+    job.schedule(hours=24)   # creates the job, or updates it in place
+    job.delete()
+
+The request a job sends is built exactly as ``.delay()`` builds a task's (see
+:mod:`celery_gcp.fastapi.call`). ``.schedule()`` creates the job, or updates an existing one in
+place with a field mask, so it keeps its history, and several instances scheduling at once
+converge without errors (the last write wins).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import re
+import threading
+from typing import Any, ClassVar, TypedDict
+from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
+
+from .. import beat, cron, gcp
+from ..message import CONTENT_TYPE
+from .clients import check_location_path
+from .hooks import ScheduledHook
+from .routes import BuiltRoute, check_options, one_base_url
+
+__all__ = [
+    "AsyncScheduledRouteBuilder",
+    "AsyncScheduler",
+    "AsyncSchedulerOptions",
+    "ScheduledRouteBuilder",
+    "Scheduler",
+    "SchedulerOptions",
+]
+
+_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
+
+
+class SchedulerOptions(TypedDict, total=False):
+    """What ``.scheduler()`` takes besides ``name`` and ``schedule``."""
+
+    retry_config: Any  # scheduler_v1.RetryConfig
+    time_zone: str
+    force: bool
+    job_create_timeout: float
+    callback_base_url: str
+    base_url: str
+    location_path: str
+    pre_create_hook: ScheduledHook
+    client: Any
+    description: str
+
+
+class AsyncSchedulerOptions(SchedulerOptions, total=False):
+    """What ``.scheduler()`` of an async route takes (``client``: a
+    ``CloudSchedulerAsyncClient`` or a function that makes one)."""
+
+
+_KNOWN = frozenset(SchedulerOptions.__annotations__) | {"name", "schedule"}
+
+
+class Scheduler:
+    """One Cloud Scheduler job for a route: ``.schedule(...)`` puts it, ``.delete()`` removes
+    it. ``job_id`` is the job's full name."""
+
+    def __init__(self, route: ScheduledRoute, options: dict[str, Any]) -> None:
+        name, schedule = options.get("name"), options.get("schedule")
+        if not isinstance(name, str) or not _JOB_ID.match(name):
+            raise ValueError(f"job name {name!r}: use 1 to 500 letters, digits, '-' or '_'")
+        if not isinstance(schedule, str):
+            raise TypeError(f"schedule={schedule!r}: give a cron expression such as "
+                            "'0 7 * * *'")
+        merged = {**route.defaults, **options}
+        if "base_url" in options or "callback_base_url" in options:
+            merged["base_url"] = one_base_url(options.get("base_url"),
+                                              options.get("callback_base_url"))
+        time_zone = merged.get("time_zone") or "UTC"
+        try:
+            ZoneInfo(time_zone)
+        except (ZoneInfoNotFoundError, ValueError):
+            raise ValueError(f"time_zone {time_zone!r} is not an IANA zone name such as "
+                             "'Europe/Paris'") from None
+        cron.validate(schedule, time_zone)  # InvalidSchedule says what is wrong
+        self.route = route
+        self.options = merged
+        self.time_zone = time_zone
+        self.location_path = check_location_path(merged["location_path"])
+        #: The job's full name: ``{location_path}/jobs/{name}``.
+        self.job_id = f"{self.location_path}/jobs/{name}"
+        self.schedule_expression = schedule
+        timeout = merged.get("job_create_timeout")
+        self._call = {"timeout": timeout} if timeout is not None else {}
+
+    def request(self, args: tuple[Any, ...], kwargs: dict[str, Any]) -> Any:
+        """The ``scheduler_v1.CreateJobRequest`` for a job calling the route with these
+        arguments, after the ``pre_create_hook``."""
+        from google.cloud import scheduler_v1
+
+        call = self.route.call
+        path, headers, body = call.request(args, kwargs)
+        if body:
+            headers["Content-Type"] = CONTENT_TYPE
+        job = scheduler_v1.Job(
+            name=self.job_id, schedule=self.schedule_expression, time_zone=self.time_zone,
+            description=self.options.get("description") or "",
+            http_target=scheduler_v1.HttpTarget(
+                uri=self.options["base_url"] + path,
+                http_method=getattr(scheduler_v1.HttpMethod, call.method), headers=headers, body=body))
+        if self.options.get("retry_config") is not None:
+            job.retry_config = self.options["retry_config"]
+        request = scheduler_v1.CreateJobRequest(parent=self.location_path, job=job)
+        hook = self.options.get("pre_create_hook")
+        return hook(request) if hook is not None else request
+
+    def schedule(self, *args: Any, **kwargs: Any) -> Any:
+        """Create the job, or update it in place; returns the ``scheduler_v1.Job``."""
+        request = self.request(args, kwargs)
+        client = self.route.client(self.options.get("client"))
+        return beat.put_job(client, request.parent, request.job, **self._call)[1]
+
+    def delete(self) -> bool | Exception:
+        """Delete the job: ``True``, or the error (e.g. ``NotFound``) as the value."""
+        try:
+            self.route.client(self.options.get("client")).delete_job(name=self.job_id,
+                                                                      **self._call)
+        except Exception as exc:
+            return exc
+        return True
+
+
+class AsyncScheduler(Scheduler):
+    """The async :class:`Scheduler`: ``await job.schedule(...)``, ``await job.delete()``."""
+
+    async def schedule(self, *args: Any, **kwargs: Any) -> Any:
+        """Create the job, or update it in place."""
+        request = self.request(args, kwargs)
+        client = self.route.client(self.options.get("client"))
+        return (await beat.aput_job(client, request.parent, request.job, **self._call))[1]
+
+    async def delete(self) -> bool | Exception:  # type: ignore[override]
+        """Delete the job: ``True``, or the error as the value."""
+        try:
+            await self.route.client(self.options.get("client")).delete_job(
+                name=self.job_id, **self._call)
+        except Exception as exc:
+            return exc
+        return True
+
+
+class ScheduledRoute(BuiltRoute):
+    """A route whose endpoint gets ``.scheduler()``."""
+
+    endpoint_methods = ("scheduler",)
+    defaults: ClassVar[dict[str, Any]]
+    asynchronous: ClassVar[bool] = False
+    _clients: ClassVar[dict[tuple[int, Any], Any]]
+    _lock: ClassVar[threading.Lock]
+
+    def scheduler(self, **options: Any) -> Scheduler:
+        """The job ``name`` on cron ``schedule`` for this route (see
+        :class:`SchedulerOptions`); nothing is sent until ``.schedule()``."""
+        check_options("SchedulerOptions", options, _KNOWN)
+        kind = AsyncScheduler if self.asynchronous else Scheduler
+        return kind(self, options)
+
+    @classmethod
+    def client(cls, given: Any) -> Any:
+        """The client to use: ``given`` (or what it makes), else one from the environment."""
+        # An async client from the environment belongs to the event loop it was made in.
+        loop = asyncio.get_running_loop() if cls.asynchronous and given is None else None
+        with cls._lock:
+            client = cls._clients.get((id(given), loop))
+            if client is None:
+                if given is None:
+                    client = gcp.scheduler_client(cls.asynchronous)
+                else:
+                    client = given() if callable(given) else given
+                cls._clients[(id(given), loop)] = client
+            return client
+
+
+def ScheduledRouteBuilder(
+    *,
+    location_path: str,
+    callback_base_url: str | None = None,
+    base_url: str | None = None,
+    job_create_timeout: float = 10.0,
+    pre_create_hook: ScheduledHook | None = None,
+    client: Any = None,
+) -> type[ScheduledRoute]:
+    """A route class whose endpoints can be put on a Cloud Scheduler cron in
+    ``location_path`` (``projects/P/locations/L``), calling ``base_url`` + the route's path.
+    ``client``: a ``CloudSchedulerClient`` (default: the emulator where
+    ``CLOUD_SCHEDULER_EMULATOR_HOST`` is set, else Application Default Credentials)."""
+    return _build(False, location_path, base_url, callback_base_url, job_create_timeout,
+                  pre_create_hook, client)
+
+
+def AsyncScheduledRouteBuilder(
+    *,
+    location_path: str,
+    callback_base_url: str | None = None,
+    base_url: str | None = None,
+    job_create_timeout: float = 10.0,
+    pre_create_hook: ScheduledHook | None = None,
+    client: Any = None,
+) -> type[ScheduledRoute]:
+    """:func:`ScheduledRouteBuilder` whose ``.schedule()`` and ``.delete()`` are awaited;
+    ``client`` is a ``CloudSchedulerAsyncClient`` or a function that makes one."""
+    return _build(True, location_path, base_url, callback_base_url, job_create_timeout,
+                  pre_create_hook, client)
+
+
+def _build(asynchronous: bool, location_path: str, base_url: str | None,
+           callback_base_url: str | None, job_create_timeout: float,
+           pre_create_hook: ScheduledHook | None, client: Any) -> type[ScheduledRoute]:
+    defaults = {
+        "location_path": check_location_path(location_path),
+        "base_url": one_base_url(base_url, callback_base_url),
+        "job_create_timeout": job_create_timeout,
+        "pre_create_hook": pre_create_hook,
+        "client": client,
+    }
+    check_options("SchedulerOptions", defaults, _KNOWN)
+    name = "AsyncScheduledRoute" if asynchronous else "ScheduledRoute"
+    return type(name, (ScheduledRoute,), {
+        "defaults": defaults, "asynchronous": asynchronous, "_clients": {},
+        "_lock": threading.Lock(), "__module__": __name__})
