@@ -6,7 +6,8 @@ cookie and body parameters, the endpoint's own and those of its dependencies) an
 back into exactly those values:
 
 - every value is validated against its annotation first (a dict is accepted for a model);
-- path values are percent-encoded (a ``{name:path}`` parameter keeps its slashes);
+- path values are percent-encoded; a ``/`` is refused except in a ``{name:path}`` parameter
+  (ASGI servers decode the path before routing, so ``%2F`` would split the value);
 - a list query parameter repeats its name (``tags=a&tags=b``); an unset optional one is left out;
 - an Enum travels by value, a bool as ``true`` / ``false``;
 - header names follow FastAPI's underscore-to-dash conversion; cookies go in one ``Cookie``;
@@ -62,9 +63,11 @@ class _Param:
 class RouteCall:
     """The request builder of one route (see the module docstring)."""
 
-    def __init__(self, route: APIRoute) -> None:
+    def __init__(self, route: APIRoute, path_format: str | None = None) -> None:
         self.route = route
         self.name = route.name
+        #: The path the route is served at (its own, unless given with include prefixes).
+        self.path_format = path_format or route.path_format
         methods = route.methods or {"POST"}
         self.method = next((m for m in _METHODS if m in methods), "")
         if not self.method:
@@ -121,7 +124,7 @@ class RouteCall:
                 f"{self.name}(): form and file parameters ({', '.join(self._forms)}) cannot be "
                 "sent as a task; take a JSON body, or a reference to stored data")
         values = self.bind(args, kwargs)
-        path = self.route.path_format
+        path = self.path_format
         query: list[tuple[str, str]] = []
         headers: dict[str, str] = {}
         cookies: list[str] = []
@@ -140,6 +143,12 @@ class RouteCall:
                             "would not match the route")
                     convertor = self.route.param_convertors.get(wire)
                     safe = "/" if isinstance(convertor, PathConvertor) else ""
+                    if not safe and "/" in text:
+                        # The server decodes %2F before routing: the value would be split.
+                        raise TaskArgumentError(
+                            f"{self.name}(): path parameter {name!r} holds '/', which cannot "
+                            "reach the route intact (servers decode the path before routing); "
+                            f"declare it as {{{wire}:path}} or take it in the query")
                     path = path.replace("{" + wire + "}", urllib.parse.quote(text, safe=safe))
                 elif param.kind == "query":
                     query.append((wire, text))

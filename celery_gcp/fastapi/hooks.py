@@ -128,8 +128,8 @@ def deadline_scheduled_hook(duration: timedelta = timedelta(minutes=30)) -> Sche
 
 def _check_deadline(duration: timedelta, low: timedelta, high: timedelta, service: str) -> None:
     if not low <= duration <= high:
-        raise ValueError(f"a deadline of {duration} is outside {service}'s {low} to {high}; "
-                         "a longer job must be split, or run outside the request")
+        raise ValueError(f"a deadline of {duration} is outside the {low} to {high} that "
+                         f"{service} allows; split a longer job, or run it outside the request")
 
 
 def _tasks() -> Any:

@@ -9,15 +9,18 @@ so nested prefixes give the right URL.
 
 from __future__ import annotations
 
+import gc
 import math
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from fastapi.routing import APIRoute
+from starlette.applications import Starlette
+from starlette.routing import Router
 
 from .call import RouteCall
 
-__all__ = ["BuiltRoute", "check_options", "one_base_url"]
+__all__ = ["BuiltRoute", "check_options", "one_base_url", "served_path"]
 
 
 class BuiltRoute(APIRoute):
@@ -38,10 +41,60 @@ class BuiltRoute(APIRoute):
 
     @property
     def call(self) -> RouteCall:
-        """The request builder of this route, made on first use (not at import)."""
+        """The request builder of this route, made on first use (not at import), for the
+        path the route is served at (:func:`served_path`)."""
         if self._call is None:
-            self._call = RouteCall(self)
+            self._call = RouteCall(self, served_path(self))
         return self._call
+
+
+def served_path(route: APIRoute) -> str:
+    """The path (format) ``route`` is served at, prefixes of the routers it is included in
+    added.
+
+    FastAPI includes a router lazily (the app keeps a reference to it and its include prefix;
+    routes are not copied), and a route does not know where it was included. So the routers
+    that hold the route, and the includes of those, are found by walking references upwards
+    (:func:`gc.get_referrers`), once per route. Where the route is served at several paths,
+    any of them runs it: the shortest one of an app is taken.
+    """
+    found: set[tuple[bool, str]] = set()
+    _walk(route, route.path_format, found, 0)
+    if not found:
+        return route.path_format
+    return min(found, key=lambda item: (not item[0], len(item[1]), item[1]))[1]
+
+
+def _walk(item: object, path: str, found: set[tuple[bool, str]], depth: int) -> None:
+    from fastapi import routing
+
+    included = getattr(routing, "_IncludedRouter", None)  # FastAPI's lazy includes
+    for router in _holders(item):
+        parents = [ref for ref in gc.get_referrers(router) if included is not None
+                   and isinstance(ref, included) and ref.original_router is router]
+        if not parents or depth > 20:
+            found.add((_is_app_router(router), path))
+        for parent in parents:
+            _walk(parent, parent.include_context.prefix + path, found, depth + 1)
+
+
+def _holders(item: object) -> list[Router]:
+    """The routers whose route list holds ``item``."""
+    out: list[Router] = []
+    for ref in gc.get_referrers(item):
+        if isinstance(ref, list) and any(x is item for x in ref):
+            for owner in gc.get_referrers(ref):
+                if isinstance(owner, dict):  # an instance's __dict__ (some Python versions)
+                    owner = next((o for o in gc.get_referrers(owner)
+                                  if getattr(o, "__dict__", None) is owner), None)
+                if isinstance(owner, Router) and owner.routes is ref:
+                    out.append(owner)
+    return out
+
+
+def _is_app_router(router: Router) -> bool:
+    return any(isinstance(ref, Starlette) and ref.router is router
+               for ref in gc.get_referrers(router))
 
 
 def one_base_url(base_url: str | None, callback_base_url: str | None) -> str:

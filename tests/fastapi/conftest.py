@@ -1,0 +1,61 @@
+"""A FastAPI app served over real HTTP and the emulator (Cloud Tasks and Cloud Scheduler)."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Iterator
+from dataclasses import dataclass, field
+from typing import Any
+
+import pytest
+from fastapi import FastAPI
+
+from celery_gcp.emulator import Emulator
+from celery_gcp.fastapi import location_path, queue_path
+from celery_gcp.testing import serve
+
+QUEUE = queue_path(project="p", location="l", queue="routes")
+LOCATION = location_path(project="p", location="l")
+
+
+@dataclass
+class Received:
+    """What the endpoints received, by endpoint name, waitable."""
+
+    calls: list[tuple[str, Any]] = field(default_factory=list)
+    cond: threading.Condition = field(default_factory=threading.Condition)
+
+    def record(self, name: str, value: Any) -> None:
+        with self.cond:
+            self.calls.append((name, value))
+            self.cond.notify_all()
+
+    def wait_for(self, count: int, timeout: float = 15.0) -> list[tuple[str, Any]]:
+        with self.cond:
+            if not self.cond.wait_for(lambda: len(self.calls) >= count, timeout):
+                raise AssertionError(f"expected {count} calls, got {self.calls}")
+            return list(self.calls)
+
+
+@dataclass
+class Site:
+    """A served FastAPI app (add routers to ``api`` at any time) and the emulator."""
+
+    api: FastAPI
+    url: str
+    emu: Emulator
+    received: Received
+
+
+@pytest.fixture
+def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+    """The emulator (its variables set, so default clients use it) and an app served at
+    ``site.url``; the queue QUEUE exists."""
+    with Emulator() as emu:
+        for name, value in emu.environ().items():
+            monkeypatch.setenv(name, value)
+        api = FastAPI()
+        with serve(api) as url:
+            emu.tasks_client().create_queue(parent=QUEUE.rsplit("/queues/", 1)[0],
+                                            queue={"name": QUEUE})
+            yield Site(api, url, emu, Received())
