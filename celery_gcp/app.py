@@ -45,6 +45,7 @@ if TYPE_CHECKING:
 
     from .auth import Verifier
     from .canvas import Signature
+    from .fastapi.taskroute import TaskRoute
     from .result import AsyncResult
 
 __all__ = ["Celery", "TaskRegistry"]
@@ -126,6 +127,7 @@ class Celery:
         self._transport: Transport | None = None
         self._queue_router: tuple[int, Router] | None = None
         self._router: APIRouter | None = None
+        self._task_route: type[TaskRoute] | None = None
         self._warned: set[str] = set()
         self.on_configure = Signal("app.on_configure")
         self.on_after_configure = Signal("app.on_after_configure")
@@ -460,6 +462,21 @@ class Celery:
 
             self._router = build_router(self)
         return self._router
+
+    @property
+    def TaskRoute(self) -> type[TaskRoute]:
+        """A route class whose routes are tasks of this app::
+
+            router = APIRouter(route_class=app.TaskRoute)
+
+        Each endpoint gets ``.delay``, ``.apply_async`` and ``.s`` with this app's routing,
+        retries, signals and outcome table (see :mod:`celery_gcp.fastapi.taskroute`).
+        """
+        if self._task_route is None:
+            from .fastapi.taskroute import route_class
+
+            self._task_route = route_class(self)
+        return self._task_route
 
     @property
     def verifier(self) -> Verifier:

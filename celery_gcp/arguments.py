@@ -66,7 +66,10 @@ class Arguments:
                 message_params.append(param)
         self.signature = signature.replace(parameters=message_params)
         self._layout = [(p.name, p.kind) for p in message_params]
-        self._position = {n: i for i, (n, k) in enumerate(self._layout) if k in _POSITIONAL}
+        # Positions in the full signature: a dependency before a parameter shifts it, so a
+        # value after one goes by name (see call_args).
+        full = list(signature.parameters)
+        self._position = {n: full.index(n) for n, k in self._layout if k in _POSITIONAL}
         self._positional = list(self._position)
         self._has_varargs = any(k is _P.VAR_POSITIONAL for _, k in self._layout)
         self._by_name = frozenset(

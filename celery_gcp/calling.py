@@ -85,8 +85,9 @@ def build_message(
     """Bind, validate and encode one call of task ``name``; raises :class:`TaskArgumentError`."""
     args = tuple(args or ())
     kwargs = dict(kwargs or {})
+    target = None
     if task is not None:
-        body = task.arguments.encode(args, kwargs)
+        body, target = task.encode_call(args, kwargs)
     else:
         body = _unbound_body(name, args, kwargs)
     if options and (not _HANDLED.issuperset(options)
@@ -126,6 +127,7 @@ def build_message(
         link=_signatures("link", options.get("link")),
         link_error=_signatures("link_error", options.get("link_error")),
         headers=_json_object("headers", options.get("headers")),
+        target=target,
     )
 
 

@@ -22,7 +22,7 @@ from .result import AsyncResult, EagerResult
 if TYPE_CHECKING:
     from .app import Celery
     from .einfo import ExceptionInfo
-    from .message import Message
+    from .message import HttpTarget, Message
 
 __all__ = ["Task"]
 
@@ -115,6 +115,13 @@ class Task(Generic[P, R]):
         """The argument schema shared by the call site and the worker."""
         typed = self.app.strict_typing if self.typing is None else self.typing
         return Arguments(self.run, self.name, typed=typed)
+
+    def encode_call(self, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> tuple[bytes, HttpTarget | None]:
+        """The body of a call and where it goes (``None``: this task's endpoint); raises
+        :class:`~celery_gcp.exceptions.TaskArgumentError` for arguments the task does not take.
+        """
+        return self.arguments.encode(args, kwargs), None
 
     # -- calling ---------------------------------------------------------------------------
 

@@ -281,3 +281,11 @@ def test_annotated_non_string_keys_round_trip() -> None:
     def t(data: dict[int, str]) -> None: ...
 
     assert round_trip(t, {1: "a"}) == {"data": {1: "a"}}
+
+
+def test_a_dependency_between_parameters_shifts_the_rest_to_keywords() -> None:
+    def t(x: int, db: str = Depends(get_db), y: int = 0) -> None: ...
+
+    spec = Arguments(t, "t")
+    # y follows a dependency: passed by name, or it would land on db.
+    assert spec.call_args({"x": 1, "y": 2}) == ((1,), {"y": 2})

@@ -117,7 +117,8 @@ class Scheduler:
             description=self.options.get("description") or "",
             http_target=scheduler_v1.HttpTarget(
                 uri=self.options["base_url"] + path,
-                http_method=getattr(scheduler_v1.HttpMethod, call.method), headers=headers, body=body))
+                http_method=getattr(scheduler_v1.HttpMethod, call.method), headers=headers,
+                body=body))
         if self.options.get("retry_config") is not None:
             job.retry_config = self.options["retry_config"]
         request = scheduler_v1.CreateJobRequest(parent=self.location_path, job=job)

@@ -39,7 +39,8 @@ if TYPE_CHECKING:
     from ..app import Celery
     from ..task import Task
 
-__all__ = ["add_task_route", "build_router"]
+__all__ = ["add_task_route", "answer", "build_router", "expired", "metadata", "relay",
+           "result_response"]
 
 logger = logging.getLogger("celery_gcp.worker")
 _REQUEST = "celery_gcp_request"
@@ -62,7 +63,8 @@ def build_router(app: Celery) -> APIRouter:
                      problem)
     router = APIRouter(route_class=guarded_route_class(app, verifier))
     for task in app.tasks.values():
-        add_task_route(router, app, task)
+        if not getattr(task, "served_by_route", False):  # app.TaskRoute routes serve these
+            add_task_route(router, app, task)
     prefix = app.conf.task_endpoint_prefix.rstrip("/")
 
     async def beat_fire(entry: str, request: Request) -> Response:
@@ -75,7 +77,7 @@ def build_router(app: Celery) -> APIRouter:
         signals.task_unknown.send(sender=None, name=name, id=None, message=None, exc=None)
         logger.warning("request for unknown task %r: is its module imported by the worker?",
                        name)
-        return _answer(Outcome.UNKNOWN_TASK, {"detail": f"unknown task {name!r}"})
+        return answer(Outcome.UNKNOWN_TASK, {"detail": f"unknown task {name!r}"})
 
     router.add_api_route(prefix + "/{name:path}", unknown_task, methods=["POST"],
                          include_in_schema=False)
@@ -95,16 +97,16 @@ def add_task_route(router: APIRouter, app: Celery, task: Task[..., Any]) -> None
     async def endpoint(**params: Any) -> Response:
         request: Request = params[request_name] if shared_request else params.pop(_REQUEST)
         values: dict[str, Any] = params.pop(_BODY) if has_body else {}
-        headers = _metadata(request)
+        headers = metadata(request)
         try:
             message = Message.from_http(task.name, headers, await request.body())
         except MessageDecodeError as exc:
-            return _answer(Outcome.MALFORMED, {"detail": str(exc)})
+            return answer(Outcome.MALFORMED, {"detail": str(exc)})
         cloudtasks = CloudTasksDelivery.from_headers(headers)
         if message.expires is not None and message.expires <= app.now():
-            return _expired(task, message)
+            return expired(task, message)
         if _RELAY in headers and message.eta is not None and message.eta > app.now():
-            return await _relay(app, task, message)
+            return await relay(app, task, message)
         run = TaskRun(task, message, values, {n: params[n] for n in dependency_names},
                       cloudtasks=cloudtasks)
         if signals.task_received.receivers:
@@ -113,7 +115,7 @@ def add_task_route(router: APIRouter, app: Celery, task: Task[..., Any]) -> None
             result = await run_async(run)
         else:
             result = await run_in_threadpool(run_sync, run)
-        return _result(task, message, result)
+        return result_response(task, message, result)
 
     # FastAPI fills one Request parameter per endpoint: share the task's own, if it has one.
     parameters = [] if shared_request else [_P(_REQUEST, _P.KEYWORD_ONLY, annotation=Request)]
@@ -136,7 +138,8 @@ def add_task_route(router: APIRouter, app: Celery, task: Task[..., Any]) -> None
         router.routes.insert(route_count - 1, router.routes.pop())
 
 
-def _metadata(request: Request) -> dict[str, str]:
+def metadata(request: Request) -> dict[str, str]:
+    """The request's ``X-Celery-*`` and ``X-CloudTasks-*`` headers, by lower-case name."""
     # One pass over the raw headers (names are lower case in ASGI) instead of a scan per
     # lookup: only the X-Celery-* and X-CloudTasks-* ones are read.
     return {
@@ -152,7 +155,8 @@ def _is_request(annotation: Any) -> bool:
     return isinstance(annotation, type) and issubclass(annotation, Request)
 
 
-def _answer(outcome: Outcome, content: dict[str, Any]) -> Response:
+def answer(outcome: Outcome, content: dict[str, Any]) -> Response:
+    """The JSON answer of ``outcome``, with its status from the outcome table."""
     try:
         body = to_json(content, fallback=repr)
     except ValueError:  # e.g. a result holding a lone surrogate: escape what cannot be encoded
@@ -160,7 +164,8 @@ def _answer(outcome: Outcome, content: dict[str, Any]) -> Response:
     return Response(body, status_code=STATUS[outcome], media_type="application/json")
 
 
-def _result(task: Task[..., Any], message: Message, result: RunResult) -> Response:
+def result_response(task: Task[..., Any], message: Message, result: RunResult) -> Response:
+    """The answer of a finished run (the return value, unless results are ignored)."""
     content: dict[str, Any] = {"id": message.id, "task": task.name, "state": result.state}
     if result.outcome is Outcome.SUCCESS:
         ignore = task.ignore_result
@@ -168,10 +173,11 @@ def _result(task: Task[..., Any], message: Message, result: RunResult) -> Respon
             content["result"] = result.retval
     else:
         content["error"] = repr(result.retval)[:1000]
-    return _answer(result.outcome, content)
+    return answer(result.outcome, content)
 
 
-async def _relay(app: Celery, task: Task[..., Any], message: Message) -> Response:
+async def relay(app: Celery, task: Task[..., Any], message: Message) -> Response:
+    """Send the next hop of a task due beyond Cloud Tasks' horizon (503 if that fails)."""
     # A hop of a task due beyond Cloud Tasks' 30-day horizon: schedule the next hop (or the
     # task itself). If that fails, 503 has Cloud Tasks deliver this hop again.
     try:
@@ -180,10 +186,10 @@ async def _relay(app: Celery, task: Task[..., Any], message: Message) -> Respons
     except Exception as exc:
         logger.warning("task %s[%s]: relay hop failed (%r), will be redelivered",
                        task.name, message.id, exc)
-        return _answer(Outcome.REQUEUE, {"id": message.id, "task": task.name,
+        return answer(Outcome.REQUEUE, {"id": message.id, "task": task.name,
                                          "state": STATE[Outcome.REQUEUE]})
     logger.info("task %s[%s] relayed towards its ETA %s", task.name, message.id, message.eta)
-    return _answer(Outcome.RELAYED, {"id": message.id, "task": task.name,
+    return answer(Outcome.RELAYED, {"id": message.id, "task": task.name,
                                      "state": STATE[Outcome.RELAYED]})
 
 
@@ -201,38 +207,39 @@ async def _beat(app: Celery, entry: str, request: Request) -> Response:
         if when is not None:
             when = when.astimezone(UTC)  # and within datetime's range in UTC
     except (ValueError, OverflowError) as exc:
-        return _answer(Outcome.MALFORMED, {"detail": f"X-CloudScheduler-ScheduleTime {stamp!r} "
+        return answer(Outcome.MALFORMED, {"detail": f"X-CloudScheduler-ScheduleTime {stamp!r} "
                                                      f"is not an RFC 3339 time: {exc}"})
     if job_name is not None and not _JOB_ID.match(job_name):
-        return _answer(Outcome.MALFORMED, {"detail": f"X-CloudScheduler-JobName {job_name!r} "
+        return answer(Outcome.MALFORMED, {"detail": f"X-CloudScheduler-JobName {job_name!r} "
                                                      "is not a Cloud Scheduler job id"})
     try:
         fired = await run_in_threadpool(beat.fire, app, entry, job_name, when)
     except KeyError:
         logger.warning("beat: no beat_schedule entry has the id %r (removed from the code? "
                        "run `celery-gcp beat sync --prune`)", entry)
-        return _answer(Outcome.UNKNOWN_TASK, {"detail": f"unknown beat entry {entry!r}"})
+        return answer(Outcome.UNKNOWN_TASK, {"detail": f"unknown beat entry {entry!r}"})
     except (ImproperlyConfigured, TaskArgumentError, ValueError) as exc:
         logger.error("beat: entry %r cannot run: %s", entry, exc)
-        return _answer(Outcome.REDELIVER, {"detail": str(exc)})
+        return answer(Outcome.REDELIVER, {"detail": str(exc)})
     except TransportError as exc:
         logger.warning("beat: entry %r could not send its task (%r); the fire is retried",
                        entry, exc)
-        return _answer(Outcome.REQUEUE, {"detail": str(exc)})
+        return answer(Outcome.REQUEUE, {"detail": str(exc)})
     content = {"entry": fired.entry, "task": fired.task, "task_ids": fired.task_ids,
                "schedule_time": fired.schedule_time.isoformat()}
     if fired.skipped:
         logger.info("beat: entry %r skipped: %s", fired.entry, fired.skipped)
-        return _answer(Outcome.IGNORED, {**content, "skipped": fired.skipped})
+        return answer(Outcome.IGNORED, {**content, "skipped": fired.skipped})
     logger.info("beat: entry %r sent %s %s", fired.entry, fired.task, fired.task_ids)
-    return _answer(Outcome.SUCCESS, content)
+    return answer(Outcome.SUCCESS, content)
 
 
-def _expired(task: Task[..., Any], message: Message) -> Response:
+def expired(task: Task[..., Any], message: Message) -> Response:
+    """Skip a task past its ``expires`` (200, logged, ``task_revoked`` fired)."""
     logger.info("task %s[%s] expired at %s: skipped", task.name, message.id, message.expires)
     if signals.task_revoked.receivers:
         request = Context(id=message.id, task=task.name, called_directly=False)
         signals.task_revoked.send(sender=task, request=request, terminated=False,
                                   signum=None, expired=True)
-    return _answer(Outcome.EXPIRED, {"id": message.id, "task": task.name,
+    return answer(Outcome.EXPIRED, {"id": message.id, "task": task.name,
                                      "state": STATE[Outcome.EXPIRED]})

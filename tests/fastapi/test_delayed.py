@@ -62,12 +62,13 @@ def routes(site: Site, **builder: Any) -> APIRouter:
         got("query", (n, text, ratio, flag, when))
 
     @router.post("/list")
-    def listing(tags: Annotated[list[str], Query()], ids: Annotated[list[int], Query()] = []
-                ) -> None:
+    def listing(tags: Annotated[list[str], Query()],
+                ids: Annotated[list[int] | None, Query()] = None) -> None:
         got("list", (tags, ids))
 
     @router.post("/enum")
-    def enumerated(color: Color, colors: Annotated[list[Color], Query()] = []) -> None:
+    def enumerated(color: Color, colors: Annotated[list[Color] | None, Query()] = None
+                   ) -> None:
         got("enum", (color, colors))
 
     @router.post("/optional")
@@ -138,7 +139,7 @@ def test_each_parameter_kind_arrives_as_sent(site: Site, endpoint: str, args: tu
     fn = next(r.endpoint for r in router.routes if r.endpoint.__name__ == endpoint)  # type: ignore[attr-defined]
     receipt = fn.delay(*args, **kwargs)
     assert receipt.name.startswith(QUEUE + "/tasks/")
-    [(name, value)] = site.received.wait_for(1)
+    [(_name, value)] = site.received.wait_for(1)
     assert value == expected
     site.emu.wait_idle()
     # Answered 2xx the first time: nothing left in the queue.
@@ -153,7 +154,8 @@ def test_query_string_and_headers_on_the_wire(site: Site) -> None:
                        (by_name["optional"], {"note": None}),
                        (by_name["header"], {"x_request_tag": "t"})]:
         receipt = fn.options(countdown=3600).delay(**kwargs)
-        task = client.get_task(request={"name": receipt.name, "response_view": tasks_v2.Task.View.FULL})
+        task = client.get_task(
+            request={"name": receipt.name, "response_view": tasks_v2.Task.View.FULL})
         http = task.http_request
         if fn is by_name["listing"]:
             assert http.url == f"{site.url}/m/list?tags=a&tags=b"
@@ -169,13 +171,14 @@ def test_call_site_errors_name_the_problem_and_send_nothing(site: Site) -> None:
     by_name = {r.endpoint.__name__: r.endpoint for r in router.routes}  # type: ignore[attr-defined]
     with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
         by_name["query"].delay(n=1, text="t", bogus=2)
-    with pytest.raises(TypeError, match="missing required argument.*'text'"):
+    with pytest.raises(TypeError, match=r"missing required argument.*'text'"):
         by_name["query"].delay(n=1)
-    with pytest.raises(TaskArgumentError, match="argument 'n'.*valid integer"):
+    with pytest.raises(TaskArgumentError, match=r"argument 'n'.*valid integer"):
         by_name["query"].delay(n="many", text="t")
-    with pytest.raises(TaskArgumentError, match="argument 'item'.*price"):
+    with pytest.raises(TaskArgumentError, match=r"argument 'item'.*price"):
         by_name["body"].delay(item={"name": "no price"})
-    with pytest.raises(TaskArgumentError, match="argument 2 would be 'page', which FastAPI resolves"):
+    with pytest.raises(TaskArgumentError,
+                       match="argument 2 would be 'page', which FastAPI resolves"):
         by_name["depends"].delay("k", {"limit": 1}, "x")
     with pytest.raises(TaskArgumentError, match="unexpected keyword argument 'source'"):
         by_name["depends"].delay("k", source="x")
@@ -193,7 +196,7 @@ def test_call_site_errors_name_the_problem_and_send_nothing(site: Site) -> None:
 def test_options_and_builder_arguments_are_checked(site: Site) -> None:
     router = routes(site)
     get = next(r.endpoint for r in router.routes if r.endpoint.__name__ == "get")  # type: ignore[attr-defined]
-    with pytest.raises(TypeError, match="Unknown option.*for DelayOptions: eta"):
+    with pytest.raises(TypeError, match=r"Unknown option.*for DelayOptions: eta"):
         get.options(eta=1)
     with pytest.raises(ValueError, match="countdown='soon'"):
         get.options(countdown="soon")
@@ -340,5 +343,6 @@ async def test_async_builder_awaits_delay(site: Site) -> None:
     await handler.delay(3, item={"name": "a", "price": 1})  # type: ignore[attr-defined]
     await handler.options(countdown=1).delay(n=4, item=Item(name="b", price=2))  # type: ignore[attr-defined]
     calls = sorted(site.received.wait_for(2), key=lambda c: c[1][0])
-    assert calls == [("async", (3, Item(name="a", price=1))), ("async", (4, Item(name="b", price=2)))]
+    assert calls == [("async", (3, Item(name="a", price=1))),
+                     ("async", (4, Item(name="b", price=2)))]
     assert made == [1]

@@ -110,7 +110,7 @@ def test_delete_and_bad_input(site: Site) -> None:
         digest.scheduler(name="a b", schedule="* * * * *")
     with pytest.raises(ValueError, match="'Mars/Base' is not an IANA zone"):
         digest.scheduler(name="x", schedule="* * * * *", time_zone="Mars/Base")
-    with pytest.raises(TypeError, match="Unknown option.*for SchedulerOptions: countdown"):
+    with pytest.raises(TypeError, match=r"Unknown option.*for SchedulerOptions: countdown"):
         digest.scheduler(name="x", schedule="* * * * *", countdown=3)
     with pytest.raises(TypeError, match="missing required argument"):
         digest.scheduler(name="x", schedule="* * * * *").schedule("t")

@@ -1,0 +1,252 @@
+"""``app.TaskRoute``: FastAPI routes that are Celery tasks of an app.
+
+Example::
+
+    app = Celery("proj", task_base_url="https://worker-abc.a.run.app")
+    router = APIRouter(route_class=app.TaskRoute, prefix="/orders")
+
+    @router.post("/{order_id}/charge")
+    @task_options(autoretry_for=(PaymentDown,), max_retries=5, queue="payments")
+    def charge(order_id: int, amount: Amount, db: Session = Depends(get_db)) -> Receipt: ...
+
+    charge.delay(7, amount={"cents": 500})           # POST /orders/7/charge, via Cloud Tasks
+    charge.apply_async((7,), {"amount": ...}, countdown=60)
+    chain(charge.s(7, amount=...), notify.s())
+
+Each route is registered as a task of the app (named ``module.function`` unless
+``task_options(name=...)``), so the app's routing (``task_routes``, ``queue``), signals,
+``autoretry_for`` / ``max_retries``, ``expires``, links and the worker's outcome table apply.
+A call is sent as the route's own request (built as ``.delay()`` of the route builders builds
+it); a delivery is checked like any task request (the caller's token, JSON body, metadata)
+and runs as a task run. The same route still answers plain HTTP calls (without task
+metadata) as an ordinary endpoint.
+
+A retry re-sends the request that was delivered (path, query, header and cookie parameters,
+body), so parameters of the route's dependencies survive it; a retry with new arguments
+builds a new request from them.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+from collections.abc import Callable, Coroutine, Sequence
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from fastapi.exceptions import RequestValidationError
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..exceptions import ImproperlyConfigured, MessageDecodeError
+from ..message import HttpTarget, Message
+from ..request import CloudTasksDelivery
+from ..task import Task
+from ..worker.execute import RunResult, TaskRun, run_async, run_sync
+from ..worker.guard import check, invalid
+from ..worker.outcomes import Outcome
+from ..worker.router import answer, expired, metadata, relay, result_response
+from .routes import BuiltRoute
+
+if TYPE_CHECKING:
+    from ..app import Celery
+
+__all__ = ["RouteTask", "TaskRoute", "task_options"]
+
+F = TypeVar("F", bound=Callable[..., Any])
+_OPTIONS = "__celery_gcp_task_options__"
+_ENDPOINT = "__celery_gcp_endpoint__"
+_METHODS = ("delay", "adelay", "apply_async", "aapply_async", "s", "si", "signature")
+
+
+def task_options(**options: Any) -> Callable[[F], F]:
+    """Celery task options of an ``app.TaskRoute`` endpoint (those of ``@app.task``: ``name``,
+    ``queue``, ``max_retries``, ``autoretry_for``, ``retry_backoff``, ``expires``,
+    ``time_limit``, ...). Put it below the route decorator."""
+
+    def decorate(fn: F) -> F:
+        setattr(fn, _OPTIONS, dict(options))
+        return fn
+
+    return decorate
+
+
+@dataclass(frozen=True, slots=True)
+class _Delivery:
+    """A task delivery being run: its message (with the request as its target)."""
+
+    message: Message
+    cloudtasks: CloudTasksDelivery | None
+
+
+# Set by the route's handler for a task delivery, read by the endpoint wrapper.
+_DELIVERY: contextvars.ContextVar[_Delivery | None] = contextvars.ContextVar(
+    "celery_gcp_delivery", default=None)
+# The run in progress: (task, args, kwargs, message), so a retry can re-send the request.
+_RUNNING: contextvars.ContextVar[tuple[Task[..., Any], tuple[Any, ...], dict[str, Any],
+                                       Message] | None] = contextvars.ContextVar(
+    "celery_gcp_route_run", default=None)
+
+
+class RouteTask(Task[..., Any]):
+    """The task of one ``app.TaskRoute`` route: calls are sent as the route's request."""
+
+    served_by_route: ClassVar[bool] = True
+    route: ClassVar[TaskRoute]
+
+    def encode_call(self, args: tuple[Any, ...],
+                    kwargs: dict[str, Any]) -> tuple[bytes, HttpTarget | None]:
+        """The route's request for this call (the delivered one, for a retry of it)."""
+        running = _RUNNING.get()
+        if running is not None and running[0] is self and running[1:3] == (
+                tuple(args), dict(kwargs)):
+            return running[3].body, running[3].target
+        route = type(self).route
+        call = route.call
+        # Positional arguments follow the endpoint's parameters that are sent (not those
+        # FastAPI resolves); keywords may also name a dependency's parameters.
+        names = list(self.arguments.signature.parameters)
+        if len(args) > len(names):
+            raise TypeError(f"{self.name}() takes {len(names)} positional arguments but "
+                            f"{len(args)} were given")
+        values = dict(zip(names, args, strict=False))
+        for key, value in kwargs.items():
+            if key in values:
+                raise TypeError(f"{self.name}() got multiple values for argument {key!r}")
+            values[key] = value
+        path, headers, body = call.request((), values)
+        return body, HttpTarget(url=_base_url(self.app) + path, method=call.method,
+                                headers=headers, relay=True)
+
+
+class TaskRoute(BuiltRoute):
+    """A route class whose endpoints are tasks of ``celery_app`` (use ``app.TaskRoute``)."""
+
+    celery_app: ClassVar[Celery]
+
+    def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
+        endpoint = getattr(endpoint, _ENDPOINT, endpoint)  # an include re-makes the route
+        options = dict(getattr(endpoint, _OPTIONS, {}))
+        task = self.celery_app._task_from_fun(endpoint, base=RouteTask, **options)
+        assert isinstance(task, RouteTask)
+        self.task = task
+        super().__init__(path, _runner(task, endpoint), **kwargs)
+        type(task).route = self
+        for name in _METHODS:
+            setattr(endpoint, name, getattr(task, name))
+        setattr(endpoint, "name", task.name)  # noqa: B010 - as Celery's task.name
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's handler, behind the checks of a task delivery."""
+        handler = super().get_route_handler()
+        app, task = self.celery_app, self.task
+
+        async def handle(request: Request) -> Response:
+            headers = metadata(request)
+            if "x-celery-task-id" not in headers and "x-celery-relay" not in headers:
+                return await handler(request)  # a plain HTTP call of the route
+            refused = await check(app, app.verifier, request)
+            if refused is not None:
+                return refused
+            try:
+                message = Message.from_http(task.name, headers, await request.body())
+            except MessageDecodeError as exc:
+                return answer(Outcome.MALFORMED, {"detail": str(exc)})
+            message = replace(message, target=_delivered_target(app, task, request))
+            if message.expires is not None and message.expires <= app.now():
+                return expired(task, message)
+            if "x-celery-relay" in headers and message.eta is not None and (
+                    message.eta > app.now()):
+                return await relay(app, task, message)
+            token = _DELIVERY.set(_Delivery(message, CloudTasksDelivery.from_headers(headers)))
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return invalid(exc)
+            finally:
+                _DELIVERY.reset(token)
+
+        return handle
+
+
+def _runner(task: RouteTask, endpoint: Callable[..., Any]) -> Callable[..., Any]:
+    """The function FastAPI calls for the route: the endpoint, run as a task run when the
+    request is a task delivery. It has the endpoint's signature, so FastAPI resolves the same
+    parameters."""
+
+    def split(params: dict[str, Any]) -> tuple[dict[str, Any], dict[str, Any]]:
+        deps = {p.name for p in task.arguments.dependencies}
+        return ({k: v for k, v in params.items() if k not in deps},
+                {k: v for k, v in params.items() if k in deps})
+
+    def start(delivery: _Delivery, params: dict[str, Any]) -> tuple[TaskRun, Any]:
+        values, deps = split(params)
+        run = TaskRun(task, delivery.message, values, deps, cloudtasks=delivery.cloudtasks)
+        token = _RUNNING.set((task, run.args, run.kwargs, delivery.message))
+        return run, token
+
+    if inspect.iscoroutinefunction(endpoint):
+        @functools.wraps(endpoint)
+        async def arun(**params: Any) -> Any:
+            delivery = _DELIVERY.get()
+            if delivery is None:
+                return await endpoint(**params)
+            run, token = start(delivery, params)
+            try:
+                return _finish(task, delivery.message, await run_async(run))
+            finally:
+                _RUNNING.reset(token)
+
+        setattr(arun, _ENDPOINT, endpoint)
+        return arun
+
+    @functools.wraps(endpoint)
+    def srun(**params: Any) -> Any:
+        delivery = _DELIVERY.get()
+        if delivery is None:
+            return endpoint(**params)
+        run, token = start(delivery, params)
+        try:
+            return _finish(task, delivery.message, run_sync(run))
+        finally:
+            _RUNNING.reset(token)
+
+    setattr(srun, _ENDPOINT, endpoint)
+    return srun
+
+
+def _finish(task: RouteTask, message: Message, result: RunResult) -> Any:
+    """The return value on success (FastAPI renders it with the route's response model),
+    else the outcome table's answer."""
+    if result.outcome is Outcome.SUCCESS:
+        return result.retval
+    return result_response(task, message, result)
+
+
+def _delivered_target(app: Celery, task: RouteTask, request: Request) -> HttpTarget:
+    """The delivered request as a target, to send again for a retry or a relay hop."""
+    raw = request.scope.get("raw_path") or request.scope["path"].encode()
+    url = _base_url(app) + raw.decode("latin-1")
+    if request.scope.get("query_string"):
+        url += "?" + request.scope["query_string"].decode("latin-1")
+    call = task.route.call
+    names: Sequence[str] = [p.wire for p in call.params.values() if p.kind == "header"]
+    headers = {n: request.headers[n] for n in names if n in request.headers}
+    if "cookie" in request.headers and any(p.kind == "cookie" for p in call.params.values()):
+        headers["Cookie"] = request.headers["cookie"]
+    return HttpTarget(url=url, method=request.method, headers=headers, relay=True)
+
+
+def _base_url(app: Celery) -> str:
+    base = app.conf.task_base_url
+    if not base:
+        raise ImproperlyConfigured(
+            "task_base_url is not set: set it (or CELERY_GCP_TASK_BASE_URL) to the URL of the "
+            "service that serves the routes, e.g. https://worker-abc-uc.a.run.app")
+    return str(base).rstrip("/")
+
+
+def route_class(app: Celery) -> type[TaskRoute]:
+    """The ``TaskRoute`` class of ``app`` (``app.TaskRoute``)."""
+    return type("TaskRoute", (TaskRoute,), {"celery_app": app, "__module__": __name__})

@@ -1,0 +1,132 @@
+"""app.TaskRoute: routes as Celery tasks, end to end (emulator, verified tokens, real HTTP)."""
+
+from __future__ import annotations
+
+from typing import Annotated, Any
+
+import httpx
+import pytest
+from fastapi import APIRouter, Depends, Header
+from google.cloud import tasks_v2
+from pydantic import BaseModel
+
+from celery_gcp import Celery, signals
+from celery_gcp.exceptions import TaskArgumentError
+from celery_gcp.fastapi.taskroute import task_options
+
+from .conftest import Site
+
+
+class Amount(BaseModel):
+    cents: int
+
+
+class Flaky(Exception):
+    pass
+
+
+def tenant(x_tenant: Annotated[str, Header()]) -> str:
+    return x_tenant.upper()
+
+
+def make_app(site: Site, **settings: Any) -> Celery:
+    return Celery("proj", gcp_project="p", gcp_location="l", task_base_url=site.url,
+                  task_auth="oidc", task_oidc_certs_url=site.emu.certs_url,
+                  gcp_service_account="tasks@p.iam.gserviceaccount.com",
+                  task_default_queue="routes", **settings)
+
+
+def orders(site: Site, app: Celery) -> Any:
+    router = APIRouter(route_class=app.TaskRoute, prefix="/orders")
+    attempts: dict[int, int] = {}
+
+    @router.post("/{order_id}/charge")
+    @task_options(name="orders.charge", autoretry_for=(Flaky,), max_retries=3,
+                  default_retry_delay=0)
+    def charge(order_id: int, amount: Amount, who: Annotated[str, Depends(tenant)],
+               fail_times: int = 0) -> dict[str, Any]:
+        attempts[order_id] = attempts.get(order_id, 0) + 1
+        if attempts[order_id] <= fail_times:
+            raise Flaky(f"attempt {attempts[order_id]}")
+        site.received.record("charge", (order_id, amount, who, attempts[order_id]))
+        return {"charged": amount.cents}
+
+    site.api.include_router(router, prefix="/api")
+    return charge
+
+
+def test_delay_runs_the_route_as_a_task(site: Site) -> None:
+    app = make_app(site)
+    charge = orders(site, app)
+    sent: list[str] = []
+    ran: list[str] = []
+
+    def on_publish(sender: Any = None, **kw: Any) -> None:
+        sent.append(sender)
+
+    def on_success(sender: Any = None, **kw: Any) -> None:
+        ran.append(sender.name)
+
+    signals.before_task_publish.connect(on_publish)
+    signals.task_success.connect(on_success)
+    try:
+        result = charge.delay(7, amount={"cents": 500}, x_tenant="acme")
+        assert site.received.wait_for(1) == [("charge", (7, Amount(cents=500), "ACME", 1))]
+    finally:
+        signals.before_task_publish.disconnect(on_publish)
+        signals.task_success.disconnect(on_success)
+    assert charge.name == "orders.charge"
+    assert "orders.charge" in app.tasks
+    assert sent == ["orders.charge"]
+    assert ran == ["orders.charge"]
+    assert result.id
+    # Not a task of the worker router: it is served by its own route.
+    assert all(not getattr(r, "path", "").endswith("orders.charge") for r in app.router.routes)
+
+
+def test_autoretry_resends_the_delivered_request(site: Site) -> None:
+    app = make_app(site)
+    charge = orders(site, app)
+    charge.apply_async((8,), {"amount": Amount(cents=1), "x_tenant": "t", "fail_times": 2},
+                       queue="routes")
+    # The tenant header (a dependency's parameter) survives both retries.
+    assert site.received.wait_for(1) == [("charge", (8, Amount(cents=1), "T", 3))]
+
+
+def test_app_routing_and_plain_calls(site: Site) -> None:
+    app = make_app(site, task_routes={"orders.*": {"queue": "payments"}})
+    site.emu.tasks_client().create_queue(parent="projects/p/locations/l",
+                                         queue={"name": "projects/p/locations/l/queues/payments"})
+    charge = orders(site, app)
+    result = charge.apply_async((9,), {"amount": {"cents": 2}, "x_tenant": "z"}, countdown=3600)
+    task = site.emu.tasks_client().get_task(
+        request={"name": result.location, "response_view": tasks_v2.Task.View.FULL})
+    assert result.location.startswith("projects/p/locations/l/queues/payments/tasks/")
+    assert task.http_request.url == f"{site.url}/api/orders/9/charge"
+    assert task.http_request.headers["x-tenant"] == "z"
+    # A plain HTTP call (no task metadata) is an ordinary endpoint call.
+    answer = httpx.post(f"{site.url}/api/orders/10/charge", json={"cents": 3},
+                        headers={"X-Tenant": "q"})
+    assert answer.status_code == 200
+    assert answer.json() == {"charged": 3}
+
+
+def test_forged_deliveries_are_refused(site: Site) -> None:
+    app = make_app(site)
+    orders(site, app)
+    answer = httpx.post(f"{site.url}/api/orders/11/charge", json={"cents": 3},
+                        headers={"X-Tenant": "q", "X-Celery-Task-Id": "forged",
+                                 "X-Celery-Relay": "1"})
+    assert answer.status_code == 401
+    assert site.received.calls == []
+
+
+def test_call_site_errors(site: Site) -> None:
+    app = make_app(site)
+    charge = orders(site, app)
+    with pytest.raises(TaskArgumentError, match=r"missing required argument.*'amount'"):
+        charge.delay(1)
+    with pytest.raises(TaskArgumentError, match="argument 'amount'"):
+        charge.delay(1, amount={"cents": "lots"}, x_tenant="t")
+    with pytest.raises(TypeError, match="multiple values for argument 'order_id'"):
+        charge.delay(1, order_id=2, amount={"cents": 1}, x_tenant="t")
