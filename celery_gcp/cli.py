@@ -6,8 +6,10 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+from collections.abc import Iterator
 from types import ModuleType
 from typing import Any
 
@@ -145,6 +147,19 @@ def emulator(host: str, port: int, http_port: int, data_dir: str | None,
     asyncio.run(serve())
 
 
+@contextlib.contextmanager
+def _environ_default(name: str, value: str) -> Iterator[None]:
+    """Set an environment variable unless it is set, for the block only."""
+    if name in os.environ:
+        yield
+        return
+    os.environ[name] = value
+    try:
+        yield
+    finally:
+        os.environ.pop(name, None)
+
+
 @main.command()
 @click.option("--port", type=int, default=8000, show_default=True,
               help="Port of the worker (the emulator picks a free one).")
@@ -154,19 +169,25 @@ def emulator(host: str, port: int, http_port: int, data_dir: str | None,
               help="Exit once no task is left (status 1 if a task failed), for demos and CI.")
 @click.option("--timeout", type=float, default=60.0, show_default=True,
               help="With --exit-when-idle: give up after this many seconds (status 1).")
+@click.option("--asgi", default=None, metavar="MODULE:ATTRIBUTE",
+              help="Serve this ASGI app (your FastAPI app, with the app's router and its "
+                   "task routes) instead of the app's task endpoints alone.")
 @click.pass_context
 def dev(ctx: click.Context, port: int, run_target: str | None, exit_when_idle: bool,
-        timeout: float) -> None:
+        timeout: float, asgi: str | None) -> None:
     """Run everything locally: emulator, queues and worker, with a log line per task event."""
     import threading
 
-    from .dev import DevStack, TaskLog
+    from .dev import DEV_SERVICE_ACCOUNT, DevStack, TaskLog
     from .exceptions import ScheduleError
 
-    app = _app(ctx)
+    # Before the app is imported: a router built at import (an --asgi app including
+    # app.router) then sees the identity dev signs tasks as, unless the app sets its own.
+    with _environ_default("CELERY_GCP_SERVICE_ACCOUNT", DEV_SERVICE_ACCOUNT):
+        app = _app(ctx)
     log = TaskLog()
     log.connect()
-    stack = DevStack(app, port=port)
+    stack = DevStack(app, port=port, asgi=asgi)
     try:
         stack.__enter__()
     except ScheduleError as exc:  # a beat_schedule entry that cannot run: say which, and why

@@ -20,6 +20,7 @@ from . import queues, signals
 from .app import Celery
 from .emulator.clients import CERTS_URL_VARIABLE, SCHEDULER_HOST_VARIABLE, TASKS_HOST_VARIABLE
 from .exceptions import ImproperlyConfigured
+from .utils.imports import import_object
 
 __all__ = ["DEV_SERVICE_ACCOUNT", "DevStack", "TaskLog"]
 
@@ -86,8 +87,11 @@ def _clock(iso: str | None) -> str:
 class DevStack:
     """Emulator + queues + worker for ``app``; use as a context manager."""
 
-    def __init__(self, app: Celery, port: int = 8000, host: str = "127.0.0.1") -> None:
+    def __init__(self, app: Celery, port: int = 8000, host: str = "127.0.0.1",
+                 asgi: Any = None) -> None:
         self.app = app
+        #: What to serve: an ASGI app or ``"module:attribute"`` (default: the app's tasks).
+        self.asgi = asgi
         self.host = host
         self.port = port
         self.emulator: Any = None
@@ -124,7 +128,8 @@ class DevStack:
                 raise ImproperlyConfigured(
                     f"{TASKS_HOST_VARIABLE} names an emulator, but not where its token keys "
                     f"are: set {CERTS_URL_VARIABLE} (`celery-gcp emulator` prints it)")
-            self._serve = serve(self.app.asgi_app(), host=self.host, port=self.port)
+            asgi = import_object(self.asgi) if isinstance(self.asgi, str) else self.asgi
+            self._serve = serve(asgi or self.app.asgi_app(), host=self.host, port=self.port)
             url = self._serve.__enter__()
             conf.task_base_url = url
             self.url = url

@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -42,4 +43,24 @@ def test_periodic_example_syncs_its_schedule_and_runs_each_entry() -> None:
     assert "-> 'daily report sent'" in out.stdout
     assert any("finished  examples.periodic.tasks.cleanup[periodic-cleanup-" in line
                for line in lines)
+    assert lines[-1] == "dev: every task finished"
+
+
+def test_routes_example_runs_both_kinds_of_route_tasks() -> None:
+    with socket.socket() as probe:  # dev serves on this port; the builder calls back to it
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    module = "examples.routes.tasks"
+    env = {k: v for k, v in os.environ.items() if k != "CELERY_GCP_TASK_AUTH"}
+    env["EXAMPLE_BASE_URL"] = f"http://127.0.0.1:{port}"
+    out = subprocess.run(
+        [sys.executable, "-m", "celery_gcp.cli", "-A", module, "dev", "--port", str(port),
+         "--asgi", f"{module}:api", "--run", f"{module}:demo", "--exit-when-idle"],
+        cwd=ROOT, capture_output=True, text=True, timeout=90, env=env)
+    assert out.returncode == 0, out.stdout + out.stderr
+    lines = out.stdout.splitlines()
+    assert sum(" retried " in line for line in lines) == 1
+    assert any("finished  examples.routes.tasks.charge[" in line and
+               "'shop': 'acme', 'charged': '1250 EUR'" in line for line in lines), out.stdout
+    assert "notify user 7 by email, sms: your order is paid" in lines
     assert lines[-1] == "dev: every task finished"

@@ -67,6 +67,7 @@ from .scheduled import (
     ScheduledRouteBuilder,
     SchedulerOptions,
 )
+from .taskroute import task_options
 
 __all__ = [
     "AsyncDelayOptions",
@@ -106,4 +107,5 @@ __all__ = [
     "oidc_scheduled_hook",
     "queue_path",
     "task_default_options",
+    "task_options",
 ]

@@ -89,6 +89,10 @@ _RUNNING: contextvars.ContextVar[tuple[Task[..., Any], tuple[Any, ...], dict[str
     "celery_gcp_route_run", default=None)
 
 
+# Set while a route's task runs eagerly (apply / task_always_eager).
+_EAGER: contextvars.ContextVar[bool] = contextvars.ContextVar("celery_gcp_eager", default=False)
+
+
 class RouteTask(Task[..., Any]):
     """The task of one ``app.TaskRoute`` route: calls are sent as the route's request."""
 
@@ -97,7 +101,10 @@ class RouteTask(Task[..., Any]):
 
     def encode_call(self, args: tuple[Any, ...],
                     kwargs: dict[str, Any]) -> tuple[bytes, HttpTarget | None]:
-        """The route's request for this call (the delivered one, for a retry of it)."""
+        """The route's request for this call (the delivered one, for a retry of it); in
+        eager mode, the arguments by name, as any task's."""
+        if _EAGER.get():
+            return super().encode_call(args, kwargs)
         running = _RUNNING.get()
         if running is not None and running[0] is self and running[1:3] == (
                 tuple(args), dict(kwargs)):
@@ -118,6 +125,24 @@ class RouteTask(Task[..., Any]):
         path, headers, body = call.request((), values)
         return body, HttpTarget(url=_base_url(self.app) + path, method=call.method,
                                 headers=headers, relay=True)
+
+
+    def apply(self, *args: Any, **kwargs: Any) -> Any:
+        """Run the endpoint here as a task (``task_always_eager``); a route with FastAPI
+        dependencies cannot run eagerly (they need a request)."""
+        token = _EAGER.set(True)
+        try:
+            return super().apply(*args, **kwargs)
+        finally:
+            _EAGER.reset(token)
+
+    async def aapply(self, *args: Any, **kwargs: Any) -> Any:
+        """Async :meth:`apply`."""
+        token = _EAGER.set(True)
+        try:
+            return await super().aapply(*args, **kwargs)
+        finally:
+            _EAGER.reset(token)
 
 
 class TaskRoute(BuiltRoute):

@@ -11,7 +11,7 @@ from google.cloud import tasks_v2
 from pydantic import BaseModel
 
 from celery_gcp import Celery, signals
-from celery_gcp.exceptions import TaskArgumentError
+from celery_gcp.exceptions import ImproperlyConfigured, TaskArgumentError
 from celery_gcp.fastapi.taskroute import task_options
 
 from .conftest import Site
@@ -130,3 +130,20 @@ def test_call_site_errors(site: Site) -> None:
         charge.delay(1, amount={"cents": "lots"}, x_tenant="t")
     with pytest.raises(TypeError, match="multiple values for argument 'order_id'"):
         charge.delay(1, order_id=2, amount={"cents": 1}, x_tenant="t")
+
+
+def test_eager_mode_runs_routes_without_dependencies() -> None:
+    app = Celery("proj", task_always_eager=True, task_base_url="http://worker")
+    router = APIRouter(route_class=app.TaskRoute)
+
+    @router.post("/price/{order_id}")
+    def price(order_id: int, amount: Amount) -> int:
+        return order_id * amount.cents
+
+    @router.post("/with-dependency")
+    def tenanted(who: Annotated[str, Depends(tenant)]) -> str:
+        return who
+
+    assert price.delay(3, amount={"cents": 5}).get() == 15  # type: ignore[attr-defined]
+    with pytest.raises(ImproperlyConfigured, match="declares FastAPI dependencies"):
+        tenanted.delay(x_tenant="t").get()  # type: ignore[attr-defined]
