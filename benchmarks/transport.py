@@ -11,6 +11,9 @@ missed. Everything binds to 127.0.0.1 and every wait has a deadline; every proce
    task name per copy, built before timing), on the same client. (a) sync, sequential; (b) async,
    ``await add.adelay()`` vs ``await async_client.create_task``, 32 calls in flight. Target:
    ours / raw >= 0.9.
+   (c) a FastAPI route's ``.delay()`` (``DelayedRouteBuilder``; a path, a list query and a model
+   body parameter, each validated and encoded) vs ``create_task`` of the same request, on the
+   route's client; (d) the same route served with ``app.TaskRoute``. Target: >= 0.9.
 2. Bulk: ``group(add.s(i, i) for i in range(1000)).apply_async()`` (BatchCreateTasks, 100
    tasks a call) vs 1,000 sequential ``.delay()`` calls, same emulator. Target: >= 5x faster.
 3. Against Celery 5 with a Redis broker (``redis-server`` on a loopback port; a prefork worker,
@@ -54,7 +57,7 @@ from collections.abc import Awaitable, Callable, Iterator, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Annotated, Any
 
 import celery  # type: ignore[import-untyped]
 import grpc
@@ -62,10 +65,13 @@ import httpx
 import redis
 from common import Row, fmt, interleave, paired, progress, report
 from google.cloud import tasks_v2
+from fastapi import APIRouter, Query
 from google.protobuf import duration_pb2
+from pydantic import BaseModel
 
 import celery_gcp
 from celery_gcp.dev import DevStack
+from celery_gcp.fastapi import DelayedRouteBuilder
 from celery_gcp.emulator import Emulator
 from celery_gcp.emulator.clients import SCHEDULER_HOST_VARIABLE, TASKS_HOST_VARIABLE
 from celery_gcp.transport.cloudtasks import MAX_BATCH, CloudTasksTransport
@@ -238,12 +244,12 @@ class Sending:
     template: Any  # raw CreateTaskRequest protobuf, as create_request builds it
     http_url: str
 
-    def copies(self, count: int) -> list[Any]:
+    def copies(self, count: int, template: Any = None) -> list[Any]:
         """``count`` copies of the template request, each with a fresh task name (proto-plus)."""
         out = []
         for _ in range(count):
             pb = RequestPb()
-            pb.CopyFrom(self.template)
+            pb.CopyFrom(self.template if template is None else template)
             pb.task.name = f"{self.queue}/tasks/{uuid.uuid4().hex}"
             out.append(tasks_v2.CreateTaskRequest.wrap(pb))
         return out
@@ -308,6 +314,73 @@ def bench_sync(mode: Mode, s: Sending) -> Row:
     ratio, ratios = paired(mine, theirs)
     return Row(f"1a. sync send, {n:,} calls", f"{fmt(a)} calls/s", f"raw {fmt(b)}/s", ratio,
                "ratio >= 0.9", ratio >= 0.9,
+               [f"rounds: .delay() {spread(mine)}; create_task {spread(theirs)} calls/s; "
+                f"ratios {ratios}"])
+
+
+class Amount(BaseModel):
+    cents: int
+    currency: str = "EUR"
+
+
+def route_endpoints(s: Sending) -> tuple[Any, Any]:
+    """The same route twice: under ``DelayedRouteBuilder`` and under ``app.TaskRoute``."""
+    route_class = DelayedRouteBuilder(queue_path=s.queue, base_url="http://127.0.0.1:9",
+                                      auto_create_queue=False)
+    built, bridged = APIRouter(route_class=route_class), APIRouter(route_class=s.app.TaskRoute)
+
+    def charge(order_id: int, amount: Amount,
+               tags: Annotated[list[str] | None, Query()] = None) -> None: ...
+
+    built.post("/orders/{order_id}/charge")(charge)
+
+    def charge_task(order_id: int, amount: Amount,
+                    tags: Annotated[list[str] | None, Query()] = None) -> None: ...
+
+    bridged.post("/orders/{order_id}/charge")(charge_task)
+    return charge, charge_task
+
+
+def bench_route(mode: Mode, s: Sending, which: str) -> Row:
+    """1c / 1d. A route's ``.delay()`` vs ``create_task`` of the request it sends."""
+    n = mode.sync_calls
+    built, bridged = route_endpoints(s)
+    endpoint = built if which == "c" else bridged
+    if which == "c":
+        delayer = built.options()
+        client = delayer.transport.client()
+        template = delayer.transport.create_request(
+            delayer.message((1,), {"amount": {"cents": 1}, "tags": ["a", "b"]}))
+    else:
+        client = s.transport.client()
+        template = s.transport.create_request(bridged.s(
+            1, amount={"cents": 1}, tags=["a", "b"]).message())
+
+    def ours() -> float:
+        start = time.perf_counter()
+        for i in range(n):
+            endpoint.delay(i, amount={"cents": i}, tags=["a", "b"])
+        rate = n / (time.perf_counter() - start)
+        s.check_and_purge(n)
+        return rate
+
+    def raw() -> float:
+        requests = s.copies(n, template)
+        start = time.perf_counter()
+        for request in requests:
+            client.create_task(request=request)
+        rate = n / (time.perf_counter() - start)
+        s.check_and_purge(n)
+        return rate
+
+    for side in (ours, raw):
+        side()
+    mine, theirs = interleave([ours, raw], mode.rounds)
+    a, b = statistics.median(mine), statistics.median(theirs)
+    ratio, ratios = paired(mine, theirs)
+    label = "DelayedRouteBuilder" if which == "c" else "app.TaskRoute"
+    return Row(f"1{which}. route .delay(), {label}", f"{fmt(a)} calls/s", f"raw {fmt(b)}/s",
+               ratio, "ratio >= 0.9", ratio >= 0.9,
                [f"rounds: .delay() {spread(mine)}; create_task {spread(theirs)} calls/s; "
                 f"ratios {ratios}"])
 
@@ -426,7 +499,7 @@ def bench_group(mode: Mode, s: Sending) -> Row:
 
 
 def bench_sending(mode: Mode, workdir: Path) -> list[Row]:
-    """1a, 1b and 2 against one emulator process."""
+    """1a-1d and 2 against one emulator process."""
     with emulator_process(workdir) as (address, http_url, _), environ(
             **{TASKS_HOST_VARIABLE: address, SCHEDULER_HOST_VARIABLE: address}):
         s = sending_setup(address, http_url)
@@ -435,6 +508,9 @@ def bench_sending(mode: Mode, workdir: Path) -> list[Row]:
             rows = [bench_sync(mode, s)]
             progress("1b. async send")
             rows.append(bench_async(mode, s))
+            for which in "cd":
+                progress(f"1{which}. route .delay()")
+                rows.append(bench_route(mode, s, which))
             progress("2. group vs .delay()")
             rows.append(bench_group(mode, s))
         finally:

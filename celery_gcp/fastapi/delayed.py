@@ -187,7 +187,10 @@ class DelayedRoute(BuiltRoute):
 
     def delay(self, *args: Any, **kwargs: Any) -> Any:
         """Send a call of this route as a task now, with the default options."""
-        return self.options().delay(*args, **kwargs)
+        delayer = self.__dict__.get("_default")
+        if delayer is None:  # made once: the defaults do not change
+            delayer = self.__dict__["_default"] = self.options()
+        return delayer.delay(*args, **kwargs)
 
 
 def DelayedRouteBuilder(
