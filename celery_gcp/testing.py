@@ -17,6 +17,7 @@ from __future__ import annotations
 import socket
 import threading
 import time
+import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -61,27 +62,32 @@ def auth_headers(app: Celery, issuer: TokenIssuer, path: str,
 
 
 def _request(app: Celery, message: Message,
-             issuer: TokenIssuer | None) -> tuple[str, dict[str, str]]:
-    path = task_path(app, message.task)
+             issuer: TokenIssuer | None) -> tuple[str, str, dict[str, str]]:
+    """The method, path (with query) and headers of a message's delivery."""
+    method, path = "POST", task_path(app, message.task)
+    if message.target is not None:  # a route's message: its own method and URL
+        url = urllib.parse.urlsplit(message.target.url)
+        method, path = message.target.method, url.path + (f"?{url.query}" if url.query else "")
     headers = message.http_headers()
     if issuer is not None:
-        headers.update(auth_headers(app, issuer, path))
-    return path, headers
+        headers.update(auth_headers(app, issuer, urllib.parse.unquote(path.split("?")[0])))
+    return method, path, headers
 
 
 def deliver(client: httpx.Client, app: Celery, message: Message,
             issuer: TokenIssuer | None = None) -> httpx.Response:
-    """POST ``message`` to its task endpoint, with the body and headers a worker receives
-    (signed by ``issuer``, from :func:`trusted_issuer`, when the worker verifies callers)."""
-    path, headers = _request(app, message, issuer)
-    return client.post(path, content=message.body, headers=headers)
+    """Send ``message`` to its task endpoint (or its route), with the body and headers a
+    worker receives (signed by ``issuer``, from :func:`trusted_issuer`, when the worker
+    verifies callers)."""
+    method, path, headers = _request(app, message, issuer)
+    return client.request(method, path, content=message.body, headers=headers)
 
 
 async def adeliver(client: httpx.AsyncClient, app: Celery, message: Message,
                    issuer: TokenIssuer | None = None) -> httpx.Response:
     """Async :func:`deliver`."""
-    path, headers = _request(app, message, issuer)
-    return await client.post(path, content=message.body, headers=headers)
+    method, path, headers = _request(app, message, issuer)
+    return await client.request(method, path, content=message.body, headers=headers)
 
 
 def drain(client: httpx.Client, app: Celery, *, honour_eta: bool = False,

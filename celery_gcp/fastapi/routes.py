@@ -2,21 +2,21 @@
 
 A builder returns a subclass of :class:`BuiltRoute` whose class attributes hold what the
 builder was given; each route made from it puts its methods (``delay``, ``options``,
-``scheduler``) on its endpoint function. A route that is included in another router (or the
-app) is made again there with the full path: the endpoint's methods then send to that path,
-so nested prefixes give the right URL.
+``scheduler``) on its endpoint function. The URL a call goes to is the base URL plus the path
+the app serves the route at, include prefixes and mounts added (:func:`served_path`).
 """
 
 from __future__ import annotations
 
 import gc
 import math
+import threading
 from collections.abc import Callable, Mapping
 from typing import Any, ClassVar
 
 from fastapi.routing import APIRoute
 from starlette.applications import Starlette
-from starlette.routing import Router
+from starlette.routing import BaseRoute, Mount
 
 from .call import RouteCall
 
@@ -49,52 +49,64 @@ class BuiltRoute(APIRoute):
 
 
 def served_path(route: APIRoute) -> str:
-    """The path (format) ``route`` is served at, prefixes of the routers it is included in
-    added.
+    """The path (format) ``route`` is served at: the prefixes of the routers it is included
+    in, and of the mounts above them, added.
 
-    FastAPI includes a router lazily (the app keeps a reference to it and its include prefix;
-    routes are not copied), and a route does not know where it was included. So the routers
-    that hold the route, and the includes of those, are found by walking references upwards
-    (:func:`gc.get_referrers`), once per route. Where the route is served at several paths,
-    any of them runs it: the shortest one of an app is taken.
+    FastAPI includes a router lazily (the parent keeps the router and its include prefix;
+    routes are not copied), so a route does not know where it is served. The live apps are
+    found once (:func:`gc.get_objects`) and their route trees walked, as FastAPI walks them to
+    route a request; the result is kept until a route is not found in it. A route served by
+    no app keeps its own path. Where a route is served at several paths, any of them runs it:
+    the shortest is taken.
     """
-    found: set[tuple[bool, str]] = set()
-    _walk(route, route.path_format, found, 0)
-    if not found:
+    global _index
+    with _index_lock:
+        found = _index.get(id(route))
+        if found is None or found[0] is not route:
+            _index = _build_index()
+            found = _index.get(id(route))
+    if found is None or found[0] is not route:
         return route.path_format
-    return min(found, key=lambda item: (not item[0], len(item[1]), item[1]))[1]
+    return min(found[1], key=lambda path: (len(path), path))
 
 
-def _walk(item: object, path: str, found: set[tuple[bool, str]], depth: int) -> None:
+# id(route) -> (route, the paths it is served at): the route is kept so its id stays its own.
+_index: dict[int, tuple[BaseRoute, list[str]]] = {}
+_index_lock = threading.Lock()
+
+
+def _build_index() -> dict[int, tuple[BaseRoute, list[str]]]:
+    apps = [obj for obj in gc.get_objects() if isinstance(obj, Starlette)]
+    mounted: set[int] = set()
+    index: dict[int, tuple[BaseRoute, list[str]]] = {}
+    for app in apps:
+        _walk(app.router.routes, "", index, mounted, 0)
+    roots = [app for app in apps if id(app) not in mounted and id(app.router) not in mounted]
+    index = {}
+    for app in roots:
+        _walk(app.router.routes, "", index, set(), 0)
+    return index
+
+
+def _walk(routes: list[BaseRoute], prefix: str, index: dict[int, tuple[BaseRoute, list[str]]],
+          mounted: set[int], depth: int) -> None:
     from fastapi import routing
 
     included = getattr(routing, "_IncludedRouter", None)  # FastAPI's lazy includes
-    for router in _holders(item):
-        parents = [ref for ref in gc.get_referrers(router) if included is not None
-                   and isinstance(ref, included) and ref.original_router is router]
-        if not parents or depth > 20:
-            found.add((_is_app_router(router), path))
-        for parent in parents:
-            _walk(parent, parent.include_context.prefix + path, found, depth + 1)
-
-
-def _holders(item: object) -> list[Router]:
-    """The routers whose route list holds ``item``."""
-    out: list[Router] = []
-    for ref in gc.get_referrers(item):
-        if isinstance(ref, list) and any(x is item for x in ref):
-            for owner in gc.get_referrers(ref):
-                if isinstance(owner, dict):  # an instance's __dict__ (some Python versions)
-                    owner = next((o for o in gc.get_referrers(owner)
-                                  if getattr(o, "__dict__", None) is owner), None)
-                if isinstance(owner, Router) and owner.routes is ref:
-                    out.append(owner)
-    return out
-
-
-def _is_app_router(router: Router) -> bool:
-    return any(isinstance(ref, Starlette) and ref.router is router
-               for ref in gc.get_referrers(router))
+    if depth > 30:  # a cycle of mounts: nothing is served there
+        return
+    for item in routes:
+        if included is not None and isinstance(item, included):
+            _walk(item.original_router.routes, prefix + item.include_context.prefix, index,
+                  mounted, depth + 1)
+        elif isinstance(item, Mount):
+            inner = item.app
+            mounted.add(id(inner))
+            inner_routes = getattr(getattr(inner, "router", inner), "routes", None)
+            if inner_routes is not None:
+                _walk(inner_routes, prefix + item.path, index, mounted, depth + 1)
+        elif isinstance(item, APIRoute):
+            index.setdefault(id(item), (item, []))[1].append(prefix + item.path_format)
 
 
 def one_base_url(base_url: str | None, callback_base_url: str | None) -> str:

@@ -13,6 +13,7 @@ Example::
 
 from __future__ import annotations
 
+import dataclasses
 import threading
 
 from ..message import Message
@@ -29,9 +30,12 @@ class MemoryTransport(Transport):
         self._lock = threading.Lock()
 
     def send(self, message: Message, options: SendOptions | None = None) -> Receipt:
-        """Record a round-tripped copy of ``message``."""
+        """Record a round-tripped copy of ``message`` (a route's target is kept: it is where
+        the message goes, not what it carries)."""
         headers = {name.lower(): value for name, value in message.http_headers().items()}
         copy = Message.from_http(message.task, headers, message.body)
+        if message.target is not None:
+            copy = dataclasses.replace(copy, target=message.target)
         with self._lock:
             self.sent.append(copy)
         return Receipt(task_id=message.id, name=message.id)

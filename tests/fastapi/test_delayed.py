@@ -346,3 +346,20 @@ async def test_async_builder_awaits_delay(site: Site) -> None:
     assert calls == [("async", (3, Item(name="a", price=1))),
                      ("async", (4, Item(name="b", price=2)))]
     assert made == [1]
+
+
+def test_a_mounted_app_gives_its_mount_path(site: Site) -> None:
+    from fastapi import FastAPI
+
+    route_class = DelayedRouteBuilder(queue_path=QUEUE, base_url=site.url)
+    router = APIRouter(route_class=route_class)
+
+    @router.post("/hook/{n}")
+    def hook(n: int) -> None:
+        site.received.record("hook", n)
+
+    sub = FastAPI()
+    sub.include_router(router, prefix="/in")
+    site.api.mount("/v1", sub)
+    hook.delay(2)  # type: ignore[attr-defined]
+    assert site.received.wait_for(1) == [("hook", 2)]

@@ -6,13 +6,14 @@ from typing import Annotated, Any
 
 import httpx
 import pytest
-from fastapi import APIRouter, Depends, Header
+from fastapi import APIRouter, Depends, FastAPI, Header, Query
 from google.cloud import tasks_v2
 from pydantic import BaseModel
 
 from celery_gcp import Celery, signals
 from celery_gcp.exceptions import ImproperlyConfigured, TaskArgumentError
 from celery_gcp.fastapi.taskroute import task_options
+from celery_gcp.testing import drain, serve
 
 from .conftest import Site
 
@@ -147,3 +148,31 @@ def test_eager_mode_runs_routes_without_dependencies() -> None:
     assert price.delay(3, amount={"cents": 5}).get() == 15  # type: ignore[attr-defined]
     with pytest.raises(ImproperlyConfigured, match="declares FastAPI dependencies"):
         tenanted.delay(x_tenant="t").get()  # type: ignore[attr-defined]
+
+
+def test_recorded_route_tasks_are_drained_through_the_app() -> None:
+    # broker_url="memory://" records route messages as any; drain() delivers them to the
+    # route (its method, path, query and headers), retries included.
+    app = Celery("proj", broker="memory://")
+    router = APIRouter(route_class=app.TaskRoute, prefix="/r")
+    got: list[tuple[str, list[str], str]] = []
+
+    @router.put("/items/{item_id}")
+    @task_options(autoretry_for=(LookupError,), max_retries=1, default_retry_delay=0)
+    def put_item(item_id: str, tags: Annotated[list[str], Query()],
+                 x_tag: Annotated[str, Header()]) -> str:
+        got.append((item_id, tags, x_tag))
+        if len(got) == 1:
+            raise LookupError("not yet")
+        return "stored"
+
+    api = FastAPI()
+    api.include_router(router)
+    with serve(api) as url, httpx.Client(base_url=url) as client:
+        app.conf.task_base_url = url
+        put_item.delay("a b", tags=["x", "y"], x_tag="t")  # type: ignore[attr-defined]
+        delivered = drain(client, app)
+    assert [(m.retries, r.status_code) for m, r in delivered] == [(0, 200), (1, 200)], [
+        (m.target, r.text) for m, r in delivered]
+    assert delivered[1][1].json() == "stored"
+    assert got == [("a b", ["x", "y"], "t")] * 2
