@@ -49,6 +49,11 @@ _POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
 # Cloud Tasks' HTTP methods, in the order a route serving several prefers them.
 _METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE", "HEAD", "OPTIONS")
 _COOKIE = SimpleCookie()
+# Headers the platform sets or replaces on delivery.
+_PLATFORM_HEADERS = frozenset({"host", "content-length", "user-agent", "x-forwarded-for",
+                               "x-forwarded-proto", "x-cloudscheduler"})
+_PLATFORM_PREFIXES = ("x-google-", "x-appengine-", "x-cloudtasks-", "x-cloudscheduler-",
+                      "x-celery-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -233,6 +238,11 @@ def _scalar_texts(route: str, name: str, wire: str, value: Any) -> Iterator[tupl
 
 
 def _header_value(route: str, wire: str, text: str) -> str:
+    name = wire.lower()
+    if name in _PLATFORM_HEADERS or name.startswith(_PLATFORM_PREFIXES):
+        raise TaskArgumentError(
+            f"{route}(): header {wire!r} is set by Cloud Tasks / Cloud Scheduler on delivery, "
+            "so the value given would not arrive; send it in the query or the body")
     if not text.isascii() or any(c in text for c in "\r\n\0"):
         raise TaskArgumentError(
             f"{route}(): header {wire!r} must be printable ASCII, got {text[:50]!r}; send "

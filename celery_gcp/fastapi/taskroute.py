@@ -153,7 +153,14 @@ class TaskRoute(BuiltRoute):
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         endpoint = getattr(endpoint, _ENDPOINT, endpoint)  # an include re-makes the route
         options = dict(getattr(endpoint, _OPTIONS, {}))
-        task = self.celery_app._task_from_fun(endpoint, base=RouteTask, **options)
+        app = self.celery_app
+        name = options.get("name") or app.gen_task_name(endpoint.__name__, endpoint.__module__)
+        existing = app.tasks.get(name)
+        if existing is not None and getattr(type(existing), "__wrapped__", None) is not endpoint:
+            raise ImproperlyConfigured(
+                f"route {path}: the task name {name!r} is taken by another task; give this "
+                "endpoint its own with @task_options(name=...)")
+        task = app._task_from_fun(endpoint, base=RouteTask, **options)
         assert isinstance(task, RouteTask)
         self.task = task
         super().__init__(path, _runner(task, endpoint), **kwargs)

@@ -107,6 +107,10 @@ def routes(site: Site, **builder: Any) -> APIRouter:
     def get(q: str) -> None:
         got("get", q)
 
+    @router.post("/agent")
+    def agent(user_agent: Annotated[str | None, Header()] = None) -> None:
+        got("agent", user_agent)
+
     site.api.include_router(router)
     return router
 
@@ -184,6 +188,8 @@ def test_call_site_errors_name_the_problem_and_send_nothing(site: Site) -> None:
         by_name["depends"].delay("k", source="x")
     with pytest.raises(TaskArgumentError, match="header 'x-request-tag' must be printable ASCII"):
         by_name["header"].delay(x_request_tag="é")
+    with pytest.raises(TaskArgumentError, match="header 'user-agent' is set by Cloud Tasks"):
+        by_name["agent"].delay(user_agent="me")
     with pytest.raises(TaskArgumentError, match=r"'item_id' holds '/'.*\{item_id:path\}"):
         by_name["path"].delay("a/b", "r")
     with pytest.raises(TaskArgumentError, match="path parameter 'item_id' is empty"):

@@ -176,3 +176,15 @@ def test_recorded_route_tasks_are_drained_through_the_app() -> None:
         (m.target, r.text) for m, r in delivered]
     assert delivered[1][1].json() == "stored"
     assert got == [("a b", ["x", "y"], "t")] * 2
+
+
+def test_two_routes_with_one_task_name_are_refused() -> None:
+    app = Celery("proj")
+    router = APIRouter(route_class=app.TaskRoute)
+
+    @router.post("/a")
+    def index() -> None: ...
+
+    with pytest.raises(ImproperlyConfigured, match=r"task name '.*index' is taken"):
+        @router.post("/b")
+        def index() -> None: ...  # the same name again: the mistake under test
