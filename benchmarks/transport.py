@@ -64,16 +64,16 @@ import grpc
 import httpx
 import redis
 from common import Row, fmt, interleave, paired, progress, report
-from google.cloud import tasks_v2
 from fastapi import APIRouter, Query
+from google.cloud import tasks_v2
 from google.protobuf import duration_pb2
 from pydantic import BaseModel
 
 import celery_gcp
 from celery_gcp.dev import DevStack
-from celery_gcp.fastapi import DelayedRouteBuilder
 from celery_gcp.emulator import Emulator
 from celery_gcp.emulator.clients import SCHEDULER_HOST_VARIABLE, TASKS_HOST_VARIABLE
+from celery_gcp.fastapi import DelayedRouteBuilder
 from celery_gcp.transport.cloudtasks import MAX_BATCH, CloudTasksTransport
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -285,21 +285,22 @@ def sending_setup(address: str, http_url: str) -> Sending:
     return Sending(app, add, transport, queue, template, http_url)
 
 
-def bench_sync(mode: Mode, s: Sending) -> Row:
-    """1a. Sequential ``.delay()`` vs sequential ``client.create_task`` (calls/s)."""
+def sync_rates(mode: Mode, s: Sending, send: Callable[[int], Any], client: Any,
+               template: Any = None) -> tuple[list[float], list[float]]:
+    """Calls/s of ``send(i)`` vs ``client.create_task`` of copies of ``template``, sequential,
+    in alternating rounds (after one warm-up round each)."""
     n = mode.sync_calls
-    client = s.transport.client()
 
     def ours() -> float:
         start = time.perf_counter()
         for i in range(n):
-            s.add.delay(i, i)
+            send(i)
         rate = n / (time.perf_counter() - start)
         s.check_and_purge(n)
         return rate
 
     def raw() -> float:
-        requests = s.copies(n)
+        requests = s.copies(n, template)
         start = time.perf_counter()
         for request in requests:
             client.create_task(request=request)
@@ -310,10 +311,16 @@ def bench_sync(mode: Mode, s: Sending) -> Row:
     for side in (ours, raw):  # warm up: channel, code paths
         side()
     mine, theirs = interleave([ours, raw], mode.rounds)
+    return mine, theirs
+
+
+def bench_sync(mode: Mode, s: Sending) -> Row:
+    """1a. Sequential ``.delay()`` vs sequential ``client.create_task`` (calls/s)."""
+    mine, theirs = sync_rates(mode, s, lambda i: s.add.delay(i, i), s.transport.client())
     a, b = statistics.median(mine), statistics.median(theirs)
     ratio, ratios = paired(mine, theirs)
-    return Row(f"1a. sync send, {n:,} calls", f"{fmt(a)} calls/s", f"raw {fmt(b)}/s", ratio,
-               "ratio >= 0.9", ratio >= 0.9,
+    return Row(f"1a. sync send, {mode.sync_calls:,} calls", f"{fmt(a)} calls/s",
+               f"raw {fmt(b)}/s", ratio, "ratio >= 0.9", ratio >= 0.9,
                [f"rounds: .delay() {spread(mine)}; create_task {spread(theirs)} calls/s; "
                 f"ratios {ratios}"])
 
@@ -341,10 +348,9 @@ def route_endpoints(s: Sending) -> tuple[Any, Any]:
     return charge, charge_task
 
 
-def bench_route(mode: Mode, s: Sending, which: str) -> Row:
+def bench_route(mode: Mode, s: Sending, which: str, endpoints: tuple[Any, Any]) -> Row:
     """1c / 1d. A route's ``.delay()`` vs ``create_task`` of the request it sends."""
-    n = mode.sync_calls
-    built, bridged = route_endpoints(s)
+    built, bridged = endpoints
     endpoint = built if which == "c" else bridged
     if which == "c":
         delayer = built.options()
@@ -355,27 +361,9 @@ def bench_route(mode: Mode, s: Sending, which: str) -> Row:
         client = s.transport.client()
         template = s.transport.create_request(bridged.s(
             1, amount={"cents": 1}, tags=["a", "b"]).message())
-
-    def ours() -> float:
-        start = time.perf_counter()
-        for i in range(n):
-            endpoint.delay(i, amount={"cents": i}, tags=["a", "b"])
-        rate = n / (time.perf_counter() - start)
-        s.check_and_purge(n)
-        return rate
-
-    def raw() -> float:
-        requests = s.copies(n, template)
-        start = time.perf_counter()
-        for request in requests:
-            client.create_task(request=request)
-        rate = n / (time.perf_counter() - start)
-        s.check_and_purge(n)
-        return rate
-
-    for side in (ours, raw):
-        side()
-    mine, theirs = interleave([ours, raw], mode.rounds)
+    mine, theirs = sync_rates(
+        mode, s, lambda i: endpoint.delay(i, amount={"cents": i}, tags=["a", "b"]), client,
+        template)
     a, b = statistics.median(mine), statistics.median(theirs)
     ratio, ratios = paired(mine, theirs)
     label = "DelayedRouteBuilder" if which == "c" else "app.TaskRoute"
@@ -508,9 +496,10 @@ def bench_sending(mode: Mode, workdir: Path) -> list[Row]:
             rows = [bench_sync(mode, s)]
             progress("1b. async send")
             rows.append(bench_async(mode, s))
+            endpoints = route_endpoints(s)
             for which in "cd":
                 progress(f"1{which}. route .delay()")
-                rows.append(bench_route(mode, s, which))
+                rows.append(bench_route(mode, s, which, endpoints))
             progress("2. group vs .delay()")
             rows.append(bench_group(mode, s))
         finally:

@@ -2,10 +2,8 @@
 
 from __future__ import annotations
 
-import threading
 from collections.abc import Iterator
-from dataclasses import dataclass, field
-from typing import Any
+from dataclasses import dataclass
 
 import pytest
 from fastapi import FastAPI
@@ -14,27 +12,14 @@ from celery_gcp.emulator import Emulator
 from celery_gcp.fastapi import location_path, queue_path
 from celery_gcp.testing import serve
 
+from ..calls import Calls
+
 QUEUE = queue_path(project="p", location="l", queue="routes")
 LOCATION = location_path(project="p", location="l")
 
 
-@dataclass
-class Received:
-    """What the endpoints received, by endpoint name, waitable."""
-
-    calls: list[tuple[str, Any]] = field(default_factory=list)
-    cond: threading.Condition = field(default_factory=threading.Condition)
-
-    def record(self, name: str, value: Any) -> None:
-        with self.cond:
-            self.calls.append((name, value))
-            self.cond.notify_all()
-
-    def wait_for(self, count: int, timeout: float = 15.0) -> list[tuple[str, Any]]:
-        with self.cond:
-            if not self.cond.wait_for(lambda: len(self.calls) >= count, timeout):
-                raise AssertionError(f"expected {count} calls, got {self.calls}")
-            return list(self.calls)
+#: What the endpoints received, by endpoint name, waitable.
+Received = Calls
 
 
 @dataclass

@@ -2,10 +2,9 @@
 
 from __future__ import annotations
 
-import threading
 import time
 from collections.abc import Callable, Iterator
-from dataclasses import dataclass, field
+from dataclasses import dataclass
 from datetime import UTC, datetime
 from typing import Any
 
@@ -16,24 +15,10 @@ from celery_gcp import Celery
 from celery_gcp.emulator import Emulator, ManualClock
 from celery_gcp.testing import serve
 
+from ..calls import Calls
 
-@dataclass
-class Ran:
-    """What the worker ran: (task name, args) in order, waitable."""
-
-    calls: list[tuple[str, Any]] = field(default_factory=list)
-    cond: threading.Condition = field(default_factory=threading.Condition)
-
-    def record(self, name: str, value: Any) -> None:
-        with self.cond:
-            self.calls.append((name, value))
-            self.cond.notify_all()
-
-    def wait_for(self, count: int, timeout: float = 15.0) -> list[tuple[str, Any]]:
-        with self.cond:
-            if not self.cond.wait_for(lambda: len(self.calls) >= count, timeout):
-                raise AssertionError(f"expected {count} runs, got {self.calls}")
-            return list(self.calls)
+#: What the worker ran: (task name, args) in order, waitable.
+Ran = Calls
 
 
 @dataclass
