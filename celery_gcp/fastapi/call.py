@@ -167,6 +167,11 @@ class RouteCall:
                     headers[wire] = _header_value(self.name, wire, text)
                 else:
                     cookies.append(f"{wire}={_COOKIE.value_encode(text)[1]}")
+        if body and self.method not in ("POST", "PUT", "PATCH"):
+            raise TaskArgumentError(
+                f"{self.name}(): a {self.method} route cannot take a body as a task (Cloud "
+                "Tasks and Cloud Scheduler send one with POST, PUT or PATCH only); take the "
+                "values in the query, or serve the route with POST")
         if cookies:
             headers["Cookie"] = "; ".join(cookies)
         if query:

@@ -65,6 +65,8 @@ def test_job_lifecycle_and_defaults(manual_emu: Emulator, make_job: Callable[...
     ({"schedule": "0 9 * * MON", "time_zone": "Mars/Base"}, "Mars/Base"),
     ({"retry_config": {"retry_count": 6}}, "retry_count 6"),
     ({"attempt_deadline": seconds(10)}, "attempt_deadline"),
+    ({"http_target": {"uri": "http://127.0.0.1:1/", "http_method": "GET", "body": b"{}"}},
+     "body is allowed only with POST, PUT or PATCH"),
 ])
 def test_invalid_jobs_are_refused(manual_emu: Emulator, handler: Handler,
                                   fields: dict[str, Any], problem: str) -> None:

@@ -161,6 +161,8 @@ def test_generated_names_and_views(emu: Emulator, make_queue: Make) -> None:
     ({"dispatch_deadline": 1801}, "outside 15s..30min"),
     ({"http": {"body": b"x" * (1024 * 1024 + 1)}}, "exceeds the 1 MB limit"),
     ({"http": {"url": "ftp://example.com"}}, r"must be an http\(s\) URL"),
+    ({"http": {"http_method": "GET"}}, "body is allowed only with POST, PUT or PATCH"),
+    ({"http": {"http_method": "DELETE"}}, "body is allowed only with POST, PUT or PATCH"),
 ])
 def test_invalid_tasks_are_refused(emu: Emulator, make_queue: Make, task: dict[str, Any],
                                    problem: str) -> None:

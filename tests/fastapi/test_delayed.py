@@ -107,6 +107,10 @@ def routes(site: Site, **builder: Any) -> APIRouter:
     def get(q: str) -> None:
         got("get", q)
 
+    @router.get("/fetch")
+    def fetch(item: Item) -> None:
+        got("fetch", item)
+
     @router.post("/agent")
     def agent(user_agent: Annotated[str | None, Header()] = None) -> None:
         got("agent", user_agent)
@@ -188,6 +192,8 @@ def test_call_site_errors_name_the_problem_and_send_nothing(site: Site) -> None:
         by_name["depends"].delay("k", source="x")
     with pytest.raises(TaskArgumentError, match="header 'x-request-tag' must be printable ASCII"):
         by_name["header"].delay(x_request_tag="é")
+    with pytest.raises(TaskArgumentError, match="a GET route cannot take a body"):
+        by_name["fetch"].delay(item={"name": "n", "price": 1})
     with pytest.raises(TaskArgumentError, match="header 'user-agent' is set by Cloud Tasks"):
         by_name["agent"].delay(user_agent="me")
     with pytest.raises(TaskArgumentError, match=r"'item_id' holds '/'.*\{item_id:path\}"):
