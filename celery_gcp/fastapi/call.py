@@ -182,7 +182,8 @@ class RouteCall:
         """``value`` validated by FastAPI's own field, as JSON-ready data."""
         valid, errors = param.field.validate(value, {}, loc=(param.kind, param.name))
         if errors:
-            problems = "; ".join(f"{e.get('msg')} (input {e.get('input')!r})" for e in errors)
+            problems = "; ".join(f"{e.get('msg')} (input {repr(e.get('input'))[:80]})"
+                                 for e in errors)
             raise TaskArgumentError(f"{self.name}(): argument {param.name!r}: {problems}")
         return param.field.serialize(valid, mode="json", by_alias=True)
 

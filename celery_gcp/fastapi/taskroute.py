@@ -126,7 +126,6 @@ class RouteTask(Task[..., Any]):
         return body, HttpTarget(url=_base_url(self.app) + path, method=call.method,
                                 headers=headers, relay=True)
 
-
     def apply(self, *args: Any, **kwargs: Any) -> Any:
         """Run the endpoint here as a task (``task_always_eager``); a route with FastAPI
         dependencies cannot run eagerly (they need a request)."""
@@ -165,8 +164,8 @@ class TaskRoute(BuiltRoute):
         self.task = task
         super().__init__(path, _runner(task, endpoint), **kwargs)
         type(task).route = self
-        for name in _METHODS:
-            setattr(endpoint, name, getattr(task, name))
+        for method in _METHODS:
+            setattr(endpoint, method, getattr(task, method))
         setattr(endpoint, "name", task.name)  # noqa: B010 - as Celery's task.name
 
     def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:

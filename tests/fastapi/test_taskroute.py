@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 from typing import Annotated, Any
 
 import httpx
@@ -188,3 +189,24 @@ def test_two_routes_with_one_task_name_are_refused() -> None:
     with pytest.raises(ImproperlyConfigured, match=r"task name '.*index' is taken"):
         @router.post("/b")
         def index() -> None: ...  # the same name again: the mistake under test
+
+
+async def test_async_route_runs_and_retries_on_the_event_loop(site: Site) -> None:
+    app = make_app(site)
+    router = APIRouter(route_class=app.TaskRoute)
+    seen: list[int] = []
+
+    @router.patch("/counters/{key}")
+    @task_options(autoretry_for=(Flaky,), max_retries=2, default_retry_delay=0)
+    async def bump(key: str, by: Amount) -> int:
+        seen.append(by.cents)
+        if len(seen) == 1:
+            raise Flaky("first attempt")
+        site.received.record("bump", (key, by.cents, len(seen)))
+        return by.cents
+
+    site.api.include_router(router)
+    result = await bump.adelay("k 1", by={"cents": 4})  # type: ignore[attr-defined]
+    await asyncio.to_thread(site.received.wait_for, 1)
+    assert site.received.calls == [("bump", ("k 1", 4, 2))]
+    assert result.id
