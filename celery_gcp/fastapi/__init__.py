@@ -39,6 +39,7 @@ from .delayed import (
     task_default_options,
 )
 from .dependencies import CloudSchedulerHeaders, CloudTasksHeaders, max_retries
+from .exceptions import BadMethodError, MissingParamError, WrongTypeError
 from .hooks import (
     DelayedTaskHook,
     ScheduledHook,
@@ -76,17 +77,20 @@ __all__ = [
     "AsyncScheduledRouteBuilder",
     "AsyncScheduledTask",
     "AsyncSchedulerOptions",
+    "BadMethodError",
     "CloudSchedulerHeaders",
     "CloudTasksHeaders",
     "DelayOptions",
     "DelayedRouteBuilder",
     "DelayedTask",
     "DelayedTaskHook",
+    "MissingParamError",
     "ScheduledHook",
     "ScheduledRouteBuilder",
     "ScheduledTask",
     "SchedulerOptions",
     "TaskDefaultOptions",
+    "WrongTypeError",
     "as_async_delayed_task",
     "as_async_scheduled_task",
     "as_delayed_task",

@@ -42,6 +42,7 @@ from pydantic_core import PydanticUndefined, to_json
 from starlette.convertors import PathConvertor
 
 from ..exceptions import TaskArgumentError
+from .exceptions import BadMethodError, MissingParamError, WrongTypeError
 
 __all__ = ["RouteCall"]
 
@@ -78,7 +79,7 @@ class RouteCall:
         methods = route.methods or {"POST"}
         self.method = next((m for m in _METHODS if m in methods), "")
         if not self.method:
-            raise TaskArgumentError(
+            raise BadMethodError(
                 f"route {route.path} serves {sorted(methods)}; Cloud Tasks and Cloud Scheduler "
                 f"call one of {', '.join(_METHODS)}")
         self.params: dict[str, _Param] = {}
@@ -119,7 +120,7 @@ class RouteCall:
         missing = [n for n, p in self.params.items()
                    if n not in values and p.field.field_info.is_required()]
         if missing:
-            raise TaskArgumentError(
+            raise MissingParamError(
                 f"{self.name}() missing required argument(s): {', '.join(map(repr, missing))}")
         return values
 
@@ -168,7 +169,7 @@ class RouteCall:
                 else:
                     cookies.append(f"{wire}={_COOKIE.value_encode(text)[1]}")
         if body and self.method not in ("POST", "PUT", "PATCH"):
-            raise TaskArgumentError(
+            raise BadMethodError(
                 f"{self.name}(): a {self.method} route cannot take a body as a task (Cloud "
                 "Tasks and Cloud Scheduler send one with POST, PUT or PATCH only); take the "
                 "values in the query, or serve the route with POST")
@@ -184,7 +185,7 @@ class RouteCall:
         if errors:
             problems = "; ".join(f"{e.get('msg')} (input {repr(e.get('input'))[:80]})"
                                  for e in errors)
-            raise TaskArgumentError(f"{self.name}(): argument {param.name!r}: {problems}")
+            raise WrongTypeError(f"{self.name}(): argument {param.name!r}: {problems}")
         return param.field.serialize(valid, mode="json", by_alias=True)
 
     def _body(self, body: dict[str, Any]) -> bytes:

@@ -16,8 +16,11 @@ from pydantic import BaseModel
 from celery_gcp.exceptions import DuplicateTaskError, TaskArgumentError
 from celery_gcp.fastapi import (
     AsyncDelayedRouteBuilder,
+    BadMethodError,
     CloudTasksHeaders,
     DelayedRouteBuilder,
+    MissingParamError,
+    WrongTypeError,
     chained_hook,
     deadline_delayed_hook,
     oidc_delayed_hook,
@@ -179,9 +182,9 @@ def test_call_site_errors_name_the_problem_and_send_nothing(site: Site) -> None:
     by_name = {r.endpoint.__name__: r.endpoint for r in router.routes}  # type: ignore[attr-defined]
     with pytest.raises(TypeError, match="unexpected keyword argument 'bogus'"):
         by_name["query"].delay(n=1, text="t", bogus=2)
-    with pytest.raises(TypeError, match=r"missing required argument.*'text'"):
+    with pytest.raises(MissingParamError, match=r"missing required argument.*'text'"):
         by_name["query"].delay(n=1)
-    with pytest.raises(TaskArgumentError, match=r"argument 'n'.*valid integer"):
+    with pytest.raises(WrongTypeError, match=r"argument 'n'.*valid integer"):
         by_name["query"].delay(n="many", text="t")
     with pytest.raises(TaskArgumentError, match=r"argument 'item'.*price"):
         by_name["body"].delay(item={"name": "no price"})
@@ -192,7 +195,7 @@ def test_call_site_errors_name_the_problem_and_send_nothing(site: Site) -> None:
         by_name["depends"].delay("k", source="x")
     with pytest.raises(TaskArgumentError, match="header 'x-request-tag' must be printable ASCII"):
         by_name["header"].delay(x_request_tag="é")
-    with pytest.raises(TaskArgumentError, match="a GET route cannot take a body"):
+    with pytest.raises(BadMethodError, match="a GET route cannot take a body"):
         by_name["fetch"].delay(item={"name": "n", "price": 1})
     with pytest.raises(TaskArgumentError, match="header 'user-agent' is set by Cloud Tasks"):
         by_name["agent"].delay(user_agent="me")
