@@ -18,6 +18,10 @@ from typing import TYPE_CHECKING, Any, ParamSpec, Protocol, TypeVar, cast
 from typing_extensions import Unpack
 
 if TYPE_CHECKING:
+    from collections.abc import Mapping, Sequence
+
+    from ..canvas import Signature
+    from ..result import AsyncResult
     from ..transport import Receipt
     from .delayed import DelayOptions
     from .scheduled import SchedulerOptions
@@ -27,14 +31,17 @@ __all__ = [
     "AsyncScheduledTask",
     "DelayedTask",
     "ScheduledTask",
+    "TaskRouteEndpoint",
     "as_async_delayed_task",
     "as_async_scheduled_task",
     "as_delayed_task",
+    "as_route_task",
     "as_scheduled_task",
 ]
 
 P = ParamSpec("P")
 R = TypeVar("R", covariant=True)
+T = TypeVar("T")  # invariant: AsyncResult[T] is
 
 
 class _Sends(Protocol[P]):
@@ -89,6 +96,28 @@ class AsyncScheduledTask(Protocol[P, R]):
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
     def scheduler(self, *, name: str, schedule: str,
                   **options: Unpack[SchedulerOptions]) -> _AsyncJob[P]: ...
+
+
+class TaskRouteEndpoint(Protocol[P, T]):
+    """An endpoint of an ``app.TaskRoute`` route: the Celery calling API. (Parameters of the
+    route's dependencies are not in its signature: pass those through ``apply_async``.)"""
+
+    name: str
+
+    def __call__(self, *args: P.args, **kwargs: P.kwargs) -> T: ...
+    def delay(self, *args: P.args, **kwargs: P.kwargs) -> AsyncResult[T]: ...
+    def adelay(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[AsyncResult[T]]: ...
+    def apply_async(self, args: Sequence[Any] | None = None,
+                    kwargs: Mapping[str, Any] | None = None, **options: Any) -> AsyncResult[T]: ...
+    def aapply_async(self, args: Sequence[Any] | None = None,
+                     kwargs: Mapping[str, Any] | None = None,
+                     **options: Any) -> Awaitable[AsyncResult[T]]: ...
+    def s(self, *args: Any, **kwargs: Any) -> Signature: ...
+
+
+def as_route_task(fn: Callable[P, T]) -> TaskRouteEndpoint[P, T]:
+    """``fn``, typed as an ``app.TaskRoute`` endpoint (``.delay()`` checked against it)."""
+    return cast("TaskRouteEndpoint[P, T]", fn)
 
 
 def as_delayed_task(fn: Callable[P, R]) -> DelayedTask[P, R]:

@@ -4,12 +4,14 @@ from __future__ import annotations
 
 from fastapi import APIRouter
 
+from celery_gcp import Celery
 from celery_gcp.fastapi import (
     AsyncDelayedRouteBuilder,
     DelayedRouteBuilder,
     ScheduledRouteBuilder,
     as_async_delayed_task,
     as_delayed_task,
+    as_route_task,
     as_scheduled_task,
 )
 
@@ -55,3 +57,20 @@ digest = as_scheduled_task(_digest)
 digest.scheduler(name="d", schedule="0 7 * * *").schedule(hours=24)
 digest.scheduler(name="d", schedule="0 7 * * *").schedule(hours="24")  # E: arg-type
 digest.scheduler(schedule="0 7 * * *")  # E: call-arg
+
+
+app = Celery("proj")
+trouter = APIRouter(route_class=app.TaskRoute)
+
+
+@trouter.post("/charge/{order_id}")
+def _charge(order_id: int, cents: int = 0) -> str:
+    return f"{order_id}: {cents}"
+
+
+charge = as_route_task(_charge)
+charge.delay(7, cents=5).get()
+charge.apply_async((7,), {"cents": 5}, countdown=60)
+charge.s(7)
+charge.delay("7")  # E: arg-type
+charge.delay(7, euros=5)  # E: call-arg
