@@ -20,6 +20,7 @@ from celery_gcp.fastapi import (
     CloudTasksHeaders,
     DelayedRouteBuilder,
     MissingParamError,
+    ScheduledRouteBuilder,
     WrongTypeError,
     chained_hook,
     deadline_delayed_hook,
@@ -27,7 +28,7 @@ from celery_gcp.fastapi import (
     task_default_options,
 )
 
-from .conftest import QUEUE, Site
+from .conftest import LOCATION, QUEUE, Site
 
 
 class Color(enum.Enum):
@@ -297,6 +298,14 @@ def test_no_network_until_the_first_delay(site: Site, monkeypatch: pytest.Monkey
     def quiet() -> None: ...
 
     site.api.include_router(router)
+    scheduled = APIRouter(route_class=ScheduledRouteBuilder(
+        location_path=LOCATION, base_url=site.url, client=Refusing()))
+
+    @scheduled.post("/nightly")
+    def nightly() -> None: ...
+
+    site.api.include_router(scheduled)
+    nightly.scheduler(name="nightly", schedule="0 3 * * *")  # type: ignore[attr-defined]
     assert calls == []
     # The default client is made on the first send too: the queue is created then, once.
     route_class = DelayedRouteBuilder(queue_path=QUEUE.replace("routes", "fresh"),
