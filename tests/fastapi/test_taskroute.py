@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+from datetime import UTC, datetime, timedelta
 from typing import Annotated, Any
 
 import httpx
@@ -210,3 +211,24 @@ async def test_async_route_runs_and_retries_on_the_event_loop(site: Site) -> Non
     await asyncio.to_thread(site.received.wait_for, 1)
     assert site.received.calls == [("bump", ("k 1", 4, 2))]
     assert result.id
+
+
+def test_a_start_beyond_30_days_is_relayed_by_the_route(site: Site) -> None:
+    app = make_app(site)
+    charge = orders(site, app)
+    result = charge.apply_async((12,), {"amount": {"cents": 1}, "x_tenant": "t"},
+                                countdown=40 * 86400)
+    client = site.emu.tasks_client()
+    hop = client.get_task(request={"name": result.location,
+                                   "response_view": tasks_v2.Task.View.FULL})
+    http = hop.http_request
+    assert http.headers["X-Celery-Relay"] == "1"
+    assert hop.schedule_time < datetime.now(UTC) + timedelta(days=30)
+    # Cloud Tasks delivers the hop at its time: the route sends the next step, does not run.
+    assert site.emu.server is not None
+    token = site.emu.server.issuer.mint(app.conf.gcp_service_account, http.url)
+    answer = httpx.request("POST", http.url, content=http.body, headers={
+        **http.headers, "Authorization": f"Bearer {token}"})
+    assert answer.status_code == 200
+    assert answer.json()["state"] == "PENDING"
+    assert site.received.calls == []
