@@ -51,6 +51,7 @@ _POSITIONAL = (_P.POSITIONAL_ONLY, _P.POSITIONAL_OR_KEYWORD)
 # Cloud Tasks' HTTP methods, in the order a route serving several prefers them.
 _METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE", "HEAD", "OPTIONS")
 _COOKIE = SimpleCookie()
+_JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*\Z")  # RFC 3986 unreserved: never escaped
 # Headers the platform sets or replaces on delivery.
 _PLATFORM_HEADERS = frozenset({"host", "content-length", "user-agent", "x-forwarded-for",
@@ -85,6 +86,8 @@ class RouteCall:
         self.params: dict[str, _Param] = {}
         for kind, field in _fields(route.dependant):
             self.params.setdefault(field.name, _param(kind, field))
+        self._required = [n for n, p in self.params.items()
+                          if p.field.field_info.is_required()]
         bodies = [p for p in self.params.values() if p.kind == "body"]
         self.embed = len(bodies) > 1 or any(
             getattr(p.field.field_info, "embed", False) for p in bodies)
@@ -117,8 +120,7 @@ class RouteCall:
                 raise TaskArgumentError(f"{self.name}() got multiple values for argument "
                                         f"{name!r}")
             values[name] = value
-        missing = [n for n, p in self.params.items()
-                   if n not in values and p.field.field_info.is_required()]
+        missing = [n for n in self._required if n not in values]
         if missing:
             raise MissingParamError(
                 f"{self.name}() missing required argument(s): {', '.join(map(repr, missing))}")
@@ -186,6 +188,8 @@ class RouteCall:
             problems = "; ".join(f"{e.get('msg')} (input {repr(e.get('input'))[:80]})"
                                  for e in errors)
             raise WrongTypeError(f"{self.name}(): argument {param.name!r}: {problems}")
+        if type(valid) in _JSON_SCALARS:  # already JSON-ready: nothing to convert
+            return valid
         return param.field.serialize(valid, mode="json", by_alias=True)
 
     def _body(self, body: dict[str, Any]) -> bytes:
@@ -217,33 +221,37 @@ def _param(kind: str, field: Any) -> _Param:
     return _Param(field.name, kind, field, wire, model)
 
 
-def _texts(route: str, param: _Param, data: Any) -> Iterator[tuple[str, str]]:
+def _texts(route: str, param: _Param, data: Any) -> list[tuple[str, str]]:
     """The (name, text) pairs of a non-body parameter's JSON-ready value."""
+    out: list[tuple[str, str]] = []
     if param.model:  # FastAPI reads each field of the model as its own parameter
         for key, value in (data or {}).items():
             wire = key.replace("_", "-") if param.kind == "header" else key
-            yield from _scalar_texts(route, param.name, wire, value)
-        return
-    yield from _scalar_texts(route, param.name, param.wire, data)
+            _add_texts(out, route, param.name, wire, value)
+    else:
+        _add_texts(out, route, param.name, param.wire, data)
+    return out
 
 
-def _scalar_texts(route: str, name: str, wire: str, value: Any) -> Iterator[tuple[str, str]]:
-    if value is None or value is PydanticUndefined:  # unset: the route's default applies
-        return
+def _add_texts(out: list[tuple[str, str]], route: str, name: str, wire: str,
+               value: Any) -> None:
     if isinstance(value, list | tuple):
         for item in value:
-            yield from _scalar_texts(route, name, wire, item)
+            _add_texts(out, route, name, wire, item)
+    elif isinstance(value, str):
+        out.append((wire, value))
+    elif value is None or value is PydanticUndefined:  # unset: the route's default applies
         return
-    if isinstance(value, dict):
+    elif isinstance(value, bool):
+        out.append((wire, "true" if value else "false"))
+    elif isinstance(value, dict):
         raise TaskArgumentError(
             f"{route}(): argument {name!r} is an object, which cannot travel in a URL or a "
             "header; take it in the body")
-    if isinstance(value, bool):
-        yield wire, "true" if value else "false"
     elif isinstance(value, enum.Enum):
-        yield wire, str(value.value)
+        out.append((wire, str(value.value)))
     else:
-        yield wire, str(value)
+        out.append((wire, str(value)))
 
 
 def _quote(text: str, safe: str = "") -> str:

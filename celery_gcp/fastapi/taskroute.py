@@ -113,7 +113,7 @@ class RouteTask(Task[..., Any]):
         call = route.call
         # Positional arguments follow the endpoint's parameters that are sent (not those
         # FastAPI resolves); keywords may also name a dependency's parameters.
-        names = list(self.arguments.signature.parameters)
+        names = self._names()
         if len(args) > len(names):
             raise TypeError(f"{self.name}() takes {len(names)} positional arguments but "
                             f"{len(args)} were given")
@@ -125,6 +125,13 @@ class RouteTask(Task[..., Any]):
         path, headers, body = call.request((), values)
         return body, HttpTarget(url=_base_url(self.app) + path, method=call.method,
                                 headers=headers, relay=True)
+
+    def _names(self) -> list[str]:
+        """The endpoint's parameters that are sent, in order (not FastAPI's dependencies)."""
+        names: list[str] | None = self.__dict__.get("_sent_names")
+        if names is None:
+            names = self.__dict__["_sent_names"] = list(self.arguments.signature.parameters)
+        return names
 
     def apply(self, *args: Any, **kwargs: Any) -> Any:
         """Run the endpoint here as a task (``task_always_eager``); a route with FastAPI
