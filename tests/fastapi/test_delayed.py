@@ -42,6 +42,11 @@ class Item(BaseModel):
     tags: list[str] = []
 
 
+class Filters(BaseModel):
+    max_price: float | None = None
+    tags: list[str] = []
+
+
 def paging(limit: int = 10, offset: int = 0) -> dict[str, int]:
     return {"limit": limit, "offset": offset}
 
@@ -115,6 +120,11 @@ def routes(site: Site, **builder: Any) -> APIRouter:
     def fetch(item: Item) -> None:
         got("fetch", item)
 
+    @router.post("/filtered")
+    def filtered(filters: Annotated[Filters, Query()],
+                 x_trace_id: Annotated[str, Header()] = "-") -> None:
+        got("filtered", (filters, x_trace_id))
+
     @router.post("/agent")
     def agent(user_agent: Annotated[str | None, Header()] = None) -> None:
         got("agent", user_agent)
@@ -140,6 +150,8 @@ CASES: list[tuple[str, tuple[Any, ...], dict[str, Any], Any]] = [
     ("embed", (), {"item": Item(name="e", price=0)}, Item(name="e", price=0)),
     ("depends", ("k 1",), {"limit": 5}, ("k 1", {"limit": 5, "offset": 0}, "from-worker")),
     ("get", (), {"q": "x y"}, "x y"),
+    ("filtered", (), {"filters": {"max_price": 9.5, "tags": ["a", "b c"]}, "x_trace_id": "t"},
+     (Filters(max_price=9.5, tags=["a", "b c"]), "t")),
 ]
 
 
