@@ -4,6 +4,7 @@ Application Default Credentials. Client libraries are imported on first use (col
 from __future__ import annotations
 
 import os
+import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ImproperlyConfigured, TransportError
@@ -11,8 +12,8 @@ from .exceptions import ImproperlyConfigured, TransportError
 if TYPE_CHECKING:
     from .app import Celery
 
-__all__ = ["SCHEDULER_VARIABLE", "TASKS_VARIABLE", "endpoint_url", "project", "scheduler_client",
-           "tasks_client"]
+__all__ = ["SCHEDULER_VARIABLE", "TASKS_VARIABLE", "base_url", "endpoint_url", "project",
+           "routed_path", "scheduler_client", "tasks_client"]
 
 TASKS_VARIABLE = "CLOUD_TASKS_EMULATOR_HOST"
 SCHEDULER_VARIABLE = "CLOUD_SCHEDULER_EMULATOR_HOST"
@@ -31,15 +32,27 @@ def project(app: Celery, variable: str = TASKS_VARIABLE) -> str:
     )
 
 
-def endpoint_url(app: Celery, name: str) -> str:
-    """The URL of the app's endpoint ``{task_endpoint_prefix}/{name}`` at ``task_base_url``:
-    what Cloud Tasks and Cloud Scheduler call."""
+def base_url(app: Celery) -> str:
+    """``task_base_url`` without a trailing ``/``: where the app's tasks and routes are
+    served; raises :class:`ImproperlyConfigured` when it is not set."""
     base = app.conf.task_base_url
     if not base:
         raise ImproperlyConfigured(
             "task_base_url is not set: set it (or CELERY_GCP_TASK_BASE_URL) to the URL of the "
             "service that runs your tasks, e.g. https://worker-abc-uc.a.run.app")
-    return f"{base.rstrip('/')}{app.conf.task_endpoint_prefix.rstrip('/')}/{name}"
+    return str(base).rstrip("/")
+
+
+def endpoint_url(app: Celery, name: str) -> str:
+    """The URL of the app's endpoint ``{task_endpoint_prefix}/{name}`` at ``task_base_url``:
+    what Cloud Tasks and Cloud Scheduler call."""
+    return f"{base_url(app)}{app.conf.task_endpoint_prefix.rstrip('/')}/{name}"
+
+
+def routed_path(url: str) -> str:
+    """The path of ``url`` (or of a path with a query) as a worker routes it: without the
+    query, percent-decoded. A token's audience is the base URL plus this."""
+    return urllib.parse.unquote(url.split("?", 1)[0])
 
 
 def tasks_client(asynchronous: bool = False) -> Any:

@@ -24,6 +24,8 @@ from typing import TYPE_CHECKING, Any
 
 import httpx
 
+from . import gcp
+
 if TYPE_CHECKING:
     from .app import Celery
     from .emulator.oidc import TokenIssuer
@@ -56,7 +58,7 @@ def auth_headers(app: Celery, issuer: TokenIssuer, path: str,
     """``Authorization`` as Cloud Tasks sends it for ``path``: a token of ``issuer`` for the
     task URL (``task_base_url`` + path, or ``task_oidc_audience``) and ``email`` (default: the
     app's ``gcp_service_account``)."""
-    audience = app.conf.task_oidc_audience or f"{app.conf.task_base_url.rstrip('/')}{path}"
+    audience = app.conf.task_oidc_audience or f"{gcp.base_url(app)}{path}"
     token = issuer.mint(email or app.conf.gcp_service_account, audience)
     return {"Authorization": f"Bearer {token}"}
 
@@ -70,7 +72,7 @@ def _request(app: Celery, message: Message,
         method, path = message.target.method, url.path + (f"?{url.query}" if url.query else "")
     headers = message.http_headers()
     if issuer is not None:
-        headers.update(auth_headers(app, issuer, urllib.parse.unquote(path.split("?")[0])))
+        headers.update(auth_headers(app, issuer, gcp.routed_path(path)))
     return method, path, headers
 
 

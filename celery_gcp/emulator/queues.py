@@ -19,7 +19,8 @@ from google.cloud import tasks_v2
 from .core import Core, from_duration, from_timestamp, set_timestamp
 from .names import short_id
 
-__all__ = ["HTTP_METHODS", "QueueRunner", "TaskEntry", "apply_queue_defaults", "retry_delay"]
+__all__ = ["BODY_METHODS", "HTTP_METHODS", "QueueRunner", "TaskEntry", "apply_queue_defaults",
+           "retry_delay"]
 
 QueuePb: Any = tasks_v2.Queue.pb()
 TaskPb: Any = tasks_v2.Task.pb()
@@ -27,6 +28,8 @@ _RUNNING = tasks_v2.Queue.State.RUNNING
 _PAUSED = tasks_v2.Queue.State.PAUSED
 # The HttpMethod enum of both APIs: 1 = POST (the default), 2 = GET, ...
 HTTP_METHODS = {1: "POST", 2: "GET", 3: "HEAD", 4: "PUT", 5: "DELETE", 6: "PATCH", 7: "OPTIONS"}
+# The methods that may carry a body, in Cloud Tasks and Cloud Scheduler alike (0: unset, POST).
+BODY_METHODS = frozenset({0, 1, 4, 6})
 _seq = itertools.count()
 
 # Cloud Tasks' defaults for a queue created without them.

@@ -12,6 +12,7 @@ from .. import cron
 from . import names
 from .core import Core, from_duration, set_timestamp
 from .jobs import JobRunner, apply_job_defaults
+from .queues import BODY_METHODS
 from .rpc import Handler, RpcError, service_handler
 
 __all__ = ["SchedulerService"]
@@ -160,8 +161,7 @@ def _check_job(job: Any) -> None:
     uri = job.http_target.uri
     if not uri.startswith(("http://", "https://")):
         raise RpcError(_INVALID, f"http_target.uri {uri!r} must be an http(s) URL")
-    if job.http_target.body and job.http_target.http_method not in (0, 1, 4, 6):
-        # As Cloud Scheduler: only POST (the default), PUT and PATCH carry a body.
+    if job.http_target.body and job.http_target.http_method not in BODY_METHODS:
         raise RpcError(_INVALID, "http_target.body is allowed only with POST, PUT or PATCH")
     try:
         cron.validate(job.schedule, job.time_zone or "Etc/UTC")

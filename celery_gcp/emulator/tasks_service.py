@@ -16,7 +16,7 @@ from google.rpc import status_pb2
 from . import names
 from .core import Core, from_duration, from_timestamp, set_timestamp
 from .operations import Operations
-from .queues import QueueRunner, TaskEntry, apply_queue_defaults
+from .queues import BODY_METHODS, QueueRunner, TaskEntry, apply_queue_defaults
 from .rpc import Handler, RpcError, service_handler
 
 __all__ = ["TasksService"]
@@ -37,7 +37,6 @@ _MAX_BATCH = 100
 # Fault injection name for single entries of a batch (reported in failed_requests).
 BATCH_ENTRY = "BatchCreateTasks:task"
 _INVALID = grpc.StatusCode.INVALID_ARGUMENT
-_BODY_METHODS = (0, 1, 4, 6)  # unspecified (POST), POST, PUT, PATCH
 
 
 class TasksService:
@@ -315,7 +314,7 @@ def _check_task(task: Any, now: float) -> None:
     url = task.http_request.url
     if not url.startswith(("http://", "https://")):
         raise RpcError(_INVALID, f"http_request.url {url!r} must be an http(s) URL")
-    if task.http_request.body and task.http_request.http_method not in _BODY_METHODS:
+    if task.http_request.body and task.http_request.http_method not in BODY_METHODS:
         raise RpcError(_INVALID, "http_request.body is allowed only with POST, PUT or PATCH")
     if task.HasField("schedule_time"):
         ahead = from_timestamp(task.schedule_time) - now

@@ -33,7 +33,7 @@ from ..transport import Receipt, SendOptions
 from ..transport.cloudtasks import CloudTasksTransport
 from .clients import check_queue_path, ensure_queue, ensure_queue_async
 from .hooks import DelayedTaskHook
-from .routes import BuiltRoute, check_options, one_base_url
+from .routes import BuiltRoute, check_options, named, one_base_url
 
 __all__ = [
     "AsyncDelayOptions",
@@ -117,8 +117,8 @@ class Delayer:
     def __init__(self, route: DelayedRoute, options: dict[str, Any]) -> None:
         self.route = route
         self.sender = route.sender
-        merged = {**self.sender.options, **_named(getattr(route.endpoint, _DEFAULTS, {})),
-                  **_named(options)}
+        merged = {**self.sender.options, **named(getattr(route.endpoint, _DEFAULTS, {})),
+                  **named(options)}
         self.options = merged
         self.queue_path = check_queue_path(merged["queue_path"])
         self.transport = self.sender.transport(merged.get("client"))
@@ -149,15 +149,6 @@ class Delayer:
         if self.sender.auto_create_queue and key not in self.sender.ready:
             ensure_queue(client=self.transport.client(), path=self.queue_path)
             self.sender.ready.add(key)
-
-
-def _named(options: dict[str, Any]) -> dict[str, Any]:
-    """``options`` with ``callback_base_url`` (the old name) as ``base_url``."""
-    if "base_url" not in options and "callback_base_url" not in options:
-        return options
-    out = {k: v for k, v in options.items() if k != "callback_base_url"}
-    out["base_url"] = one_base_url(options.get("base_url"), options.get("callback_base_url"))
-    return out
 
 
 class AsyncDelayer(Delayer):

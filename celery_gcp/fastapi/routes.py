@@ -20,7 +20,7 @@ from starlette.routing import BaseRoute, Mount
 
 from .call import RouteCall
 
-__all__ = ["BuiltRoute", "check_options", "one_base_url", "served_path"]
+__all__ = ["BuiltRoute", "check_options", "named", "one_base_url", "served_path"]
 
 
 class BuiltRoute(APIRoute):
@@ -76,19 +76,23 @@ _index_lock = threading.Lock()
 
 
 def _build_index() -> dict[int, tuple[BaseRoute, list[str]]]:
-    apps = [obj for obj in gc.get_objects() if isinstance(obj, Starlette)]
+    # Each app's tree is walked once; only apps mounted in no other one give paths (a mounted
+    # app's routes are reached, with the mount path, through the app it is mounted in).
+    walked: list[tuple[Starlette, list[tuple[BaseRoute, str]]]] = []
     mounted: set[int] = set()
+    for app in (obj for obj in gc.get_objects() if isinstance(obj, Starlette)):
+        found: list[tuple[BaseRoute, str]] = []
+        _walk(app.router.routes, "", found, mounted, 0)
+        walked.append((app, found))
     index: dict[int, tuple[BaseRoute, list[str]]] = {}
-    for app in apps:
-        _walk(app.router.routes, "", index, mounted, 0)
-    roots = [app for app in apps if id(app) not in mounted and id(app.router) not in mounted]
-    index = {}
-    for app in roots:
-        _walk(app.router.routes, "", index, set(), 0)
+    for app, found in walked:
+        if id(app) not in mounted and id(app.router) not in mounted:
+            for route, path in found:
+                index.setdefault(id(route), (route, []))[1].append(path)
     return index
 
 
-def _walk(routes: list[BaseRoute], prefix: str, index: dict[int, tuple[BaseRoute, list[str]]],
+def _walk(routes: list[BaseRoute], prefix: str, found: list[tuple[BaseRoute, str]],
           mounted: set[int], depth: int) -> None:
     from fastapi import routing
 
@@ -97,16 +101,16 @@ def _walk(routes: list[BaseRoute], prefix: str, index: dict[int, tuple[BaseRoute
         return
     for item in routes:
         if included is not None and isinstance(item, included):
-            _walk(item.original_router.routes, prefix + item.include_context.prefix, index,
+            _walk(item.original_router.routes, prefix + item.include_context.prefix, found,
                   mounted, depth + 1)
         elif isinstance(item, Mount):
             inner = item.app
             mounted.add(id(inner))
             inner_routes = getattr(getattr(inner, "router", inner), "routes", None)
             if inner_routes is not None:
-                _walk(inner_routes, prefix + item.path, index, mounted, depth + 1)
+                _walk(inner_routes, prefix + item.path, found, mounted, depth + 1)
         elif isinstance(item, APIRoute):
-            index.setdefault(id(item), (item, []))[1].append(prefix + item.path_format)
+            found.append((item, prefix + item.path_format))
 
 
 def one_base_url(base_url: str | None, callback_base_url: str | None) -> str:
@@ -120,6 +124,16 @@ def one_base_url(base_url: str | None, callback_base_url: str | None) -> str:
         raise ValueError(f"base_url {url!r} must be an http(s) URL, e.g. "
                          "https://worker-abc-uc.a.run.app")
     return url.rstrip("/")
+
+
+def named(options: dict[str, Any]) -> dict[str, Any]:
+    """``options`` with ``callback_base_url`` (the old name) given as ``base_url``; both at
+    once raise ``TypeError``."""
+    if "base_url" not in options and "callback_base_url" not in options:
+        return options
+    out = {k: v for k, v in options.items() if k != "callback_base_url"}
+    out["base_url"] = one_base_url(options.get("base_url"), options.get("callback_base_url"))
+    return out
 
 
 def check_options(kind: str, options: Mapping[str, Any], known: frozenset[str]) -> None:

@@ -34,7 +34,7 @@ from .. import beat, cron, gcp
 from ..message import CONTENT_TYPE
 from .clients import check_location_path
 from .hooks import ScheduledHook
-from .routes import BuiltRoute, check_options, one_base_url
+from .routes import BuiltRoute, check_options, named, one_base_url
 
 __all__ = [
     "AsyncScheduledRouteBuilder",
@@ -82,10 +82,7 @@ class Scheduler:
         if not isinstance(schedule, str):
             raise TypeError(f"schedule={schedule!r}: give a cron expression such as "
                             "'0 7 * * *'")
-        merged = {**route.defaults, **options}
-        if "base_url" in options or "callback_base_url" in options:
-            merged["base_url"] = one_base_url(options.get("base_url"),
-                                              options.get("callback_base_url"))
+        merged = {**route.defaults, **named(options)}
         time_zone = merged.get("time_zone") or "UTC"
         try:
             ZoneInfo(time_zone)

@@ -32,21 +32,22 @@ import contextvars
 import functools
 import inspect
 from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass, replace
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
 from starlette.responses import Response
 
-from ..exceptions import ImproperlyConfigured, MessageDecodeError
+from .. import gcp
+from ..exceptions import ImproperlyConfigured
 from ..message import HttpTarget, Message
 from ..request import CloudTasksDelivery
 from ..task import Task
 from ..worker.execute import RunResult, TaskRun, run_async, run_sync
 from ..worker.guard import check, invalid
 from ..worker.outcomes import Outcome
-from ..worker.router import answer, expired, metadata, relay, result_response
+from ..worker.router import admit, metadata, received, result_response
 from .routes import BuiltRoute
 
 if TYPE_CHECKING:
@@ -123,7 +124,7 @@ class RouteTask(Task[..., Any]):
                 raise TypeError(f"{self.name}() got multiple values for argument {key!r}")
             values[key] = value
         path, headers, body = call.request((), values)
-        return body, HttpTarget(url=_base_url(self.app) + path, method=call.method,
+        return body, HttpTarget(url=gcp.base_url(self.app) + path, method=call.method,
                                 headers=headers, relay=True)
 
     def _names(self) -> list[str]:
@@ -187,16 +188,10 @@ class TaskRoute(BuiltRoute):
             refused = await check(app, app.verifier, request)
             if refused is not None:
                 return refused
-            try:
-                message = Message.from_http(task.name, headers, await request.body())
-            except MessageDecodeError as exc:
-                return answer(Outcome.MALFORMED, {"detail": str(exc)})
-            message = replace(message, target=_delivered_target(app, task, request))
-            if message.expires is not None and message.expires <= app.now():
-                return expired(task, message)
-            if "x-celery-relay" in headers and message.eta is not None and (
-                    message.eta > app.now()):
-                return await relay(app, task, message)
+            message = await admit(app, task, headers, await request.body(),
+                                  _delivered_target(app, task, request))
+            if isinstance(message, Response):
+                return message
             token = _DELIVERY.set(_Delivery(message, CloudTasksDelivery.from_headers(headers)))
             try:
                 return await handler(request)
@@ -220,7 +215,7 @@ def _runner(task: RouteTask, endpoint: Callable[..., Any]) -> Callable[..., Any]
 
     def start(delivery: _Delivery, params: dict[str, Any]) -> tuple[TaskRun, Any]:
         values, deps = split(params)
-        run = TaskRun(task, delivery.message, values, deps, cloudtasks=delivery.cloudtasks)
+        run = received(task.app, task, delivery.message, values, deps, delivery.cloudtasks)
         token = _RUNNING.set((task, run.args, run.kwargs, delivery.message))
         return run, token
 
@@ -265,7 +260,7 @@ def _finish(task: RouteTask, message: Message, result: RunResult) -> Any:
 def _delivered_target(app: Celery, task: RouteTask, request: Request) -> HttpTarget:
     """The delivered request as a target, to send again for a retry or a relay hop."""
     raw = request.scope.get("raw_path") or request.scope["path"].encode()
-    url = _base_url(app) + raw.decode("latin-1")
+    url = gcp.base_url(app) + raw.decode("latin-1")
     if request.scope.get("query_string"):
         url += "?" + request.scope["query_string"].decode("latin-1")
     call = task.route.call
@@ -274,15 +269,6 @@ def _delivered_target(app: Celery, task: RouteTask, request: Request) -> HttpTar
     if "cookie" in request.headers and any(p.kind == "cookie" for p in call.params.values()):
         headers["Cookie"] = request.headers["cookie"]
     return HttpTarget(url=url, method=request.method, headers=headers, relay=True)
-
-
-def _base_url(app: Celery) -> str:
-    base = app.conf.task_base_url
-    if not base:
-        raise ImproperlyConfigured(
-            "task_base_url is not set: set it (or CELERY_GCP_TASK_BASE_URL) to the URL of the "
-            "service that serves the routes, e.g. https://worker-abc-uc.a.run.app")
-    return str(base).rstrip("/")
 
 
 def route_class(app: Celery) -> type[TaskRoute]:

@@ -32,7 +32,6 @@ import random
 import re
 import threading
 import time
-import urllib.parse
 from collections.abc import Mapping, Sequence
 from concurrent.futures import ThreadPoolExecutor
 from typing import TYPE_CHECKING, Any, NamedTuple
@@ -165,7 +164,7 @@ class CloudTasksTransport(Transport):
             http.oidc_token.service_account_email = conf.gcp_service_account
             # The URL as the worker routes it: path decoded, no query.
             http.oidc_token.audience = conf.task_oidc_audience or (
-                url if target is None else urllib.parse.unquote(url.split("?", 1)[0]))
+                url if target is None else gcp.routed_path(url))
         if options is not None and options.prepare is not None:
             prepared = options.prepare(types.wrap(request))
             request = type(prepared).pb(prepared) if hasattr(type(prepared), "pb") else prepared

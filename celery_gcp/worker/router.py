@@ -14,6 +14,8 @@ import json
 import logging
 import re
 import typing
+from collections.abc import Mapping
+from dataclasses import replace
 from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Annotated, Any
 
@@ -28,7 +30,7 @@ from ..exceptions import (
     TaskArgumentError,
     TransportError,
 )
-from ..message import Message
+from ..message import HttpTarget, Message
 from ..request import CloudTasksDelivery, Context
 from ..transport import SendOptions
 from .execute import RunResult, TaskRun, run_async, run_sync
@@ -39,8 +41,8 @@ if TYPE_CHECKING:
     from ..app import Celery
     from ..task import Task
 
-__all__ = ["add_task_route", "answer", "build_router", "expired", "metadata", "relay",
-           "result_response"]
+__all__ = ["add_task_route", "admit", "answer", "build_router", "expired", "metadata",
+           "received", "relay", "result_response"]
 
 logger = logging.getLogger("celery_gcp.worker")
 _REQUEST = "celery_gcp_request"
@@ -98,19 +100,11 @@ def add_task_route(router: APIRouter, app: Celery, task: Task[..., Any]) -> None
         request: Request = params[request_name] if shared_request else params.pop(_REQUEST)
         values: dict[str, Any] = params.pop(_BODY) if has_body else {}
         headers = metadata(request)
-        try:
-            message = Message.from_http(task.name, headers, await request.body())
-        except MessageDecodeError as exc:
-            return answer(Outcome.MALFORMED, {"detail": str(exc)})
-        cloudtasks = CloudTasksDelivery.from_headers(headers)
-        if message.expires is not None and message.expires <= app.now():
-            return expired(task, message)
-        if _RELAY in headers and message.eta is not None and message.eta > app.now():
-            return await relay(app, task, message)
-        run = TaskRun(task, message, values, {n: params[n] for n in dependency_names},
-                      cloudtasks=cloudtasks)
-        if signals.task_received.receivers:
-            signals.task_received.send(sender=app, request=run.request)
+        message = await admit(app, task, headers, await request.body())
+        if isinstance(message, Response):
+            return message
+        run = received(app, task, message, values, {n: params[n] for n in dependency_names},
+                       CloudTasksDelivery.from_headers(headers))
         if run_in_loop:
             result = await run_async(run)
         else:
@@ -136,6 +130,33 @@ def add_task_route(router: APIRouter, app: Celery, task: Task[..., Any]) -> None
     ):
         # Keep the unknown-task catch-all last so it never shadows a task added later.
         router.routes.insert(route_count - 1, router.routes.pop())
+
+
+async def admit(app: Celery, task: Task[..., Any], headers: Mapping[str, str], body: bytes,
+                target: HttpTarget | None = None) -> Message | Response:
+    """The message of a task request (``target``: where it was delivered, for a route), or
+    the answer that ends the request before a run: bad metadata (400), past its ``expires``
+    (200), or a relay hop, sent on towards its ETA."""
+    try:
+        message = Message.from_http(task.name, headers, body)
+    except MessageDecodeError as exc:
+        return answer(Outcome.MALFORMED, {"detail": str(exc)})
+    if target is not None:
+        message = replace(message, target=target)
+    if message.expires is not None and message.expires <= app.now():
+        return expired(task, message)
+    if _RELAY in headers and message.eta is not None and message.eta > app.now():
+        return await relay(app, task, message)
+    return message
+
+
+def received(app: Celery, task: Task[..., Any], message: Message, values: dict[str, Any],
+             dependencies: dict[str, Any], cloudtasks: CloudTasksDelivery | None) -> TaskRun:
+    """The run of an admitted message, announced by ``task_received``."""
+    run = TaskRun(task, message, values, dependencies, cloudtasks=cloudtasks)
+    if signals.task_received.receivers:
+        signals.task_received.send(sender=app, request=run.request)
+    return run
 
 
 def metadata(request: Request) -> dict[str, str]:

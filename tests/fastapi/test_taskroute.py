@@ -70,18 +70,23 @@ def test_delay_runs_the_route_as_a_task(site: Site) -> None:
     def on_success(sender: Any = None, **kw: Any) -> None:
         ran.append(sender.name)
 
+    def on_received(request: Any = None, **kw: Any) -> None:
+        ran.append(f"received {request.task}")
+
     signals.before_task_publish.connect(on_publish)
     signals.task_success.connect(on_success)
+    signals.task_received.connect(on_received)
     try:
         result = charge.delay(7, amount={"cents": 500}, x_tenant="acme")
         assert site.received.wait_for(1) == [("charge", (7, Amount(cents=500), "ACME", 1))]
     finally:
         signals.before_task_publish.disconnect(on_publish)
         signals.task_success.disconnect(on_success)
+        signals.task_received.disconnect(on_received)
     assert charge.name == "orders.charge"
     assert "orders.charge" in app.tasks
     assert sent == ["orders.charge"]
-    assert ran == ["orders.charge"]
+    assert ran == ["received orders.charge", "orders.charge"]
     assert result.id
     # Not a task of the worker router: it is served by its own route.
     assert all(not getattr(r, "path", "").endswith("orders.charge") for r in app.router.routes)
