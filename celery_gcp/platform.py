@@ -1,0 +1,73 @@
+"""What Google's platform fixes: Cloud Tasks' and Cloud Scheduler's limits, header names, id
+patterns, and the environment variables that point clients at an emulator.
+
+Every module that needs one of these facts reads it here, so a limit is written once. This
+module imports nothing of the package and nothing outside the standard library: the emulator,
+the transport and the worker all use it.
+"""
+
+from __future__ import annotations
+
+import re
+
+__all__ = [
+    "CERTS_URL_VARIABLE",
+    "DEADLINE_RANGE",
+    "HORIZON_SECONDS",
+    "JOB_ID",
+    "MAX_BATCH",
+    "MAX_BATCH_BYTES",
+    "MAX_SCHEDULE_AHEAD",
+    "MAX_TASK_BYTES",
+    "QUEUE_ID",
+    "QUEUE_PATH",
+    "LOCATION_PATH",
+    "RELAY_HEADER",
+    "SCHEDULER_VARIABLE",
+    "TASKS_VARIABLE",
+    "TASK_ID",
+]
+
+# -- Cloud Tasks ---------------------------------------------------------------------------------
+
+#: The largest task Cloud Tasks accepts (the whole task: body, headers, URL), in bytes.
+MAX_TASK_BYTES = 1024 * 1024
+#: How far ahead a task's ``schedule_time`` may be.
+MAX_SCHEDULE_AHEAD = 30 * 86400
+#: Where the transport hops a task due further ahead: an hour short of the limit, so a hop
+#: never lands past it.
+HORIZON_SECONDS = MAX_SCHEDULE_AHEAD - 3600
+#: The tasks one BatchCreateTasks call takes.
+MAX_BATCH = 100
+#: The bytes sent in one batch: below gRPC's default 4 MB message limit.
+MAX_BATCH_BYTES = 3 * 1024 * 1024
+#: A request's dispatch deadline, in seconds: the lowest and highest Cloud Tasks allows.
+DEADLINE_RANGE = (15.0, 1800.0)
+#: A task id (the last segment of a task name).
+TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
+#: A queue id (the last segment of a queue name).
+QUEUE_ID = re.compile(r"^[A-Za-z0-9-]{1,100}$")
+#: ``projects/P/locations/L``.
+LOCATION_PATH = re.compile(r"^projects/[^/]+/locations/[^/]+$")
+#: ``projects/P/locations/L/queues/Q``.
+QUEUE_PATH = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[A-Za-z0-9-]{1,100}$")
+
+# -- Cloud Scheduler -----------------------------------------------------------------------------
+
+#: A job id (the last segment of a job name), as ``X-CloudScheduler-JobName`` carries it.
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
+
+# -- this project's wire format ------------------------------------------------------------------
+
+#: Set on a relay hop of a task due beyond :data:`HORIZON_SECONDS`: the receiving endpoint
+#: sends the task on towards its ETA instead of running it.
+RELAY_HEADER = "X-Celery-Relay"
+
+# -- emulators -----------------------------------------------------------------------------------
+
+#: ``HOST:PORT`` of a Cloud Tasks emulator; where set, clients are made for it.
+TASKS_VARIABLE = "CLOUD_TASKS_EMULATOR_HOST"
+#: ``HOST:PORT`` of a Cloud Scheduler emulator.
+SCHEDULER_VARIABLE = "CLOUD_SCHEDULER_EMULATOR_HOST"
+#: Where a worker finds the keys that sign the emulator's OIDC tokens.
+CERTS_URL_VARIABLE = "CELERY_GCP_OIDC_CERTS_URL"
