@@ -25,7 +25,7 @@ from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 from zoneinfo import ZoneInfo
 
-from . import _state, calling
+from . import _state
 from .annotations import annotate
 from .config import PendingSettings, Settings, defaults, detect_mixed_names, read_source
 from .exceptions import (
@@ -34,8 +34,10 @@ from .exceptions import (
     ImproperlyConfigured,
     NotRegistered,
 )
+from .layers import Layers
 from .routing import Router
-from .signals import Signal, import_modules
+from .sending import Sender, send_options, warn_once
+from .signals import Signal, SignalLayer, import_modules
 from .task import Task
 from .transport import Transport, transport_for_url
 from .utils.imports import django_app_packages, import_object, import_related
@@ -129,6 +131,11 @@ class Celery:
         self._router: APIRouter | None = None
         self._task_route: type[TaskRoute] | None = None
         self._warned: set[str] = set()
+        #: The send path (:mod:`celery_gcp.sending`).
+        self.sender = Sender(self)
+        #: The layers around every send and run (:mod:`celery_gcp.layers`); Celery's signals
+        #: are the first.
+        self.layers = Layers([SignalLayer()])
         self.on_configure = Signal("app.on_configure")
         self.on_after_configure = Signal("app.on_after_configure")
         self.on_after_finalize = Signal("app.on_after_finalize")
@@ -310,7 +317,7 @@ class Celery:
         if self._finalized:
             annotate(task, self.conf.task_annotations)
         if self._router is not None:
-            from .worker.router import add_task_route
+            from .worker.endpoints import add_task_route
 
             logger.warning(
                 "task %r was registered after app.router was built; a FastAPI app that "
@@ -413,23 +420,27 @@ class Celery:
         """Send a task by name; a locally registered task's arguments are validated."""
         from .result import AsyncResult
 
-        if self.conf.task_always_eager:
-            calling.warn_once(self, "send_task-eager", "task_always_eager has no effect on "
-                              "send_task: the task is sent (as in Celery); call the task's "
-                              "apply_async to run it eagerly", category=AlwaysEagerIgnored)
+        sender = self.sender
+        if sender.eager():
+            warn_once(self, "send_task-eager", "task_always_eager has no effect on send_task: "
+                      "the task is sent (as in Celery); call the task's apply_async to run it "
+                      "eagerly", category=AlwaysEagerIgnored)
         options = {k: v for k, v in options.items() if v is not None}
         task = self.tasks.get(name)
         if task is not None and task.queue and "queue" not in options:
             options["queue"] = task.queue
-        message = calling.build_message(self, name, task, args, kwargs, options)
-        receipt = calling.publish(self, message, calling.send_options(options))
+        message = sender.message(name, task, args, kwargs, options)
+        receipt = sender.send(message, send_options(options))
         return AsyncResult(receipt.task_id, task_name=name, app=self, location=receipt.name)
 
     @property
     def transport(self) -> Transport:
         """The transport chosen by ``broker_url``; assign one to replace it (tests)."""
         if self._transport is None:
-            self._transport = transport_for_url(self.conf.broker_url, self)
+            conf = self.conf
+            self._transport = transport_for_url(
+                conf.broker_url, clock=lambda: self.now().timestamp(),
+                concurrency=int(conf.get("task_send_concurrency") or 16))
         return self._transport
 
     @transport.setter
@@ -458,7 +469,7 @@ class Celery:
     def router(self) -> APIRouter:
         """The FastAPI router with one POST endpoint per task; include it in your app."""
         if self._router is None:
-            from .worker.router import build_router
+            from .worker.endpoints import build_router
 
             self._router = build_router(self)
         return self._router

@@ -31,7 +31,7 @@ from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, NamedTuple
 
-from .exceptions import ImproperlyConfigured
+from .exceptions import AuthError, ImproperlyConfigured
 
 if TYPE_CHECKING:
     from .app import Celery
@@ -52,16 +52,6 @@ _MAX_TOKEN = 8192
 _SIGNED_KEPT = 1024
 # Three base64url parts (no padding): urlsafe_b64decode alone would skip other characters.
 _COMPACT_JWT = re.compile(r"^[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+\.[A-Za-z0-9_-]+$")
-
-
-class AuthError(Exception):
-    """A request that may not run a task: ``status`` 401 (no valid token) or 403 (not
-    allowed). ``reason`` is safe to log and to answer: it holds nothing of the token."""
-
-    def __init__(self, status: int, reason: str) -> None:
-        super().__init__(reason)
-        self.status = status
-        self.reason = reason
 
 
 def keys_from_certs(document: Mapping[str, str]) -> dict[str, Any]:

@@ -16,9 +16,9 @@ from __future__ import annotations
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
-from .calling import new_id
 from .exceptions import PartialSendError
 from .result import AsyncResult, GroupResult
+from .sending import new_id
 
 if TYPE_CHECKING:
     from .app import Celery
@@ -157,8 +157,6 @@ class Signature(dict[str, Any]):
     def message(self, args: Sequence[Any] | None = None,
                 kwargs: Mapping[str, Any] | None = None, **options: Any) -> Message:
         """The Message this signature would send (validated, routed), without sending it."""
-        from . import calling
-
         merged_args, merged_kwargs = self._merge(args, kwargs)
         merged_options = {**self.options, **options}
         task = self._type or self.app.tasks.get(self.task)
@@ -166,8 +164,8 @@ class Signature(dict[str, Any]):
             return task._message(merged_args, merged_kwargs, merged_options.pop("task_id", None),
                                  merged_options.pop("link", None),
                                  merged_options.pop("link_error", None), merged_options)
-        return calling.build_message(self.app, self.task, None, merged_args, merged_kwargs,
-                                     merged_options)
+        return self.app.sender.message(self.task, None, merged_args, merged_kwargs,
+                                       merged_options)
 
     def apply(self, args: Sequence[Any] | None = None,
               kwargs: Mapping[str, Any] | None = None, **options: Any) -> Any:
@@ -264,15 +262,15 @@ class group(Signature):
         and :class:`~celery_gcp.exceptions.PartialSendError` reports which failed and why.
         With ``task_always_eager`` every signature runs here.
         """
-        from . import calling
+        from .sending import send_options
 
         if not self.tasks:
             return GroupResult([])
         app = self.tasks[0].app
-        if app.conf.task_always_eager:
+        if app.sender.eager():
             return self.apply(args, kwargs, **options)
         messages = [s.message(args, kwargs, **options) for s in self.tasks]
-        outcomes = calling.publish_many(app, messages, calling.send_options(options))
+        outcomes = app.sender.send_many(messages, send_options(options))
         slots: list[AsyncResult[Any] | Exception] = [
             outcome if isinstance(outcome, Exception) else AsyncResult(
                 outcome.task_id, task_name=message.task, app=app, location=outcome.name)

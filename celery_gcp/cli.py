@@ -245,12 +245,13 @@ def call(ctx: click.Context, name: str, args_json: str, kwargs_json: str,
 @click.pass_context
 def inspect_queues(ctx: click.Context) -> None:
     """Show each queue the app uses as Cloud Tasks has it (state, rate, retries, tasks)."""
+    from . import gcp
     from .transport.cloudtasks import CloudTasksTransport
 
     app = _app(ctx)
-    transport = CloudTasksTransport(app)
+    transport = CloudTasksTransport()
     for name in queues.queue_names(app):
-        path = transport.queue_path(name)
+        path = gcp.queue_path(app, name)
         queue = transport.get_queue(path)
         if queue is None:
             click.echo(f"{name}\t{path}\tmissing (celery-gcp queues sync creates it)")
@@ -267,11 +268,12 @@ def queues_group() -> None:
 
 
 def _plan(ctx: click.Context) -> tuple[list[queues.Change], Any]:
+    from . import gcp
     from .transport.cloudtasks import CloudTasksTransport
 
     app = _app(ctx)
-    transport = CloudTasksTransport(app)
-    specs = queues.desired(app, transport.queue_path)
+    transport = CloudTasksTransport()
+    specs = queues.desired(app, lambda name: gcp.queue_path(app, name))
     return queues.plan(specs, transport.get_queue), transport
 
 
@@ -354,11 +356,11 @@ def beat_run(ctx: click.Context, name: str) -> None:
 @click.pass_context
 def purge(ctx: click.Context, queue: str) -> None:
     """Delete every task waiting in Cloud Tasks queue QUEUE (a Celery queue name)."""
+    from . import gcp
     from .transport.cloudtasks import CloudTasksTransport
 
-    transport = CloudTasksTransport(_app(ctx))
-    path = transport.queue_path(queue)
-    transport.client().purge_queue(name=path)
+    path = gcp.queue_path(_app(ctx), queue)
+    CloudTasksTransport().client().purge_queue(name=path)
     click.echo(f"purged {path}")
 
 

@@ -84,15 +84,9 @@ from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from croniter import CroniterBadDateError, croniter
 
+from .exceptions import InvalidSchedule
+
 __all__ = ["InvalidSchedule", "fires_between", "next_fire", "validate"]
-
-
-class InvalidSchedule(ValueError):
-    """A schedule or time zone that Cloud Scheduler would reject.
-
-    The message says what is wrong and how to fix it, e.g. ``field 5 (day of week) '8' is out of
-    range 0-7``.
-    """
 
 
 # --- parsing ------------------------------------------------------------------------------------

@@ -133,7 +133,7 @@ class DevStack:
             url = self._serve.__enter__()
             conf.task_base_url = url
             self.url = url
-            self.transport = CloudTasksTransport(self.app)
+            self.transport = CloudTasksTransport(clock=lambda: self.app.now().timestamp())
             self.app.transport = self.transport
             self.create_queues()
             self.jobs = self.sync_schedule()
@@ -159,7 +159,9 @@ class DevStack:
 
     def create_queues(self) -> None:
         """Create (or update) each queue in the emulator, configured as the app declares."""
-        specs = queues.desired(self.app, self.transport.queue_path)
+        from . import gcp
+
+        specs = queues.desired(self.app, lambda name: gcp.queue_path(self.app, name))
         changes = queues.plan(specs, self.transport.get_queue)
         queues.apply(changes, self.transport.client())
 

@@ -14,12 +14,21 @@ This project's own errors share one root, :class:`CeleryGcpError`::
 
     CeleryGcpError (CeleryError)
      ├── TaskArgumentError (TypeError)   a call the worker would reject, caught at the call site
+     │    ├── MissingParamError          a route call without a required parameter
+     │    ├── WrongTypeError             a route call's value that does not validate
+     │    └── BadMethodError             a route whose method cannot carry the call
      ├── MessageDecodeError (ValueError) a request whose X-Celery-* metadata is malformed
+     ├── AuthError (SecurityError)       a caller that may not run tasks (401/403)
      ├── TransportError                  the transport could not hand a message over
      │    ├── DuplicateTaskError         a caller-given task_id that was already used
      │    ├── PartialSendError           some messages of a bulk send failed
      │    └── MessageTooLargeError       a task over Cloud Tasks' 1 MB limit
+     ├── ScheduleError (ValueError)      a periodic schedule Cloud Scheduler cannot run
+     │    └── InvalidSchedule            a cron expression or time zone it would reject
      └── NoResultBackendError (NotImplementedError)  AsyncResult.get() with no result store
+
+(The emulator's own errors, which become gRPC status codes, are under
+:class:`EmulatorError`.)
 """
 
 from __future__ import annotations
@@ -30,6 +39,8 @@ from typing import Any
 __all__ = [
     "AlreadyRegistered",
     "AlwaysEagerIgnored",
+    "AuthError",
+    "BadMethodError",
     "CDeprecationWarning",
     "CPendingDeprecationWarning",
     "CeleryError",
@@ -37,12 +48,15 @@ __all__ = [
     "CeleryGcpWarning",
     "CeleryWarning",
     "DuplicateTaskError",
+    "EmulatorError",
     "Ignore",
     "ImproperlyConfigured",
+    "InvalidSchedule",
     "InvalidTaskError",
     "MaxRetriesExceededError",
     "MessageDecodeError",
     "MessageTooLargeError",
+    "MissingParamError",
     "NoResultBackendError",
     "NotRegistered",
     "PartialSendError",
@@ -59,6 +73,7 @@ __all__ = [
     "TimeLimitExceeded",
     "TimeoutError",
     "TransportError",
+    "WrongTypeError",
 ]
 
 
@@ -219,8 +234,31 @@ class TaskArgumentError(CeleryGcpError, TypeError):
     """
 
 
+class MissingParamError(TaskArgumentError):
+    """A required parameter of a route was not given (fastapi-gcp-tasks' name)."""
+
+
+class WrongTypeError(TaskArgumentError):
+    """A value does not validate against its route parameter's annotation."""
+
+
+class BadMethodError(TaskArgumentError):
+    """A route's method cannot be used as a task (none Cloud Tasks calls, or a body with a
+    method that carries none)."""
+
+
 class MessageDecodeError(CeleryGcpError, ValueError):
     """An incoming request's ``X-Celery-*`` metadata is malformed."""
+
+
+class AuthError(CeleryGcpError, SecurityError):
+    """A request that may not run a task: ``status`` 401 (no valid token) or 403 (not
+    allowed). ``reason`` is safe to log and to answer: it holds nothing of the token."""
+
+    def __init__(self, status: int, reason: str) -> None:
+        super().__init__(reason)
+        self.status = status
+        self.reason = reason
 
 
 class TransportError(CeleryGcpError):
@@ -255,5 +293,14 @@ class ScheduleError(CeleryGcpError, ValueError):
     use instead (an exact interval, a crontab, or the sub-minute opt-in)."""
 
 
+class InvalidSchedule(ScheduleError):
+    """A cron expression or time zone that Cloud Scheduler would reject; the message says what
+    is wrong, e.g. ``field 5 (day of week) '8' is out of range 0-7``."""
+
+
 class NoResultBackendError(CeleryGcpError, NotImplementedError):
     """A result was asked for, but celery_gcp keeps no result store."""
+
+
+class EmulatorError(CeleryGcpError):
+    """An error of the local emulator's own (a bad resource name, a refused call)."""

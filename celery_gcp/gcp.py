@@ -13,7 +13,7 @@ if TYPE_CHECKING:
     from .app import Celery
 
 __all__ = ["SCHEDULER_VARIABLE", "TASKS_VARIABLE", "base_url", "endpoint_url", "project",
-           "routed_path", "scheduler_client", "tasks_client"]
+           "queue_path", "routed_path", "scheduler_client", "tasks_client"]
 
 TASKS_VARIABLE = "CLOUD_TASKS_EMULATOR_HOST"
 SCHEDULER_VARIABLE = "CLOUD_SCHEDULER_EMULATOR_HOST"
@@ -30,6 +30,14 @@ def project(app: Celery, variable: str = TASKS_VARIABLE) -> str:
         "no Google Cloud project: set gcp_project (or GOOGLE_CLOUD_PROJECT), or set "
         f"{variable}=HOST:PORT to use the emulator"
     )
+
+
+def queue_path(app: Celery, queue: str | None) -> str:
+    """The full name of the Cloud Tasks queue of Celery queue ``queue`` (``None``: the
+    app's ``task_default_queue``): ``projects/P/locations/L/queues/ID``."""
+    conf = app.conf
+    queue_id = app.queue_router.queue_id(queue or conf.task_default_queue)
+    return f"projects/{project(app)}/locations/{conf.gcp_location}/queues/{queue_id}"
 
 
 def base_url(app: Celery) -> str:

@@ -19,9 +19,13 @@ Headers (all values ASCII)::
     X-Celery-Headers      JSON object of the caller's custom headers
 
 A message for a FastAPI route (``celery_gcp.fastapi``, ``app.TaskRoute``) also has an
-:class:`HttpTarget`: the route's method and URL (path and query already encoded) and the
+:class:`HttpTarget`: the route's method and path (with its query, already encoded) and the
 headers its header and cookie parameters travel in. Its body is the route's request body as
 FastAPI reads it (empty for a route without one).
+
+A message on its way to Cloud Tasks carries its whole :class:`Destination`, resolved once at
+the call site (queue path, URL, method, dispatch deadline, OIDC identity and audience), so a
+transport only does I/O: it reads nothing of an app.
 """
 
 from __future__ import annotations
@@ -35,7 +39,7 @@ from typing import Any
 
 from .exceptions import MessageDecodeError
 
-__all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "VERSION", "HttpTarget", "Message"]
+__all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "VERSION", "Destination", "HttpTarget", "Message"]
 
 VERSION = 1
 CONTENT_TYPE = "application/json"
@@ -66,19 +70,37 @@ Signature = Mapping[str, Any]
 
 @dataclass(frozen=True, slots=True)
 class HttpTarget:
-    """Where a route's message goes, instead of the task endpoint ``{prefix}/{task}``.
+    """The request a route's message is, instead of a POST to ``{prefix}/{task}``.
 
-    ``queue_path`` is a full Cloud Tasks queue name (``projects/P/locations/L/queues/Q``) for
-    senders without an app; with one, the message's ``queue`` is routed as usual. ``relay``
+    ``path`` is relative to the base URL the route is served at, with its query. ``relay``
     says whether the receiving route takes relay hops (a task due beyond Cloud Tasks' 30-day
     horizon); a plain FastAPI route does not, so such a message is refused at send time.
     """
 
-    url: str
+    path: str
     method: str = "POST"
     headers: Mapping[str, str] = field(default_factory=dict)
-    queue_path: str | None = None
     relay: bool = False
+
+
+@dataclass(frozen=True, slots=True)
+class Destination:
+    """Where and how Cloud Tasks delivers a message: everything a transport needs besides
+    the message itself.
+
+    ``queue_path`` is the full queue name (``projects/P/locations/L/queues/Q``), ``url`` the
+    URL called with ``method``; ``deadline`` the dispatch deadline in seconds (``None``: the
+    service's default); ``service_account`` signs an OIDC token for ``audience``; ``relay``
+    whether the endpoint takes relay hops.
+    """
+
+    queue_path: str
+    url: str
+    method: str = "POST"
+    deadline: float | None = None
+    service_account: str | None = None
+    audience: str | None = None
+    relay: bool = True
 
 
 @dataclass(frozen=True, slots=True)
@@ -101,6 +123,7 @@ class Message:
     link_error: tuple[Signature, ...] = ()
     headers: Mapping[str, Any] = field(default_factory=dict)
     target: HttpTarget | None = None
+    destination: Destination | None = None
 
     def http_headers(self) -> dict[str, str]:
         """The HTTP headers that carry this message's metadata (and its content type)."""

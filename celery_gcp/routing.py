@@ -49,6 +49,8 @@ class Router:
     def __init__(self, routes: Any, default_queue: str) -> None:
         self.default_queue = default_queue
         self.routers = [_compile(r) for r in _as_list(routes)]
+        #: Whether the queue of a call depends on the task name alone (no router functions).
+        self.static = all(isinstance(r, _MapRouter) for r in self.routers)
         self._names_by_id: dict[str, str] = {}
 
     def queue_id(self, name: str) -> str:

@@ -2,7 +2,8 @@
 
 Fired here: ``before_task_publish``, ``after_task_publish``, ``task_received``, ``task_prerun``,
 ``task_postrun``, ``task_success``, ``task_failure``, ``task_retry``, ``task_revoked`` (an expired
-task), ``task_unknown``, and the app's ``import_modules``.
+task), ``task_unknown``, and the app's ``import_modules``. The task and publish signals are sent
+by :class:`SignalLayer`, the first of every app's layers (:mod:`celery_gcp.layers`).
 
 The worker and beat signals (``worker_init``, ``worker_ready``, ``beat_init``, ...) exist so that
 code connecting to them keeps importing, but they are never fired: there is no long-running
@@ -21,10 +22,22 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import Any, overload
+from typing import TYPE_CHECKING, Any, overload
+
+from . import layers
+from .layers import Layer
+
+if TYPE_CHECKING:
+    from .einfo import ExceptionInfo
+    from .exceptions import Retry
+    from .message import Message
+    from .task import Task
+    from .transport import Receipt
+    from .worker.run import RunResult, TaskRun
 
 __all__ = [
     "Signal",
+    "SignalLayer",
     "after_setup_logger",
     "after_setup_task_logger",
     "after_task_publish",
@@ -96,6 +109,7 @@ class Signal:
             key = dispatch_uid if dispatch_uid is not None else fun
             if not any(k == key and s == sender for k, s, _ in self.receivers):
                 self.receivers.append((key, sender, fun))
+                layers.changed()
             return fun
 
         return _connect(receiver) if receiver is not None else _connect
@@ -110,6 +124,7 @@ class Signal:
         key = dispatch_uid if dispatch_uid is not None else receiver
         before = len(self.receivers)
         self.receivers = [r for r in self.receivers if not (r[0] == key and r[1] == sender)]
+        layers.changed()
         return len(self.receivers) != before
 
     def has_listeners(self, sender: object | None = None) -> bool:
@@ -170,3 +185,78 @@ beat_embedded_init = Signal("beat_embedded_init")
 setup_logging = Signal("setup_logging")
 after_setup_logger = Signal("after_setup_logger")
 after_setup_task_logger = Signal("after_setup_task_logger")
+
+
+class SignalLayer(Layer):
+    """Sends Celery's task and publish signals at their steps, with Celery's arguments; a
+    step whose signal has no receiver is skipped at no cost."""
+
+    _SIGNALS: dict[str, Signal] = {
+        "before_send": before_task_publish, "after_send": after_task_publish,
+        "received": task_received, "before_run": task_prerun, "succeeded": task_success,
+        "retried": task_retry, "failed": task_failure, "after_run": task_postrun,
+        "skipped": task_revoked,
+    }
+
+    def wants(self, step: str) -> bool:
+        """Whether the step's signal has a receiver."""
+        return bool(self._SIGNALS[step].receivers)
+
+    def before_send(self, message: Message) -> None:
+        """``before_task_publish``."""
+        before_task_publish.send(
+            sender=message.task, body=message.body, exchange="", routing_key=message.queue,
+            headers=_protocol_headers(message), properties={}, declare=[], retry_policy=None)
+
+    def after_send(self, message: Message, receipt: Receipt) -> None:
+        """``after_task_publish``."""
+        after_task_publish.send(sender=message.task, body=message.body, exchange="",
+                                routing_key=message.queue, headers=_protocol_headers(message))
+
+    def received(self, run: TaskRun) -> None:
+        """``task_received``."""
+        task_received.send(sender=run.task.app, request=run.request)
+
+    def before_run(self, run: TaskRun) -> None:
+        """``task_prerun``."""
+        task_prerun.send(sender=run.task, task_id=run.message.id, task=run.task,
+                         args=run.args, kwargs=run.kwargs)
+
+    def succeeded(self, run: TaskRun, retval: Any) -> None:
+        """``task_success``."""
+        task_success.send(sender=run.task, result=retval)
+
+    def retried(self, run: TaskRun, retry: Retry, einfo: ExceptionInfo) -> None:
+        """``task_retry``."""
+        task_retry.send(sender=run.task, request=run.request, reason=retry, einfo=einfo)
+
+    def failed(self, run: TaskRun, exc: BaseException, einfo: ExceptionInfo) -> None:
+        """``task_failure``."""
+        task_failure.send(sender=run.task, task_id=run.request.id, exception=exc,
+                          args=run.args, kwargs=run.kwargs, traceback=exc.__traceback__,
+                          einfo=einfo)
+
+    def after_run(self, run: TaskRun, result: RunResult) -> None:
+        """``task_postrun``."""
+        task_postrun.send(sender=run.task, task_id=run.message.id, task=run.task,
+                          args=run.args, kwargs=run.kwargs, retval=result.retval,
+                          state=result.state)
+
+    def skipped(self, task: Task[..., Any], message: Message, reason: str) -> None:
+        """``task_revoked`` (``expired=True``)."""
+        from .context import Context
+
+        request = Context(id=message.id, task=task.name, called_directly=False)
+        task_revoked.send(sender=task, request=request, terminated=False, signum=None,
+                          expired=reason == "expired")
+
+
+def _protocol_headers(message: Message) -> dict[str, Any]:
+    """The message's metadata under Celery's protocol-2 header names."""
+    return {
+        "id": message.id, "task": message.task, "retries": message.retries,
+        "eta": message.eta and message.eta.isoformat(),
+        "expires": message.expires and message.expires.isoformat(),
+        "root_id": message.root_id, "parent_id": message.parent_id,
+        **message.headers,
+    }

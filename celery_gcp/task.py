@@ -12,12 +12,12 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
-from . import calling
 from .arguments import Arguments
 from .canvas import Signature
+from .context import Context, pop_request, push_request, request_of, top_request
 from .exceptions import MaxRetriesExceededError, Reject, Retry
-from .request import Context, pop_request, push_request, request_of, top_request
 from .result import AsyncResult, EagerResult
+from .sending import send_options, warn_once
 
 if TYPE_CHECKING:
     from .app import Celery
@@ -146,11 +146,12 @@ class Task(Generic[P, R]):
 
         With ``task_always_eager`` the task runs here and an :class:`EagerResult` comes back.
         """
-        if self.app.conf.task_always_eager:
+        sender = self.app.sender
+        if sender.eager():
             return self.apply(args, kwargs, task_id=task_id, link=link, link_error=link_error,
                               **options)
         message = self._message(args, kwargs, task_id, link, link_error, options)
-        receipt = calling.publish(self.app, message, calling.send_options(options))
+        receipt = sender.send(message, send_options(options) if options else None)
         return AsyncResult(receipt.task_id, task_name=self.name, app=self.app,
                            location=receipt.name)
 
@@ -164,11 +165,12 @@ class Task(Generic[P, R]):
         **options: Any,
     ) -> AsyncResult[R]:
         """Async :meth:`apply_async`."""
-        if self.app.conf.task_always_eager:
+        sender = self.app.sender
+        if sender.eager():
             return await self.aapply(args, kwargs, task_id=task_id, link=link,
                                      link_error=link_error, **options)
         message = self._message(args, kwargs, task_id, link, link_error, options)
-        receipt = await calling.publish_async(self.app, message, calling.send_options(options))
+        receipt = await sender.asend(message, send_options(options) if options else None)
         return AsyncResult(receipt.task_id, task_name=self.name, app=self.app,
                            location=receipt.name)
 
@@ -189,7 +191,7 @@ class Task(Generic[P, R]):
         Failures end in an :class:`EagerResult` in state ``FAILURE`` (re-raised by ``.get()``),
         or propagate when ``throw=True`` or ``task_eager_propagates`` is set.
         """
-        from .worker.execute import run_eagerly
+        from .worker.run import run_eagerly
 
         message = self._message(args, kwargs, task_id, link, link_error,
                                 {**options, "retries": retries, "headers": headers}, route=False)
@@ -208,7 +210,7 @@ class Task(Generic[P, R]):
         **options: Any,
     ) -> EagerResult[R]:
         """Async :meth:`apply`: an ``async def`` task runs on this event loop."""
-        from .worker.execute import arun_eagerly
+        from .worker.run import arun_eagerly
 
         message = self._message(args, kwargs, task_id, link, link_error,
                                 {**options, "retries": retries, "headers": headers}, route=False)
@@ -220,7 +222,7 @@ class Task(Generic[P, R]):
     def _message(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None,
                  task_id: str | None, link: Any, link_error: Any, options: Mapping[str, Any],
                  route: bool = True) -> Message:
-        options = {k: v for k, v in options.items() if v is not None}
+        options = {k: v for k, v in options.items() if v is not None} if options else {}
         if task_id is not None:
             options["task_id"] = task_id
         if link is not None:
@@ -231,8 +233,7 @@ class Task(Generic[P, R]):
             value = getattr(self, key, None)
             if value is not None and key not in options:
                 options[key] = value
-        return calling.build_message(self.app, self.name, self, args, kwargs, options,
-                                     route=route)
+        return self.app.sender.message(self.name, self, args, kwargs, options, route=route)
 
     # -- retrying --------------------------------------------------------------------------
 
@@ -283,7 +284,7 @@ class Task(Generic[P, R]):
         ret.retry_message = message
         if not request.is_eager:
             try:
-                calling.publish(self.app, message)
+                self.app.sender.send(message)
             except Exception as send_error:
                 # Nothing is lost: 503 has Cloud Tasks deliver this run again.
                 raise Reject(send_error, requeue=True) from send_error
@@ -314,9 +315,9 @@ class Task(Generic[P, R]):
 
         (Celery without a result backend drops these updates silently.)
         """
-        calling.warn_once(self.app, "update_state",
-                          "update_state() is dropped: celery_gcp keeps no result store; "
-                          "record progress in your own storage, keyed by self.request.id")
+        warn_once(self.app, "update_state",
+                  "update_state() is dropped: celery_gcp keeps no result store; "
+                  "record progress in your own storage, keyed by self.request.id")
 
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[R]:
         """The result handle for ``task_id``."""

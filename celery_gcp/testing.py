@@ -17,7 +17,6 @@ from __future__ import annotations
 import socket
 import threading
 import time
-import urllib.parse
 from collections.abc import Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
@@ -67,9 +66,8 @@ def _request(app: Celery, message: Message,
              issuer: TokenIssuer | None) -> tuple[str, str, dict[str, str]]:
     """The method, path (with query) and headers of a message's delivery."""
     method, path = "POST", task_path(app, message.task)
-    if message.target is not None:  # a route's message: its own method and URL
-        url = urllib.parse.urlsplit(message.target.url)
-        method, path = message.target.method, url.path + (f"?{url.query}" if url.query else "")
+    if message.target is not None:  # a route's message: its own method and path
+        method, path = message.target.method, message.target.path
     headers = message.http_headers()
     if issuer is not None:
         headers.update(auth_headers(app, issuer, gcp.routed_path(path)))

@@ -45,7 +45,7 @@ from celery_gcp.emulator.oidc import TokenIssuer
 from celery_gcp.schedules import crontab
 from celery_gcp.testing import auth_headers, serve, trusted_issuer
 from celery_gcp.transport import MemoryTransport
-from celery_gcp.worker.guard import MAX_BODY
+from celery_gcp.worker.intake import MAX_BODY
 
 ACCOUNT = "tasks@p.iam.gserviceaccount.com"
 PREFIX = "/_tasks"

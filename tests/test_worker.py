@@ -154,6 +154,8 @@ def test_retry_with_exc_raises_it_when_exhausted(app: Celery, worker: Any) -> No
 class FailingTransport(Transport):
     """Failure injection: every send fails."""
 
+    addressed = False  # it fails before any address would matter
+
     def send(self, message: Message, options: SendOptions | None = None) -> Receipt:
         raise TransportError("Cloud Tasks is unavailable")
 

@@ -14,9 +14,11 @@ Example::
     welcome.delay(user_id=7)                          # POST /tasks/welcome/7, now
     welcome.options(countdown=60).delay(7, lang="fr")  # in a minute
 
-Each call builds the shared :class:`~celery_gcp.message.Message` (with an HTTP target for the
-route) and sends it through the Cloud Tasks transport, with its retries of transient errors and
-its duplicate handling. Nothing touches the network before the first ``.delay()``: the queue
+Each call builds its :class:`~celery_gcp.message.Message` with the one message builder of
+:mod:`celery_gcp.sending` (so it gets parent and root ids inside a running task, like any task)
+with the route's request as its target and the builder's queue and base URL as its destination,
+and sends it through the Cloud Tasks transport, with its retries of transient errors and its
+duplicate handling. Nothing touches the network before the first ``.delay()``: the queue
 is created then (``auto_create_queue``), once.
 """
 
@@ -24,11 +26,12 @@ from __future__ import annotations
 
 import threading
 from collections.abc import Callable
-from datetime import UTC, datetime, timedelta
 from typing import Any, ClassVar, TypedDict, TypeVar
 
-from .. import calling
-from ..message import HttpTarget, Message
+from ..layers import Layers
+from ..message import Destination, HttpTarget, Message
+from ..sending import asend, compose, send
+from ..signals import SignalLayer
 from ..transport import Receipt, SendOptions
 from ..transport.cloudtasks import CloudTasksTransport
 from .clients import check_queue_path, ensure_queue, ensure_queue_async
@@ -47,6 +50,8 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+#: The layers around the route builders' sends (they belong to no app): Celery's signals.
+LAYERS = Layers([SignalLayer()])
 
 
 class DelayOptions(TypedDict, total=False):
@@ -107,7 +112,7 @@ class _Sender:
             transport = self._transports.get(id(client))
             if transport is None:
                 given = {"async_client" if self.asynchronous else "client": client}
-                transport = self._transports[id(client)] = CloudTasksTransport(None, **given)
+                transport = self._transports[id(client)] = CloudTasksTransport(**given)
             return transport
 
 
@@ -129,20 +134,19 @@ class Delayer:
         """The message of one call: validated, encoded, addressed; nothing is sent."""
         call = self.route.call
         path, headers, body = call.request(args, kwargs)
-        task_id = self.options.get("task_id") or calling.new_id()
-        countdown = self.options.get("countdown")
-        eta = datetime.now(UTC) + timedelta(seconds=countdown) if countdown else None
-        target = HttpTarget(url=self.options["base_url"] + path, method=call.method,
-                            headers=headers, queue_path=self.queue_path)
-        return Message(task=call.name, id=str(task_id), body=body, eta=eta,
-                       root_id=str(task_id), target=target)
+        url = self.options["base_url"] + path
+        return compose(
+            call.name, body, self.options,
+            target=HttpTarget(path=path, method=call.method, headers=headers),
+            destination=Destination(queue_path=self.queue_path, url=url, method=call.method,
+                                    relay=False))
 
     def delay(self, *args: Any, **kwargs: Any) -> Receipt:
         """Send the call as a task; returns its :class:`~celery_gcp.transport.Receipt`
         (``.name`` is the Cloud Tasks task name)."""
         message = self.message(args, kwargs)
         self._ensure_queue()
-        return calling.send(self.transport, message, self.send_options)
+        return send(LAYERS, self.transport, message, self.send_options)
 
     def _ensure_queue(self) -> None:
         key = (id(self.transport), self.queue_path)
@@ -161,7 +165,7 @@ class AsyncDelayer(Delayer):
         if self.sender.auto_create_queue and key not in self.sender.ready:
             await ensure_queue_async(client=self.transport.async_client(), path=self.queue_path)
             self.sender.ready.add(key)
-        return await calling.asend(self.transport, message, self.send_options)
+        return await asend(LAYERS, self.transport, message, self.send_options)
 
 
 class DelayedRoute(BuiltRoute):

@@ -18,7 +18,7 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException
 from starlette import status
 
-from ..request import CloudTasksDelivery
+from ..context import CloudTasksDelivery
 
 __all__ = ["CloudSchedulerHeaders", "CloudTasksHeaders", "max_retries"]
 

@@ -31,23 +31,18 @@ from __future__ import annotations
 import contextvars
 import functools
 import inspect
-from collections.abc import Callable, Coroutine, Sequence
-from dataclasses import dataclass
+from collections.abc import Callable, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
-from starlette.responses import Response
 
-from .. import gcp
 from ..exceptions import ImproperlyConfigured
 from ..message import HttpTarget, Message
-from ..request import CloudTasksDelivery
+from ..platform import RELAY_HEADER
 from ..task import Task
-from ..worker.execute import RunResult, TaskRun, run_async, run_sync
-from ..worker.guard import check, invalid
+from ..worker.delivery import Admitted, DeliveryRoute, admitted, result_response
 from ..worker.outcomes import Outcome
-from ..worker.router import admit, metadata, received, result_response
+from ..worker.run import RunResult, TaskRun, run_async, run_sync
 from .routes import BuiltRoute
 
 if TYPE_CHECKING:
@@ -58,6 +53,7 @@ __all__ = ["RouteTask", "TaskRoute", "task_options"]
 F = TypeVar("F", bound=Callable[..., Any])
 _OPTIONS = "__celery_gcp_task_options__"
 _ENDPOINT = "__celery_gcp_endpoint__"
+_RELAY = RELAY_HEADER.lower()
 _METHODS = ("delay", "adelay", "apply_async", "aapply_async", "s", "si", "signature")
 
 
@@ -73,17 +69,6 @@ def task_options(**options: Any) -> Callable[[F], F]:
     return decorate
 
 
-@dataclass(frozen=True, slots=True)
-class _Delivery:
-    """A task delivery being run: its message (with the request as its target)."""
-
-    message: Message
-    cloudtasks: CloudTasksDelivery | None
-
-
-# Set by the route's handler for a task delivery, read by the endpoint wrapper.
-_DELIVERY: contextvars.ContextVar[_Delivery | None] = contextvars.ContextVar(
-    "celery_gcp_delivery", default=None)
 # The run in progress: (task, args, kwargs, message), so a retry can re-send the request.
 _RUNNING: contextvars.ContextVar[tuple[Task[..., Any], tuple[Any, ...], dict[str, Any],
                                        Message] | None] = contextvars.ContextVar(
@@ -124,8 +109,7 @@ class RouteTask(Task[..., Any]):
                 raise TypeError(f"{self.name}() got multiple values for argument {key!r}")
             values[key] = value
         path, headers, body = call.request((), values)
-        return body, HttpTarget(url=gcp.base_url(self.app) + path, method=call.method,
-                                headers=headers, relay=True)
+        return body, HttpTarget(path=path, method=call.method, headers=headers, relay=True)
 
     def _names(self) -> list[str]:
         """The endpoint's parameters that are sent, in order (not FastAPI's dependencies)."""
@@ -152,7 +136,7 @@ class RouteTask(Task[..., Any]):
             _EAGER.reset(token)
 
 
-class TaskRoute(BuiltRoute):
+class TaskRoute(BuiltRoute, DeliveryRoute):
     """A route class whose endpoints are tasks of ``celery_app`` (use ``app.TaskRoute``)."""
 
     celery_app: ClassVar[Celery]
@@ -170,37 +154,30 @@ class TaskRoute(BuiltRoute):
         task = app._task_from_fun(endpoint, base=RouteTask, **options)
         assert isinstance(task, RouteTask)
         self.task = task
+        self.delivered_task = task
         super().__init__(path, _runner(task, endpoint), **kwargs)
         type(task).route = self
         for method in _METHODS:
             setattr(endpoint, method, getattr(task, method))
         setattr(endpoint, "name", task.name)  # noqa: B010 - as Celery's task.name
 
-    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
-        """FastAPI's handler, behind the checks of a task delivery."""
-        handler = super().get_route_handler()
-        app, task = self.celery_app, self.task
+    def is_delivery(self, request: Request) -> bool:
+        """A request with task metadata; a plain HTTP call of the route is not one."""
+        headers = request.headers
+        return "x-celery-task-id" in headers or _RELAY in headers
 
-        async def handle(request: Request) -> Response:
-            headers = metadata(request)
-            if "x-celery-task-id" not in headers and "x-celery-relay" not in headers:
-                return await handler(request)  # a plain HTTP call of the route
-            refused = await check(app, app.verifier, request)
-            if refused is not None:
-                return refused
-            message = await admit(app, task, headers, await request.body(),
-                                  _delivered_target(app, task, request))
-            if isinstance(message, Response):
-                return message
-            token = _DELIVERY.set(_Delivery(message, CloudTasksDelivery.from_headers(headers)))
-            try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return invalid(exc)
-            finally:
-                _DELIVERY.reset(token)
-
-        return handle
+    def delivered_target(self, request: Request) -> HttpTarget:
+        """The delivered request as a target, to send again for a retry or a relay hop."""
+        raw = request.scope.get("raw_path") or request.scope["path"].encode()
+        path = raw.decode("latin-1")
+        if request.scope.get("query_string"):
+            path += "?" + request.scope["query_string"].decode("latin-1")
+        call = self.task.route.call
+        names: Sequence[str] = [p.wire for p in call.params.values() if p.kind == "header"]
+        headers = {n: request.headers[n] for n in names if n in request.headers}
+        if "cookie" in request.headers and any(p.kind == "cookie" for p in call.params.values()):
+            headers["Cookie"] = request.headers["cookie"]
+        return HttpTarget(path=path, method=request.method, headers=headers, relay=True)
 
 
 def _runner(task: RouteTask, endpoint: Callable[..., Any]) -> Callable[..., Any]:
@@ -213,16 +190,17 @@ def _runner(task: RouteTask, endpoint: Callable[..., Any]) -> Callable[..., Any]
         return ({k: v for k, v in params.items() if k not in deps},
                 {k: v for k, v in params.items() if k in deps})
 
-    def start(delivery: _Delivery, params: dict[str, Any]) -> tuple[TaskRun, Any]:
+    def start(delivery: Admitted, params: dict[str, Any]) -> tuple[TaskRun, Any]:
         values, deps = split(params)
-        run = received(task.app, task, delivery.message, values, deps, delivery.cloudtasks)
+        run = TaskRun(task, delivery.message, values, deps,
+                      cloudtasks=delivery.cloudtasks).announce()
         token = _RUNNING.set((task, run.args, run.kwargs, delivery.message))
         return run, token
 
     if inspect.iscoroutinefunction(endpoint):
         @functools.wraps(endpoint)
         async def arun(**params: Any) -> Any:
-            delivery = _DELIVERY.get()
+            delivery = admitted()
             if delivery is None:
                 return await endpoint(**params)
             run, token = start(delivery, params)
@@ -236,7 +214,7 @@ def _runner(task: RouteTask, endpoint: Callable[..., Any]) -> Callable[..., Any]
 
     @functools.wraps(endpoint)
     def srun(**params: Any) -> Any:
-        delivery = _DELIVERY.get()
+        delivery = admitted()
         if delivery is None:
             return endpoint(**params)
         run, token = start(delivery, params)
@@ -255,20 +233,6 @@ def _finish(task: RouteTask, message: Message, result: RunResult) -> Any:
     if result.outcome is Outcome.SUCCESS:
         return result.retval
     return result_response(task, message, result)
-
-
-def _delivered_target(app: Celery, task: RouteTask, request: Request) -> HttpTarget:
-    """The delivered request as a target, to send again for a retry or a relay hop."""
-    raw = request.scope.get("raw_path") or request.scope["path"].encode()
-    url = gcp.base_url(app) + raw.decode("latin-1")
-    if request.scope.get("query_string"):
-        url += "?" + request.scope["query_string"].decode("latin-1")
-    call = task.route.call
-    names: Sequence[str] = [p.wire for p in call.params.values() if p.kind == "header"]
-    headers = {n: request.headers[n] for n in names if n in request.headers}
-    if "cookie" in request.headers and any(p.kind == "cookie" for p in call.params.values()):
-        headers["Cookie"] = request.headers["cookie"]
-    return HttpTarget(url=url, method=request.method, headers=headers, relay=True)
 
 
 def route_class(app: Celery) -> type[TaskRoute]:

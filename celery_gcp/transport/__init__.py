@@ -4,20 +4,19 @@ from __future__ import annotations
 
 import re
 import warnings
-from typing import TYPE_CHECKING
+from collections.abc import Callable
 
 from ..exceptions import CeleryGcpWarning
 from .base import Receipt, SendOptions, Transport
 from .memory import MemoryTransport
 
-if TYPE_CHECKING:
-    from ..app import Celery
-
 __all__ = ["MemoryTransport", "Receipt", "SendOptions", "Transport", "transport_for_url"]
 
 
-def transport_for_url(url: str | None, app: Celery) -> Transport:
-    """The transport for a ``broker_url``: ``memory://`` records; anything else is Cloud Tasks.
+def transport_for_url(url: str | None, *, clock: Callable[[], float] | None = None,
+                      concurrency: int = 16) -> Transport:
+    """The transport for a ``broker_url``: ``memory://`` records; anything else is Cloud Tasks
+    (``clock``: the app's time in epoch seconds; ``concurrency``: bulk calls in flight).
 
     A Redis or AMQP URL left over from Celery is ignored with one warning, never an error.
     """
@@ -32,7 +31,7 @@ def transport_for_url(url: str | None, app: Celery) -> Transport:
         )
     from .cloudtasks import CloudTasksTransport
 
-    return CloudTasksTransport(app)
+    return CloudTasksTransport(clock=clock, concurrency=concurrency)
 
 
 def _redact(url: str) -> str:

@@ -5,7 +5,7 @@ from __future__ import annotations
 import abc
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any
+from typing import Any, ClassVar
 
 import anyio.to_thread
 
@@ -44,7 +44,11 @@ class Transport(abc.ABC):
     """Hands messages over to whatever runs them.
 
     Subclasses implement :meth:`send`; the async and bulk variants default to it.
+    ``addressed`` says whether it needs each message's
+    :class:`~celery_gcp.message.Destination` (a recording transport does not).
     """
+
+    addressed: ClassVar[bool] = True
 
     @abc.abstractmethod
     def send(self, message: Message, options: SendOptions | None = None) -> Receipt:

@@ -4,23 +4,20 @@ The Google client library is imported only when the first task is sent (cold sta
 Run). Production uses Application Default Credentials; with ``CLOUD_TASKS_EMULATOR_HOST`` set,
 the emulator is used instead.
 
-What a task looks like::
+The transport only does I/O: each message carries its whole
+:class:`~celery_gcp.message.Destination` (resolved by :mod:`celery_gcp.sending`), so it reads
+nothing of an app. What a task looks like::
 
     name      {queue path}/tasks/{celery id}[-r{retries}][-h{relay hop}]
-    url       {task_base_url}{task_endpoint_prefix}/{task name}
+    url       the destination's URL, called with its method
     headers   the Message's X-Celery-* headers (+ X-Celery-Relay on a relay hop)
-    body      the Message's JSON body
+    body      the Message's body
     schedule  the Message's ETA; beyond Cloud Tasks' 30-day horizon, a relay hop
-    deadline  the task's time_limit (15 s..30 min)
-    oidc      gcp_service_account, audience task_oidc_audience or the url
+    deadline  the destination's dispatch deadline (15 s..30 min)
+    oidc      the destination's service account and audience
 
-A message for a FastAPI route (one with an :class:`~celery_gcp.message.HttpTarget`) goes to the
-target's URL with its method and headers; a transport made without an app (the route
-builders of :mod:`celery_gcp.fastapi`) sends only those, each naming its queue path.
-
-Bulk sends (``group(...).apply_async()``) use BatchCreateTasks: up to 100 tasks of one queue
-per call, several calls in flight. A service without it (some third-party emulators) gets
-single CreateTask calls instead.
+Bulk sends (``group(...).apply_async()``) are in :mod:`celery_gcp.transport.bulk`; the retry
+policy of a failed create in :mod:`celery_gcp.transport.policy`.
 """
 
 from __future__ import annotations
@@ -28,42 +25,23 @@ from __future__ import annotations
 import asyncio
 import functools
 import hashlib
-import random
 import re
 import threading
 import time
-from collections.abc import Mapping, Sequence
-from concurrent.futures import ThreadPoolExecutor
-from typing import TYPE_CHECKING, Any, NamedTuple
+from collections.abc import Callable, Mapping, Sequence
+from typing import Any, NamedTuple
 
 from .. import gcp
-from ..exceptions import (
-    DuplicateTaskError,
-    ImproperlyConfigured,
-    MessageTooLargeError,
-    TaskArgumentError,
-    TransportError,
-)
+from ..exceptions import ImproperlyConfigured, MessageTooLargeError, TaskArgumentError
 from ..message import Message
+from ..platform import HORIZON_SECONDS, MAX_TASK_BYTES, RELAY_HEADER
 from .base import Receipt, SendOptions, Transport
+from .policy import Attempts
 
-if TYPE_CHECKING:
-    from ..app import Celery
+__all__ = ["CloudTasksTransport", "task_id_for"]
 
-__all__ = ["RELAY_HEADER", "CloudTasksTransport", "task_id_for"]
-
-RELAY_HEADER = "X-Celery-Relay"
-MAX_TASK_BYTES = 1024 * 1024
-MAX_BATCH = 100  # BatchCreateTasks' limit
-# Below gRPC's default 4 MB message limit, which a batch of large tasks would pass.
-MAX_BATCH_BYTES = 3 * 1024 * 1024
-RPC_TIMEOUT = 60.0
-# Cloud Tasks refuses a schedule_time more than 30 days ahead; hop a little earlier.
-HORIZON_SECONDS = 30 * 86400 - 3600
+# A Celery id that is a valid task id, leaving room for the retry and hop suffixes.
 _VALID_ID = re.compile(r"^[A-Za-z0-9_-]{1,480}$")
-# Celery's default publish retry policy.
-DEFAULT_RETRY_POLICY: Mapping[str, float] = {
-    "max_retries": 3, "interval_start": 0, "interval_step": 0.2, "interval_max": 0.2}
 
 
 def task_id_for(message: Message, hop: int | None = None) -> str:
@@ -85,56 +63,40 @@ class CloudTasksTransport(Transport):
 
     ``client`` / ``async_client`` are Cloud Tasks clients to use instead of the ones made from
     the environment (``async_client`` may also be a function that makes one, called once).
+    ``clock`` gives the current time in epoch seconds (for the 30-day horizon);
+    ``concurrency`` bounds the bulk calls in flight.
     """
 
-    def __init__(self, app: Celery | None, *, client: Any = None,
-                 async_client: Any = None) -> None:
-        self.app = app
+    def __init__(self, *, client: Any = None, async_client: Any = None,
+                 clock: Callable[[], float] | None = None, concurrency: int = 16) -> None:
         self._client: Any = client
         self._given_async: Any = async_client
         self._async_clients: dict[asyncio.AbstractEventLoop, Any] = {}
         self._lock = threading.Lock()
-        # Per-queue paths and per-task (url, deadline), valid while the settings and the task
-        # registry stay as they were.
-        self._cache_key: tuple[int, int] = (-1, -1)
-        self._paths: dict[str | None, str] = {}
-        self._targets: dict[str, tuple[str, float | None]] = {}
-        self._route_deadlines: dict[str, float | None] = {}
-        self._batch = True  # False once the service answers BatchCreateTasks UNIMPLEMENTED
+        self._clock = clock or time.time
+        self.concurrency = max(1, concurrency)
+        self.batch = True  # False once the service answers BatchCreateTasks UNIMPLEMENTED
 
     # -- requests --------------------------------------------------------------------------
-
-    def queue_path(self, queue: str | None) -> str:
-        """The full name of the Cloud Tasks queue for a Celery queue name."""
-        if self.app is None:
-            raise ImproperlyConfigured("a transport without an app sends only messages whose "
-                                       "target names their queue path")
-        conf = self.app.conf
-        queue_id = self.app.queue_router.queue_id(queue or conf.task_default_queue)
-        return f"projects/{gcp.project(self.app)}/locations/{conf.gcp_location}/queues/{queue_id}"
-
-    def task_url(self, task: str) -> str:
-        """The URL Cloud Tasks calls for task ``task``."""
-        assert self.app is not None
-        return gcp.endpoint_url(self.app, task)
-
-    def _now(self) -> float:
-        return time.time() if self.app is None else self.app.now().timestamp()
 
     def create_request(self, message: Message, now: float | None = None,
                        options: SendOptions | None = None) -> Any:
         """The CreateTaskRequest (raw protobuf) for ``message``, after the send options'
         ``prepare`` hook; checks the size limit."""
+        destination = message.destination
+        if destination is None:
+            raise ImproperlyConfigured(
+                f"message {message.task}[{message.id}] has no destination: send it through "
+                "an app's sender (app.sender) or a route builder, which address it")
         types = _types()
-        now = self._now() if now is None else now
-        parent, url, deadline = self._target(message)
         headers = message.http_headers()
-        target = message.target
         hop = None
+        due = None
         if message.eta is not None:
+            now = self._clock() if now is None else now
             due = message.eta.timestamp()
             if due - now > HORIZON_SECONDS:
-                if target is not None and not target.relay:
+                if not destination.relay:
                     raise TaskArgumentError(
                         f"{message.task}: a start {(due - now) / 86400:.1f} days ahead exceeds "
                         "Cloud Tasks' 30-day limit, and this route cannot relay a task across "
@@ -143,28 +105,24 @@ class CloudTasksTransport(Transport):
                 due = now + HORIZON_SECONDS
                 hop = int(due)
                 headers[RELAY_HEADER] = "1"
-        else:
-            due = None
+        parent = destination.queue_path
         request = types.request(parent=parent)
         task = request.task
         task.name = f"{parent}/tasks/{task_id_for(message, hop)}"
         http = task.http_request
-        http.url = url
-        http.http_method = types.post if target is None else types.methods[target.method]
+        http.url = destination.url
+        http.http_method = types.methods[destination.method]
         fields = http.headers
         for name, value in headers.items():  # faster than the map's update()
             fields[name] = value
         http.body = message.body
         if due is not None:
             task.schedule_time.FromNanoseconds(int(due * 1e9))
-        if deadline is not None:
-            task.dispatch_deadline.FromNanoseconds(int(deadline * 1e9))
-        conf = self.app.conf if self.app is not None else None
-        if conf is not None and conf.gcp_service_account:
-            http.oidc_token.service_account_email = conf.gcp_service_account
-            # The URL as the worker routes it: path decoded, no query.
-            http.oidc_token.audience = conf.task_oidc_audience or (
-                url if target is None else gcp.routed_path(url))
+        if destination.deadline is not None:
+            task.dispatch_deadline.FromNanoseconds(int(destination.deadline * 1e9))
+        if destination.service_account:
+            http.oidc_token.service_account_email = destination.service_account
+            http.oidc_token.audience = destination.audience or destination.url
         if options is not None and options.prepare is not None:
             prepared = options.prepare(types.wrap(request))
             request = type(prepared).pb(prepared) if hasattr(type(prepared), "pb") else prepared
@@ -177,39 +135,9 @@ class CloudTasksTransport(Transport):
             )
         return request
 
-    def _target(self, message: Message) -> tuple[str, str, float | None]:
-        """The queue path, URL and dispatch deadline of ``message``, cached."""
-        given = message.target
-        if self.app is None:  # only routes' messages, each naming its queue
-            if given is None or given.queue_path is None:
-                raise ImproperlyConfigured("a transport without an app sends only messages "
-                                           "whose target names their queue path")
-            return given.queue_path, given.url, None
-        key = (self.app.conf.version, len(self.app.tasks))
-        if key != self._cache_key:
-            self._paths, self._targets, self._cache_key = {}, {}, key
-            self._route_deadlines = {}
-        parent = given.queue_path if given is not None else None
-        if parent is None:
-            parent = self._paths.get(message.queue)
-            if parent is None:
-                parent = self._paths[message.queue] = self.queue_path(message.queue)
-        if given is not None:  # a route's URL comes with each message
-            deadline = self._route_deadlines.get(message.task, False)
-            if deadline is False:
-                deadline = self._route_deadlines[message.task] = self._deadline(message.task)
-            return parent, given.url, deadline
-        target = self._targets.get(message.task)
-        if target is None:
-            target = (self.task_url(message.task), self._deadline(message.task))
-            self._targets[message.task] = target
-        return parent, target[0], target[1]
-
-    def _deadline(self, task_name: str) -> float | None:
-        assert self.app is not None
-        task = self.app.tasks.get(task_name)
-        limit = getattr(task, "time_limit", None) or self.app.conf.task_time_limit
-        return float(limit) if limit else None
+    def now(self) -> float:
+        """The current time, in epoch seconds, by the transport's clock."""
+        return self._clock()
 
     # -- sending ---------------------------------------------------------------------------
 
@@ -219,18 +147,17 @@ class CloudTasksTransport(Transport):
         wrapped = _types().wrap(request)  # a proto-plus view: the client would deep-copy a raw one
         client = self.client()
         extra = _call_options(options)
-        attempt = 0
+        attempts = None  # made on the first failure: most sends succeed at once
         while True:
             try:
                 client.create_task(request=wrapped, retry=None, **extra)
-                break
             except _types().api_error as exc:
-                delay = self._after_failure(message, attempt, options, exc)
-                if delay is None:
-                    break
-                attempt += 1
-                time.sleep(delay)
-        return Receipt(task_id=message.id, name=request.task.name)
+                attempts = attempts or Attempts(message, options)
+                delay = attempts.failed(exc)
+                if delay is not None:
+                    time.sleep(delay)
+                    continue
+            return Receipt(task_id=message.id, name=request.task.name)
 
     async def asend(self, message: Message, options: SendOptions | None = None) -> Receipt:
         """Async :meth:`send` on an async client of the running event loop."""
@@ -238,126 +165,32 @@ class CloudTasksTransport(Transport):
         wrapped = _types().wrap(request)
         client = self.async_client()
         extra = _call_options(options)
-        attempt = 0
+        attempts = None
         while True:
             try:
                 await client.create_task(request=wrapped, retry=None, **extra)
-                break
             except _types().api_error as exc:
-                delay = self._after_failure(message, attempt, options, exc)
-                if delay is None:
-                    break
-                attempt += 1
-                await asyncio.sleep(delay)
-        return Receipt(task_id=message.id, name=request.task.name)
-
-    @staticmethod
-    def _after_failure(message: Message, attempt: int, options: SendOptions | None,
-                       exc: Exception) -> float | None:
-        """What a failed CreateTask means: ``None`` if the task exists after all, else the
-        wait before trying again; raises when the send is over."""
-        from google.api_core import exceptions as gexc
-
-        if isinstance(exc, gexc.AlreadyExists):
-            # After a transient failure, our own earlier attempt took effect; for a retry or
-            # a relay hop, the same name means this very step was already sent.
-            if attempt > 0 or message.retries > 0 or (
-                    options is not None and options.on_duplicate == "ignore"):
-                return None
-            raise DuplicateTaskError(message.id) from None
-        if isinstance(exc, gexc.ServiceUnavailable | gexc.DeadlineExceeded
-                      | gexc.InternalServerError):
-            return _next_delay(_policy(options), attempt, exc)
-        raise _transport_error(message, exc) from exc
-
-    # -- bulk sending ----------------------------------------------------------------------
+                attempts = attempts or Attempts(message, options)
+                delay = attempts.failed(exc)
+                if delay is not None:
+                    await asyncio.sleep(delay)
+                    continue
+            return Receipt(task_id=message.id, name=request.task.name)
 
     def send_many(self, messages: Sequence[Message],
                   options: SendOptions | None = None) -> list[Receipt | Exception]:
         """Send many messages with BatchCreateTasks, several calls at once (threads on the
         sync client); results and errors in message order."""
-        bulk = _Bulk(self, messages, options)
-        batches = bulk.batches()
-        workers = min(len(batches), self._send_concurrency())
-        if workers <= 1:
-            for batch in batches:
-                self._send_batch(bulk, batch)
-        else:
-            with ThreadPoolExecutor(workers, thread_name_prefix="celery-gcp-send") as pool:
-                for _ in pool.map(lambda batch: self._send_batch(bulk, batch), batches):
-                    pass
-        return bulk.outcomes()
+        from .bulk import send_many
+
+        return send_many(self, messages, options)
 
     async def asend_many(self, messages: Sequence[Message],
                          options: SendOptions | None = None) -> list[Receipt | Exception]:
         """Async :meth:`send_many`, on the async client of the running event loop."""
-        bulk = _Bulk(self, messages, options)
-        limit = asyncio.Semaphore(self._send_concurrency())
+        from .bulk import asend_many
 
-        async def one(batch: list[tuple[int, Any]]) -> None:
-            async with limit:
-                await self._asend_batch(bulk, batch)
-
-        await asyncio.gather(*(one(batch) for batch in bulk.batches()))
-        return bulk.outcomes()
-
-    def _send_batch(self, bulk: _Bulk, batch: list[tuple[int, Any]]) -> None:
-        from google.api_core import exceptions as gexc
-
-        client = self.client()
-        pending, attempt, request = batch, 0, None
-        while pending and self._batch:
-            request = request or bulk.batch_request(pending)
-            try:
-                operation = client.batch_create_tasks(request=request, retry=None,
-                                                      timeout=RPC_TIMEOUT)
-            except gexc.MethodNotImplemented:
-                self._batch = False
-                break
-            except gexc.GoogleAPICallError as exc:  # retried with the same request_id
-                pending, delay = bulk.settle(pending, attempt, exc)
-            else:
-                request = None
-                pending, delay = bulk.settle(pending, attempt, *_finished(operation))
-            if pending:
-                attempt += 1
-                time.sleep(delay)
-        for index, _ in pending:  # one at a time, where batches are not served
-            bulk.single(index, self.send)
-
-    async def _asend_batch(self, bulk: _Bulk, batch: list[tuple[int, Any]]) -> None:
-        from google.api_core import exceptions as gexc
-
-        client = self.async_client()
-        pending, attempt, request = batch, 0, None
-        while pending and self._batch:
-            request = request or bulk.batch_request(pending)
-            try:
-                operation = await client.batch_create_tasks(request=request, retry=None,
-                                                            timeout=RPC_TIMEOUT)
-            except gexc.MethodNotImplemented:
-                self._batch = False
-                break
-            except gexc.GoogleAPICallError as exc:
-                pending, delay = bulk.settle(pending, attempt, exc)
-            else:
-                request = None
-                try:
-                    await operation.result(timeout=RPC_TIMEOUT)
-                except gexc.GoogleAPICallError as exc:
-                    pending, delay = bulk.settle(pending, attempt, exc)
-                else:
-                    pending, delay = bulk.settle(pending, attempt, None,
-                                                 operation.metadata.failed_requests)
-            if pending:
-                attempt += 1
-                await asyncio.sleep(delay)
-        for index, _ in pending:
-            await bulk.asingle(index, self.asend)
-
-    def _send_concurrency(self) -> int:
-        conf = None if self.app is None else self.app.conf.get("task_send_concurrency")
-        return max(1, int(conf or 16))
+        return await asend_many(self, messages, options)
 
     # -- task state ------------------------------------------------------------------------
 
@@ -450,126 +283,3 @@ def _call_options(options: SendOptions | None) -> dict[str, Any]:
     if options is not None and options.timeout is not None:
         return {"timeout": options.timeout}
     return {}
-
-
-def _policy(options: SendOptions | None) -> Mapping[str, float] | None:
-    if options is not None and not options.retry:
-        return None
-    if options is not None and options.retry_policy:
-        return {**DEFAULT_RETRY_POLICY, **options.retry_policy}
-    return DEFAULT_RETRY_POLICY
-
-
-def _next_delay(policy: Mapping[str, float] | None, attempt: int, exc: Exception) -> float:
-    if policy is None or attempt >= int(policy["max_retries"]):
-        raise TransportError(f"Cloud Tasks did not take the task: {exc}") from exc
-    delay = min(float(policy["interval_max"]),
-                float(policy["interval_start"]) + attempt * float(policy["interval_step"]))
-    return delay * (0.5 + random.random())  # jitter keeps many senders from lock-stepping
-
-
-def _transport_error(message: Message, exc: Exception) -> TransportError:
-    return TransportError(f"Cloud Tasks refused task {message.task}[{message.id}]: {exc}")
-
-
-def _finished(operation: Any) -> tuple[Exception | None, Any]:
-    """Wait for a batch operation: (its error, or None and its failed requests)."""
-    from google.api_core import exceptions as gexc
-
-    try:
-        operation.result(timeout=RPC_TIMEOUT)
-    except gexc.GoogleAPICallError as exc:
-        return exc, None
-    return None, operation.metadata.failed_requests
-
-
-class _Bulk:
-    """One bulk send: its requests, batched per queue, and the outcome of each message."""
-
-    def __init__(self, transport: CloudTasksTransport, messages: Sequence[Message],
-                 options: SendOptions | None) -> None:
-        self.messages = messages
-        self.options = options
-        self.results: list[Receipt | Exception | None] = [None] * len(messages)
-        self.requests: list[Any] = [None] * len(messages)
-        now = transport._now()
-        for i, message in enumerate(messages):
-            try:
-                self.requests[i] = transport.create_request(message, now, options)
-            except Exception as exc:  # reported in its slot; the others are still sent
-                self.results[i] = exc
-
-    def batches(self) -> list[list[tuple[int, Any]]]:
-        """The requests to send, per queue, at most MAX_BATCH and MAX_BATCH_BYTES a batch."""
-        by_queue: dict[str, list[list[tuple[int, Any]]]] = {}
-        sizes: dict[str, int] = {}
-        for i, request in enumerate(self.requests):
-            if request is None:
-                continue
-            size = request.ByteSize()
-            chunks = by_queue.setdefault(request.parent, [[]])
-            if len(chunks[-1]) >= MAX_BATCH or (
-                    chunks[-1] and sizes[request.parent] + size > MAX_BATCH_BYTES):
-                chunks.append([])
-                sizes[request.parent] = 0
-            chunks[-1].append((i, request))
-            sizes[request.parent] = sizes.get(request.parent, 0) + size
-        return [chunk for chunks in by_queue.values() for chunk in chunks]
-
-    @staticmethod
-    def batch_request(pending: list[tuple[int, Any]]) -> Any:
-        """A BatchCreateTasksRequest of ``pending``, with a fresh request id."""
-        from google.cloud import tasks_v2
-
-        from ..calling import new_id
-
-        request = tasks_v2.BatchCreateTasksRequest.pb()(
-            parent=pending[0][1].parent, request_id=new_id())
-        request.requests.extend(r for _, r in pending)
-        return tasks_v2.BatchCreateTasksRequest.wrap(request)
-
-    def settle(self, pending: list[tuple[int, Any]], attempt: int, error: Exception | None,
-               failed: Mapping[int, Any] | None = None) -> tuple[list[tuple[int, Any]], float]:
-        """Record what a batch call did: the entries to send again, and the wait before."""
-        from google.api_core import exceptions as gexc
-
-        again: list[tuple[int, Any]] = []
-        delay = 0.0
-        for position, (i, request) in enumerate(pending):
-            exc = error
-            if exc is None and failed and position in failed:
-                status = failed[position]
-                from_status: Any = gexc.from_grpc_status  # untyped in google-api-core
-                exc = from_status(status.code, status.message)
-            if exc is not None:
-                try:
-                    wait = CloudTasksTransport._after_failure(
-                        self.messages[i], attempt, self.options, exc)
-                except Exception as final:
-                    self.results[i] = final
-                    continue
-                if wait is not None:
-                    again.append((i, request))
-                    delay = max(delay, wait)
-                    continue
-            self.results[i] = Receipt(task_id=self.messages[i].id, name=request.task.name)
-        return again, delay
-
-    def single(self, index: int, send: Any) -> None:
-        """Send one message on its own (where batches are not served)."""
-        try:
-            self.results[index] = send(self.messages[index], self.options)
-        except Exception as exc:
-            self.results[index] = exc
-
-    async def asingle(self, index: int, asend: Any) -> None:
-        """Async :meth:`single`."""
-        try:
-            self.results[index] = await asend(self.messages[index], self.options)
-        except Exception as exc:
-            self.results[index] = exc
-
-    def outcomes(self) -> list[Receipt | Exception]:
-        """Each message's receipt or error, in message order."""
-        return [r if r is not None else TransportError(f"task {m.task}[{m.id}] was not sent")
-                for r, m in zip(self.results, self.messages, strict=True)]

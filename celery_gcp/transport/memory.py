@@ -25,17 +25,20 @@ __all__ = ["MemoryTransport"]
 class MemoryTransport(Transport):
     """Records every sent message in :attr:`sent`, in order."""
 
+    addressed = False  # it records what a worker receives; nothing goes to Cloud Tasks
+
     def __init__(self) -> None:
         self.sent: list[Message] = []
         self._lock = threading.Lock()
 
     def send(self, message: Message, options: SendOptions | None = None) -> Receipt:
-        """Record a round-tripped copy of ``message`` (a route's target is kept: it is where
-        the message goes, not what it carries)."""
+        """Record a round-tripped copy of ``message`` (a route's target and a destination are
+        kept: they say where the message goes, not what it carries)."""
         headers = {name.lower(): value for name, value in message.http_headers().items()}
         copy = Message.from_http(message.task, headers, message.body)
-        if message.target is not None:
-            copy = dataclasses.replace(copy, target=message.target)
+        if message.target is not None or message.destination is not None:
+            copy = dataclasses.replace(copy, target=message.target,
+                                       destination=message.destination)
         with self._lock:
             self.sent.append(copy)
         return Receipt(task_id=message.id, name=message.id)

@@ -27,9 +27,12 @@ run) and MALFORMED (bad ``X-CloudScheduler-*`` headers).
 from __future__ import annotations
 
 import enum
-from typing import TYPE_CHECKING
+import json
+from typing import TYPE_CHECKING, Any
 
+from pydantic_core import to_json
 from starlette import status
+from starlette.responses import Response
 
 from .. import states
 from ..exceptions import Ignore, Reject, Retry
@@ -37,7 +40,7 @@ from ..exceptions import Ignore, Reject, Retry
 if TYPE_CHECKING:
     from ..task import Task
 
-__all__ = ["STATE", "STATUS", "Outcome", "classify"]
+__all__ = ["STATE", "STATUS", "Outcome", "answer", "classify"]
 
 
 class Outcome(enum.Enum):
@@ -98,3 +101,12 @@ def classify(exc: BaseException, task: Task[..., object]) -> Outcome:
     if acks is None:
         acks = bool(task.app.conf.task_acks_on_failure_or_timeout)
     return Outcome.FAILURE if acks else Outcome.REDELIVER
+
+
+def answer(outcome: Outcome, content: dict[str, Any]) -> Response:
+    """The JSON answer of ``outcome``, with its status from the outcome table."""
+    try:
+        body = to_json(content, fallback=repr)
+    except ValueError:  # e.g. a result holding a lone surrogate: escape what cannot be encoded
+        body = json.dumps(content, default=repr, ensure_ascii=True).encode()
+    return Response(body, status_code=STATUS[outcome], media_type="application/json")

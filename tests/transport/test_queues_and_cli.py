@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 import json
+from functools import partial
 from typing import Any
 
 import pytest
 from click.testing import CliRunner
 
-from celery_gcp import Celery
+from celery_gcp import Celery, gcp
 from celery_gcp import queues as queue_config
 from celery_gcp.cli import main
 from celery_gcp.exceptions import ImproperlyConfigured
@@ -30,7 +31,7 @@ def test_plan_then_sync_creates_and_updates_with_a_field_mask(stack_factory: Any
     stack: Stack = stack_factory(rate_limited, gcp_queues={
         "emails": {"rate_limit": "10/s", "max_attempts": 5, "min_backoff": 0.5}})
     transport = stack.app.transport
-    specs = queue_config.desired(stack.app, transport.queue_path)  # type: ignore[attr-defined]
+    specs = queue_config.desired(stack.app, partial(gcp.queue_path, stack.app))
     changes = {c.spec.name: c for c in queue_config.plan(
         specs, transport.get_queue)}  # type: ignore[attr-defined]
     assert changes["emails"].action == "create"
@@ -43,13 +44,12 @@ def test_plan_then_sync_creates_and_updates_with_a_field_mask(stack_factory: Any
     assert emails.rate_limits.max_dispatches_per_second == 10
     assert emails.retry_config.max_attempts == 5
     assert emails.retry_config.min_backoff.total_seconds() == 0.5
-    again = queue_config.plan(queue_config.desired(stack.app, transport.queue_path),
-                              transport.get_queue)  # type: ignore[attr-defined]
+    again = queue_config.plan(specs, transport.get_queue)  # type: ignore[attr-defined]
     assert {c.action for c in again} == {"keep"}  # a second sync changes nothing
     stack.app.conf.gcp_queues = {"emails": {"rate_limit": "20/s", "max_attempts": 5,
                                             "min_backoff": 0.5}}
     [update] = [c for c in queue_config.plan(
-        queue_config.desired(stack.app, transport.queue_path), transport.get_queue)
+        queue_config.desired(stack.app, partial(gcp.queue_path, stack.app)), transport.get_queue)
         if c.action == "update"]  # type: ignore[attr-defined]
     assert update.fields == [("max_dispatches_per_second", 10.0, 20.0)]
     queue_config.apply([update], transport.client())  # type: ignore[attr-defined]

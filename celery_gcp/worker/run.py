@@ -1,7 +1,8 @@
 """One run of a task, shared by the HTTP worker and eager mode.
 
-A run pushes ``self.request``, fires ``task_prerun``, calls ``before_start``, calls the task,
-and then settles the outcome: hooks, signals, callbacks (``link``) or errbacks (``link_error``),
+A run pushes ``self.request``, runs the layers' ``before_run`` step (``task_prerun``), calls
+``before_start``, calls the task, and then settles the outcome: the task's hooks, the layers'
+steps (Celery's signals among them), callbacks (``link``) or errbacks (``link_error``),
 autoretry, and the :class:`~celery_gcp.worker.outcomes.Outcome` that the worker turns into an
 HTTP status. Sync and async tasks share every step but the call itself.
 """
@@ -14,14 +15,14 @@ import logging
 import random
 import socket
 import threading
+from collections.abc import Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from .. import signals
 from ..canvas import maybe_signature
+from ..context import CloudTasksDelivery, Context, pop_request, push_request
 from ..einfo import ExceptionInfo
 from ..exceptions import ImproperlyConfigured, Retry, TaskPredicate
-from ..request import CloudTasksDelivery, Context, pop_request, push_request
 from ..result import EagerResult
 from .outcomes import STATE, Outcome, classify
 
@@ -78,13 +79,19 @@ class TaskRun:
             hostname=_HOSTNAME, ignore_result=bool(task.ignore_result), cloudtasks=cloudtasks,
         )
         self._token: Any = None
+        self.step = task.app.layers.step
+
+    def announce(self) -> TaskRun:
+        """Run the layers' ``received`` step (``task_received``); returns the run."""
+        for received in self.step("received"):
+            received(self)
+        return self
 
     def start(self) -> None:
         """Push the request and run the before-hooks."""
         self._token = push_request(self.task, self.request)
-        if signals.task_prerun.receivers:
-            signals.task_prerun.send(sender=self.task, task_id=self.message.id, task=self.task,
-                                     args=self.args, kwargs=self.kwargs)
+        for before in self.step("before_run"):
+            before(self)
         self.task.before_start(self.message.id, self.args, self.kwargs)
 
     def call(self) -> Any:
@@ -100,8 +107,8 @@ class TaskRun:
             maybe_signature(callback, app=task.app).apply_async(
                 (retval,), parent_id=request.id, root_id=request.root_id)
         task.on_success(retval, request.id, self.args, self.kwargs)  # type: ignore[arg-type]
-        if signals.task_success.receivers:
-            signals.task_success.send(sender=task, result=retval)
+        for succeeded in self.step("succeeded"):
+            succeeded(self, retval)
         return RunResult(Outcome.SUCCESS, retval)
 
     def failed(self, exc: BaseException) -> RunResult:
@@ -113,18 +120,16 @@ class TaskRun:
         if outcome is Outcome.RETRY:
             assert isinstance(exc, Retry)
             task.on_retry(exc.exc, request.id, self.args, self.kwargs, einfo)  # type: ignore[arg-type]
-            if signals.task_retry.receivers:
-                signals.task_retry.send(sender=task, request=request, reason=exc, einfo=einfo)
+            for retried in self.step("retried"):
+                retried(self, exc, einfo)
             logger.info("task %s[%s] retry: %s", task.name, request.id, exc)
             return RunResult(outcome, exc, einfo.traceback, exc.retry_message)
         if isinstance(exc, TaskPredicate):
             logger.info("task %s[%s] %s: %r", task.name, request.id, outcome.value, exc)
             return RunResult(outcome, exc, None)
         task.on_failure(exc, request.id, self.args, self.kwargs, einfo)  # type: ignore[arg-type]
-        if signals.task_failure.receivers:
-            signals.task_failure.send(sender=task, task_id=request.id, exception=exc,
-                                      args=self.args, kwargs=self.kwargs,
-                                      traceback=exc.__traceback__, einfo=einfo)
+        for failed in self.step("failed"):
+            failed(self, exc, einfo)
         self._call_errbacks(exc, einfo)
         if task.throws and isinstance(exc, task.throws):
             # Expected errors (Celery's ``throws``): logged briefly, without a traceback.
@@ -140,10 +145,8 @@ class TaskRun:
             einfo = None if result.outcome is Outcome.SUCCESS else ExceptionInfo(result.retval)
             self.task.after_return(result.state, result.retval, self.message.id, self.args,
                                    self.kwargs, einfo)
-            if signals.task_postrun.receivers:
-                signals.task_postrun.send(sender=self.task, task_id=self.message.id,
-                                          task=self.task, args=self.args, kwargs=self.kwargs,
-                                          retval=result.retval, state=result.state)
+            for after in self.step("after_run"):
+                after(self, result)
         finally:
             pop_request(self._token)
 
@@ -197,15 +200,16 @@ def _takes_request(task: Task[..., Any]) -> bool:
     return len(names) > 1
 
 
-def run_sync(run: TaskRun) -> RunResult:
-    """Run a sync task to its outcome."""
+def _steps(run: TaskRun) -> Generator[Any, Any, RunResult]:
+    """The I/O-free core of a run: yields the body's coroutine, if it returned one, for the
+    caller to complete (and send back its value, or throw its error in)."""
     run.start()
     result: RunResult | None = None
     try:
         try:
             retval = run.call()
             if asyncio.iscoroutine(retval):
-                retval = _run_coroutine(retval)
+                retval = yield retval
             result = run.succeeded(retval)
         except BaseException as exc:
             result = run.failed(exc)
@@ -217,24 +221,44 @@ def run_sync(run: TaskRun) -> RunResult:
     return result
 
 
+def _resume(steps: Generator[Any, Any, RunResult], value: Any, error: BaseException | None,
+            ) -> RunResult:
+    try:
+        if error is not None:
+            steps.throw(error)
+        else:
+            steps.send(value)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    raise RuntimeError("a task run yielded twice")  # pragma: no cover
+
+
+def run_sync(run: TaskRun) -> RunResult:
+    """Run a sync task to its outcome (an ``async def`` body on a loop of its own)."""
+    steps = _steps(run)
+    try:
+        coroutine = next(steps)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    try:
+        value = _run_coroutine(coroutine)
+    except BaseException as exc:
+        return _resume(steps, None, exc)
+    return _resume(steps, value, None)
+
+
 async def run_async(run: TaskRun) -> RunResult:
     """Run an async task to its outcome on the running event loop."""
-    run.start()
-    result: RunResult | None = None
+    steps = _steps(run)
     try:
-        try:
-            retval = run.call()
-            if asyncio.iscoroutine(retval):
-                retval = await retval
-            result = run.succeeded(retval)
-        except BaseException as exc:
-            result = run.failed(exc)
-    finally:
-        if result is not None:
-            run.finish(result)
-        else:  # pragma: no cover
-            pop_request(run._token)
-    return result
+        coroutine = next(steps)
+    except StopIteration as done:
+        return done.value  # type: ignore[no-any-return]
+    try:
+        value = await coroutine
+    except BaseException as exc:
+        return _resume(steps, None, exc)
+    return _resume(steps, value, None)
 
 
 def _run_coroutine(coro: Any) -> Any:

@@ -1,4 +1,5 @@
-"""What every task, beat and unknown-task request passes before FastAPI reads it.
+"""The intake step of the delivery pipeline: what every task, beat and unknown-task request
+passes before FastAPI reads it.
 
 In order: the caller (401/403, see :mod:`celery_gcp.auth`), the size (413, over Cloud Tasks'
 1 MB, refused before the body is read past the limit), the content type (415: a body must be
@@ -10,50 +11,29 @@ from __future__ import annotations
 
 import json
 import logging
-from collections.abc import Callable, Coroutine
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from fastapi.exceptions import RequestValidationError
-from fastapi.routing import APIRoute
 from starlette.requests import Request
 from starlette.responses import JSONResponse, Response
 
-from ..auth import AuthError, Verifier
+from ..exceptions import AuthError
+from ..platform import MAX_TASK_BYTES
 
 if TYPE_CHECKING:
     from ..app import Celery
 
-__all__ = ["MAX_BODY", "guarded_route_class"]
+__all__ = ["MAX_BODY", "intake", "invalid"]
 
 logger = logging.getLogger("celery_gcp.worker")
 
-MAX_BODY = 1024 * 1024  # Cloud Tasks' task size limit
-Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+#: The largest body taken: Cloud Tasks' task size limit.
+MAX_BODY = MAX_TASK_BYTES
 
 
-def guarded_route_class(app: Celery, verifier: Verifier) -> type[APIRoute]:
-    """An APIRoute class whose requests pass :func:`check` first."""
-
-    class GuardedRoute(APIRoute):
-        def get_route_handler(self) -> Handler:
-            handler = super().get_route_handler()
-
-            async def guarded(request: Request) -> Response:
-                refused = await check(app, verifier, request)
-                if refused is not None:
-                    return refused
-                try:
-                    return await handler(request)
-                except RequestValidationError as exc:
-                    return invalid(exc)
-
-            return guarded
-
-    return GuardedRoute
-
-
-async def check(app: Celery, verifier: Verifier, request: Request) -> Response | None:
-    """``None`` if the request may go on, else the answer that refuses it."""
+async def intake(app: Celery, request: Request) -> bytes | Response:
+    """The request's body if it may go on, else the answer that refuses it."""
+    verifier = app.verifier
     if verifier.enabled:
         try:
             # The path as routed (not re-escaped): the URL the sender signed the token for.
@@ -74,19 +54,18 @@ async def check(app: Celery, verifier: Verifier, request: Request) -> Response |
         body += chunk
         if len(body) > MAX_BODY:
             return _refuse(413, f"body over {MAX_BODY:,} bytes")
-    request._body = bytes(body)  # FastAPI reads it from here
     if not body:
-        return None
+        return b""
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind != "application/json" and not kind.endswith("+json"):
         return _refuse(415, f"content type {kind or '(none)'!r}: send application/json")
     try:
-        request._json = json.loads(body)  # parsed once: FastAPI reuses it
+        json.loads(body)
     except ValueError as exc:  # includes bytes that are not UTF-8
         return _refuse(400, f"malformed JSON body: {exc}")
     except RecursionError:
         return _refuse(400, "malformed JSON body: nested too deeply")
-    return None
+    return bytes(body)
 
 
 def _refuse(status: int, detail: str) -> Response:

@@ -1,0 +1,414 @@
+"""The send path: every call of a task or a route becomes a :class:`Message` here, once.
+
+``delay``, ``apply_async``, ``send_task``, signatures, groups, retries, beat fires, relay hops,
+``app.TaskRoute`` routes and the route builders of :mod:`celery_gcp.fastapi` all go through it::
+
+    call ── compose ──> Message ── address ──> Message + Destination ── layers ──> transport
+          (bind, validate,         (queue path, URL, deadline,     (before_send,   (I/O only)
+           ids, ETA, expiry,        OIDC identity and audience)      after_send)
+           parent/root, links)
+
+:func:`compose` builds a message from an encoded call; an app's :class:`Sender`
+(``app.sender``) binds and routes the call, addresses the message from the app's settings
+(resolved once per version of the settings, then cached per task and queue) and hands it to
+the app's transport between its layers (:mod:`celery_gcp.layers`).
+"""
+
+from __future__ import annotations
+
+import json
+import os
+import urllib.parse
+import warnings
+from collections.abc import Mapping, Sequence
+from dataclasses import replace
+from datetime import UTC, datetime, timedelta, tzinfo
+from typing import TYPE_CHECKING, Any
+
+from . import layers as _layers
+from .context import _stack
+from .exceptions import CeleryGcpWarning, TaskArgumentError
+from .message import Destination, HttpTarget, Message
+from .transport.base import SendOptions
+
+if TYPE_CHECKING:
+    from .app import Celery
+    from .config import Settings
+    from .layers import Layers
+    from .routing import Router
+    from .task import Task
+    from .transport import Receipt, Transport
+
+__all__ = ["Sender", "asend", "compose", "new_id", "send", "send_options", "warn_once"]
+
+# Options that steer the send here. ``retry``/``retry_policy`` govern the transport's own
+# retries of a failed send; ``ignore_result`` has no effect without a result store.
+_HANDLED = frozenset({
+    "task_id", "countdown", "eta", "expires", "queue", "headers", "link", "link_error",
+    "retry", "retry_policy", "root_id", "parent_id", "retries", "ignore_result",
+    "serializer", "add_to_parent", "on_duplicate",
+})
+_SEND_KEYS = frozenset({"retry", "retry_policy", "on_duplicate"})
+# Celery options with no meaning on Cloud Tasks: accepted, with a one-time warning.
+_NO_MEANING = {
+    "priority": "Cloud Tasks has no message priorities; route urgent tasks to their own queue",
+    "exchange": "there are no AMQP exchanges",
+    "exchange_type": "there are no AMQP exchanges",
+    "routing_key": "there are no AMQP routing keys; use queue=",
+    "compression": "bodies are sent as plain JSON",
+    "delivery_mode": "Cloud Tasks always persists tasks",
+    "mandatory": "there is no AMQP broker",
+    "immediate": "there is no AMQP broker",
+    "reply_to": "there is no reply queue",
+    "producer": "there is no broker producer",
+    "connection": "there is no broker connection",
+    "publisher": "there is no broker publisher",
+    "shadow": "the task name is the endpoint path",
+    "time_limit": "set time_limit on the task; per-call limits are not supported",
+    "soft_time_limit": "Cloud Tasks has no soft time limit",
+    "expiration": "use expires=",
+    "group_id": "groups are sent as independent tasks",
+    "group_index": "groups are sent as independent tasks",
+    "chord": "chords are not supported",
+    "stamped_headers": "stamping is not supported",
+}
+
+
+# Frames from a Sender method up to the code that called apply_async.
+_CALLER = 5
+
+
+def warn_once(app: Celery, key: str, text: str, stacklevel: int = 2,
+              category: type[Warning] = CeleryGcpWarning) -> None:
+    """Warn about ``key`` the first time this app sees it (``stacklevel`` as for the caller)."""
+    if key not in app._warned:
+        app._warned.add(key)
+        warnings.warn(text, category, stacklevel=stacklevel + 1)
+
+
+def compose(name: str, body: bytes, options: Mapping[str, Any], *,
+            target: HttpTarget | None = None, queue: str | None = None,
+            now: Any = None, zone: tzinfo = UTC,
+            destination: Destination | None = None) -> Message:
+    """The message of one encoded call of ``name``: id, ETA, expiry, parent and root ids (a
+    call made inside a running task is its child), retries, links and custom headers.
+
+    ``now`` is a function giving the current time (the app's clock); naive datetimes are
+    read in ``zone``. Raises :class:`TaskArgumentError` for options that cannot travel.
+    """
+    eta = options.get("eta")
+    countdown = options.get("countdown")
+    expires = options.get("expires")
+    if countdown:  # as Celery: a non-zero countdown wins over eta
+        eta = (now or _utcnow)() + timedelta(seconds=float(countdown))
+    elif eta is not None:
+        eta = _aware(_datetime("eta", eta), zone)
+    if isinstance(expires, int | float) and not isinstance(expires, bool):
+        expires = (now or _utcnow)() + timedelta(seconds=float(expires))
+    elif expires is not None:
+        expires = _aware(_datetime("expires", expires), zone)
+    task_id = str(options.get("task_id") or new_id())
+    parent_id = options.get("parent_id")
+    root_id = options.get("root_id")
+    if parent_id is None:
+        # A task sent from a running task is its child; a retry (same id) keeps its parent.
+        for _owner, request in reversed(_stack.get()):
+            if not request.called_directly:
+                if request.id != task_id:
+                    parent_id = request.id
+                    root_id = root_id or request.root_id or request.id
+                break
+    link = options.get("link")
+    link_error = options.get("link_error")
+    headers = options.get("headers")
+    return Message(
+        task=name, id=task_id, body=body, retries=int(options.get("retries") or 0),
+        queue=queue, eta=eta, expires=expires, root_id=root_id or task_id,
+        parent_id=parent_id,
+        link=_signatures("link", link) if link is not None else (),
+        link_error=_signatures("link_error", link_error) if link_error is not None else (),
+        headers=_json_object("headers", headers) if headers else {},
+        target=target, destination=destination,
+    )
+
+
+def new_id() -> str:
+    """A random (version 4) UUID string, the default task id; faster than ``uuid.uuid4()``."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def send_options(options: Mapping[str, Any]) -> SendOptions | None:
+    """The transport-level options of an ``apply_async`` call (``None``: the defaults)."""
+    if not (options.keys() & _SEND_KEYS):
+        return None
+    on_duplicate = options.get("on_duplicate", "raise")
+    if on_duplicate not in ("raise", "ignore"):
+        raise TaskArgumentError(f"on_duplicate={on_duplicate!r}: use 'raise' or 'ignore'")
+    return SendOptions(retry=bool(options.get("retry", True)),
+                       retry_policy=options.get("retry_policy"), on_duplicate=on_duplicate)
+
+
+class Sender:
+    """The send path of one app (``app.sender``): binds, routes, composes, addresses and
+    sends, reading the app's settings once per version of them."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+        self._settings: Settings | None = None
+        self._version = -1
+        self._eager = False
+        self._router: Router | None = None
+        self._queues: dict[str, str] | None = None  # task -> queue, for static task_routes
+        self._addresses: dict[tuple[str, str | None], Destination] = {}
+        self._paths: dict[str | None, str] = {}
+
+    def _refresh(self) -> Settings:
+        """Re-read the settings the send path uses (when they changed)."""
+        app = self.app
+        settings = app._conf or app._load_conf()
+        self._settings, self._version = settings, settings.version
+        self._eager = bool(settings.task_always_eager)
+        self._router = router = app.queue_router
+        self._queues = {} if router.static else None
+        self._addresses, self._paths = {}, {}
+        return settings
+
+    def eager(self) -> bool:
+        """Whether calls run here (``task_always_eager``)."""
+        settings = self._settings
+        if settings is None or settings.version != self._version:
+            self._refresh()
+        return self._eager
+
+    # -- building --------------------------------------------------------------------------
+
+    def message(self, name: str, task: Task[Any, Any] | None, args: Sequence[Any] | None,
+                kwargs: Mapping[str, Any] | None, options: Mapping[str, Any], *,
+                route: bool = True) -> Message:
+        """Bind, validate, encode and route one call of task ``name``, and address it for the
+        app's transport (``route=False``: neither, for a run here); raises
+        :class:`TaskArgumentError` for a call the worker would reject."""
+        settings = self._settings
+        if settings is None or settings.version != self._version:
+            settings = self._refresh()
+        args = tuple(args or ())
+        kwargs = dict(kwargs or {})
+        target = None
+        if task is not None:
+            body, target = task.encode_call(args, kwargs)
+        else:
+            body = _unbound_body(name, args, kwargs)
+        if options and (not _HANDLED.issuperset(options)
+                        or options.get("serializer", "json") != "json"):
+            _warn_ignored(self.app, options)
+        queue = self._queue(name, args, kwargs, options, task) if route else options.get("queue")
+        app = self.app
+        timed = "countdown" in options or "eta" in options or "expires" in options
+        return compose(name, body, options, target=target, queue=queue,
+                       now=app.now if timed else None, zone=app.timezone if timed else UTC,
+                       destination=self.destination(name, queue, target, task)
+                       if route and self.transport.addressed else None)
+
+    def _queue(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
+               options: Mapping[str, Any], task: Task[Any, Any] | None) -> str:
+        queue = options.get("queue")
+        if queue:
+            return str(queue) if isinstance(queue, str) else self._router.route(  # type: ignore[union-attr]
+                name, args, kwargs, options, task)
+        cache = self._queues
+        if cache is not None:  # static routes: the queue depends on the name only
+            found = cache.get(name)
+            if found is None:
+                found = cache[name] = self._router.route(name, (), {}, {}, task)  # type: ignore[union-attr]
+            return found
+        return self._router.route(name, args, kwargs, options, task)  # type: ignore[union-attr]
+
+    def address(self, message: Message) -> Message:
+        """``message`` with its :class:`~celery_gcp.message.Destination` (see
+        :meth:`destination`)."""
+        return replace(message, destination=self.destination(
+            message.task, message.queue, message.target))
+
+    def destination(self, name: str, queue: str | None, target: HttpTarget | None,
+                    task: Task[Any, Any] | None = None) -> Destination:
+        """Where a message of task ``name`` in ``queue`` goes, from the app's settings (cached
+        per task and queue); raises :class:`~celery_gcp.exceptions.ImproperlyConfigured`
+        naming a missing setting (``task_base_url``, ``gcp_project``)."""
+        settings = self._settings
+        if settings is None or settings.version != self._version:
+            settings = self._refresh()
+        if target is not None:
+            return self._destination(settings, name, queue, target, task)
+        key = (name, queue)
+        found = self._addresses.get(key)
+        if found is None:
+            found = self._addresses[key] = self._destination(settings, name, queue, None, task)
+        return found
+
+    def _destination(self, settings: Settings, name: str, queue: str | None,
+                     target: HttpTarget | None, task: Task[Any, Any] | None) -> Destination:
+        from . import gcp
+
+        app = self.app
+        path = self._paths.get(queue)
+        if path is None:
+            path = self._paths[queue] = gcp.queue_path(app, queue)
+        if task is None:
+            task = app.tasks.get(name)
+        limit = getattr(task, "time_limit", None) or settings.task_time_limit
+        if target is None:
+            url = gcp.endpoint_url(app, name)
+            method, relay, audience = "POST", True, url
+        else:
+            url = gcp.base_url(app) + target.path
+            method, relay = target.method, target.relay
+            # The URL as the worker routes it: path decoded, no query.
+            audience = gcp.base_url(app) + urllib.parse.unquote(target.path.split("?", 1)[0])
+        account = settings.gcp_service_account or None
+        return Destination(
+            queue_path=path, url=url, method=method,
+            deadline=float(limit) if limit else None, service_account=account,
+            audience=(settings.task_oidc_audience or audience) if account else None,
+            relay=relay)
+
+    # -- sending ---------------------------------------------------------------------------
+
+    @property
+    def transport(self) -> Transport:
+        """The app's transport."""
+        return self.app._transport or self.app.transport
+
+    def send(self, message: Message, options: SendOptions | None = None) -> Receipt:
+        """Hand ``message`` to the app's transport between the layers' send steps."""
+        return send(self.app.layers, self.app._transport or self.app.transport, message,
+                    options)
+
+    async def asend(self, message: Message, options: SendOptions | None = None) -> Receipt:
+        """Async :meth:`send`."""
+        return await asend(self.app.layers, self.transport, message, options)
+
+    def send_many(self, messages: Sequence[Message],
+                  options: SendOptions | None = None) -> list[Receipt | Exception]:
+        """Send many messages in one bulk send; each slot holds a receipt or its error."""
+        steps = self.app.layers.step
+        for message in messages:
+            for before in steps("before_send"):
+                before(message)
+        outcomes = self.transport.send_many(messages, options)
+        for message, outcome in zip(messages, outcomes, strict=True):
+            if not isinstance(outcome, Exception):
+                for after in steps("after_send"):
+                    after(message, outcome)
+        return outcomes
+
+    def forward(self, message: Message, options: SendOptions | None = None) -> Receipt:
+        """Send a delivered message on as it is (a relay hop), outside the layers: it was
+        announced when it was first sent."""
+        if self.transport.addressed:
+            message = self.address(message)
+        return self.transport.send(message, options)
+
+    async def aforward(self, message: Message, options: SendOptions | None = None) -> Receipt:
+        """Async :meth:`forward`."""
+        if self.transport.addressed:
+            message = self.address(message)
+        return await self.transport.asend(message, options)
+
+
+def send(layers: Layers, transport: Transport, message: Message,
+         options: SendOptions | None = None) -> Receipt:
+    """Hand an addressed ``message`` to ``transport`` between the ``layers``' send steps."""
+    # The steps as they are, without a call when nothing changed: this is every send's path.
+    steps = layers.steps if layers.epoch == _layers._epoch else layers.refresh()
+    for before in steps["before_send"]:
+        before(message)
+    receipt = transport.send(message, options)
+    for after in steps["after_send"]:
+        after(message, receipt)
+    return receipt
+
+
+async def asend(layers: Layers, transport: Transport, message: Message,
+                options: SendOptions | None = None) -> Receipt:
+    """Async :func:`send`."""
+    steps = layers.steps if layers.epoch == _layers._epoch else layers.refresh()
+    for before in steps["before_send"]:
+        before(message)
+    receipt = await transport.asend(message, options)
+    for after in steps["after_send"]:
+        after(message, receipt)
+    return receipt
+
+
+def _utcnow() -> datetime:
+    return datetime.now(UTC)
+
+
+def _aware(value: datetime, zone: tzinfo) -> datetime:
+    return value if value.tzinfo is not None else value.replace(tzinfo=zone)
+
+
+def _warn_ignored(app: Celery, options: Mapping[str, Any]) -> None:
+    for key in options.keys() - _HANDLED:
+        reason = _NO_MEANING.get(key)
+        if reason is not None:
+            warn_once(app, key, f"apply_async option {key!r} is ignored: {reason}", _CALLER)
+        else:
+            warn_once(app, key, f"unknown apply_async option {key!r} is ignored", _CALLER)
+    serializer = options.get("serializer")
+    if serializer not in (None, "json"):
+        warn_once(app, "serializer", f"serializer={serializer!r} is ignored: bodies are JSON",
+                  _CALLER)
+
+
+def _unbound_body(name: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> bytes:
+    if args:
+        raise TaskArgumentError(
+            f"send_task({name!r}) got positional arguments, but {name!r} is not registered in "
+            "this process, so they cannot be bound to parameter names. Pass kwargs= instead, "
+            "or import the module that defines the task."
+        )
+    try:
+        return json.dumps(kwargs, separators=(",", ":"), allow_nan=True).encode()
+    except (TypeError, ValueError) as exc:
+        raise TaskArgumentError(f"send_task({name!r}): kwargs are not plain JSON: {exc}") from None
+
+
+def _datetime(option: str, value: Any) -> datetime:
+    if isinstance(value, datetime):
+        return value
+    if isinstance(value, str):
+        try:
+            return datetime.fromisoformat(value)
+        except ValueError:
+            pass
+    raise TaskArgumentError(f"{option}= must be a datetime or an ISO 8601 string, got {value!r}")
+
+
+def _signatures(option: str, value: Any) -> tuple[Mapping[str, Any], ...]:
+    items = list(value) if isinstance(value, list | tuple) else [value]
+    for item in items:
+        if not isinstance(item, Mapping) or not isinstance(item.get("task"), str):
+            raise TaskArgumentError(f"{option}= takes signatures (task.s(...)), got {item!r}")
+        _check_json(option, item)
+    return tuple(dict(item) for item in items)
+
+
+def _json_object(option: str, value: Any) -> Mapping[str, Any]:
+    if not isinstance(value, Mapping):
+        raise TaskArgumentError(f"{option}= must be a dict, got {value!r}")
+    _check_json(option, value)
+    return dict(value)
+
+
+def _check_json(option: str, value: Any) -> None:
+    try:
+        json.dumps(value)
+    except (TypeError, ValueError) as exc:
+        raise TaskArgumentError(
+            f"{option}= must be plain JSON to travel in a header: {exc}"
+        ) from None

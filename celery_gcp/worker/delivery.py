@@ -1,0 +1,239 @@
+"""The delivery pipeline: every request Cloud Tasks or Cloud Scheduler makes to a worker.
+
+Task endpoints (``app.router``), ``app.TaskRoute`` routes and the beat endpoint are all made
+of :class:`DeliveryRoute`, whose handler runs the same steps in this order::
+
+    intake    the caller's token (401/403), size (413), content type (415), JSON (400):
+              the body, read once (:mod:`celery_gcp.worker.intake`)
+    decode    the X-Celery-* metadata -> Message (400)
+    admit     past its expires: skipped (200); a relay hop: sent on towards its ETA
+    validate  FastAPI: the body against the task's schema (422), dependencies resolved
+    run       TaskRun: the layers, the task's hooks, the task, callbacks, autoretry
+    answer    the run's Outcome, as the outcome table's HTTP status
+
+The body read at intake is handed to FastAPI as the request's stream (a new ``Request`` over
+the same scope), so nothing writes Starlette's private attributes.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import logging
+from collections.abc import Callable, Coroutine, Mapping
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from fastapi.exceptions import RequestValidationError
+from fastapi.routing import APIRoute
+from starlette.concurrency import run_in_threadpool
+from starlette.requests import Request
+from starlette.responses import Response
+from starlette.types import Message as AsgiMessage
+
+from ..context import CloudTasksDelivery
+from ..exceptions import MessageDecodeError
+from ..message import HttpTarget, Message
+from ..platform import RELAY_HEADER
+from ..transport import SendOptions
+from .intake import intake, invalid
+from .outcomes import STATE, Outcome, answer
+from .run import RunResult, TaskRun, run_async, run_sync
+
+if TYPE_CHECKING:
+    from ..app import Celery
+    from ..task import Task
+
+__all__ = ["Admitted", "DeliveryRoute", "admit", "admit_pending", "admitted", "metadata",
+           "result_response", "run"]
+
+logger = logging.getLogger("celery_gcp.worker")
+_RELAY = RELAY_HEADER.lower()
+_METADATA_PREFIXES = (b"x-celery-", b"x-cloudtasks-")
+Handler = Callable[[Request], Coroutine[Any, Any, Response]]
+
+
+@dataclass(frozen=True, slots=True)
+class Admitted:
+    """A delivery that passed intake, decode and admit: the task, its message, and the
+    platform's delivery headers."""
+
+    task: Task[..., Any]
+    message: Message
+    cloudtasks: CloudTasksDelivery | None
+
+
+_ADMITTED: contextvars.ContextVar[Admitted | None] = contextvars.ContextVar(
+    "celery_gcp_admitted", default=None)
+
+
+_PENDING: contextvars.ContextVar[
+    tuple[Task[..., Any], dict[str, str], bytes, HttpTarget | None] | None
+] = contextvars.ContextVar("celery_gcp_pending", default=None)
+
+
+def admitted() -> Admitted | None:
+    """The delivery being handled in this context (``None`` in a plain HTTP call)."""
+    return _ADMITTED.get()
+
+
+async def admit_pending(app: Celery) -> Admitted | Response:
+    """Decode and admit the delivery whose body FastAPI just validated (task endpoints), or
+    the answer that ends it before a run."""
+    pending = _PENDING.get()
+    assert pending is not None, "only a DeliveryRoute's endpoint admits a delivery"
+    task, headers, body, target = pending
+    message = await admit(app, task, headers, body, target)
+    if isinstance(message, Response):
+        return message
+    return Admitted(task, message, CloudTasksDelivery.from_headers(headers))
+
+
+class DeliveryRoute(APIRoute):
+    """An ``APIRoute`` whose requests go through the delivery pipeline.
+
+    ``delivered_task`` is the task the route runs (``None`` for the beat endpoint and the
+    unknown-task answer, which take only the intake step).
+    """
+
+    celery_app: ClassVar[Celery]
+    delivered_task: Task[..., Any] | None = None
+    #: Decode and admit before FastAPI validates the body (``app.TaskRoute``: so a route's
+    #: dependencies are not resolved for a delivery that will not run); task endpoints
+    #: validate first (422 before 400) and admit in the endpoint (:func:`admit_pending`).
+    admit_first: ClassVar[bool] = True
+
+    def is_delivery(self, request: Request) -> bool:
+        """Whether ``request`` is a delivery (a plain HTTP call of a TaskRoute is not)."""
+        return True
+
+    def delivered_target(self, request: Request) -> HttpTarget | None:
+        """The delivered request as a message target (``None``: the task endpoint)."""
+        return None
+
+    def get_route_handler(self) -> Handler:
+        """FastAPI's handler behind the pipeline's intake, decode and admit steps."""
+        handler = super().get_route_handler()
+        app = self.celery_app
+
+        async def handle(request: Request) -> Response:
+            if not self.is_delivery(request):
+                return await handler(request)
+            body = await intake(app, request)
+            if isinstance(body, Response):
+                return body
+            request = _replayed(request, body)
+            task = self.delivered_task
+            token: contextvars.Token[Any] | None = None
+            var: contextvars.ContextVar[Any] = _PENDING if not self.admit_first else _ADMITTED
+            if task is not None:
+                headers = metadata(request)
+                target = self.delivered_target(request)
+                if not self.admit_first:
+                    token = _PENDING.set((task, headers, body, target))
+                else:
+                    message = await admit(app, task, headers, body, target)
+                    if isinstance(message, Response):
+                        return message
+                    token = _ADMITTED.set(
+                        Admitted(task, message, CloudTasksDelivery.from_headers(headers)))
+            try:
+                return await handler(request)
+            except RequestValidationError as exc:
+                return invalid(exc)
+            finally:
+                if token is not None:
+                    var.reset(token)
+
+        return handle
+
+
+def _replayed(request: Request, body: bytes) -> Request:
+    """A request over the same scope whose stream is ``body`` (already read at intake)."""
+    sent = False
+
+    async def receive() -> AsgiMessage:
+        nonlocal sent
+        if sent:
+            return await request.receive()  # e.g. a disconnect while the task runs
+        sent = True
+        return {"type": "http.request", "body": body, "more_body": False}
+
+    return Request(request.scope, receive)
+
+
+def metadata(request: Request) -> dict[str, str]:
+    """The request's ``X-Celery-*`` and ``X-CloudTasks-*`` headers, by lower-case name."""
+    # One pass over the raw headers (names are lower case in ASGI) instead of a scan per
+    # lookup: only the X-Celery-* and X-CloudTasks-* ones are read.
+    return {
+        name.decode("latin-1"): value.decode("latin-1")
+        for name, value in request.scope["headers"]
+        if name.startswith(_METADATA_PREFIXES)
+    }
+
+
+async def admit(app: Celery, task: Task[..., Any], headers: Mapping[str, str], body: bytes,
+                target: HttpTarget | None = None) -> Message | Response:
+    """Decode the message of a delivery (``target``: where it was delivered, for a route), or
+    the answer that ends it before a run: bad metadata (400), past its ``expires`` (200), or a
+    relay hop, sent on towards its ETA."""
+    try:
+        message = Message.from_http(task.name, headers, body)
+    except MessageDecodeError as exc:
+        return answer(Outcome.MALFORMED, {"detail": str(exc)})
+    if target is not None:
+        message = replace(message, target=target)
+    if message.expires is not None and message.expires <= app.now():
+        return _expired(task, message)
+    if _RELAY in headers and message.eta is not None and message.eta > app.now():
+        return await _relay(app, task, message)
+    return message
+
+
+async def run(delivery: Admitted, values: dict[str, Any],
+              dependencies: dict[str, Any]) -> RunResult:
+    """Run an admitted delivery whose body FastAPI validated into ``values`` (a sync task in
+    the thread pool, an async one on the event loop)."""
+    task = delivery.task
+    run = TaskRun(task, delivery.message, values, dependencies,
+                  cloudtasks=delivery.cloudtasks).announce()
+    if task.is_async:
+        return await run_async(run)
+    return await run_in_threadpool(run_sync, run)
+
+
+def result_response(task: Task[..., Any], message: Message, result: RunResult) -> Response:
+    """The answer of a finished run (the return value, unless results are ignored)."""
+    content: dict[str, Any] = {"id": message.id, "task": task.name, "state": result.state}
+    if result.outcome is Outcome.SUCCESS:
+        ignore = task.ignore_result
+        if not (task.app.conf.task_ignore_result if ignore is None else ignore):
+            content["result"] = result.retval
+    else:
+        content["error"] = repr(result.retval)[:1000]
+    return answer(result.outcome, content)
+
+
+async def _relay(app: Celery, task: Task[..., Any], message: Message) -> Response:
+    """Send the next hop of a task due beyond Cloud Tasks' horizon (503 if that fails, so
+    Cloud Tasks delivers this hop again)."""
+    try:
+        # A redelivered hop finds its next hop already created: that is success.
+        await app.sender.aforward(message, SendOptions(on_duplicate="ignore"))
+    except Exception as exc:
+        logger.warning("task %s[%s]: relay hop failed (%r), will be redelivered",
+                       task.name, message.id, exc)
+        return answer(Outcome.REQUEUE, {"id": message.id, "task": task.name,
+                                         "state": STATE[Outcome.REQUEUE]})
+    logger.info("task %s[%s] relayed towards its ETA %s", task.name, message.id, message.eta)
+    return answer(Outcome.RELAYED, {"id": message.id, "task": task.name,
+                                     "state": STATE[Outcome.RELAYED]})
+
+
+def _expired(task: Task[..., Any], message: Message) -> Response:
+    """Skip a task past its ``expires`` (200, logged; the layers' ``skipped`` step)."""
+    logger.info("task %s[%s] expired at %s: skipped", task.name, message.id, message.expires)
+    for skipped in task.app.layers.step("skipped"):
+        skipped(task, message, "expired")
+    return answer(Outcome.EXPIRED, {"id": message.id, "task": task.name,
+                                     "state": STATE[Outcome.EXPIRED]})
