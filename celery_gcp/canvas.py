@@ -17,8 +17,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import PartialSendError
+from .message import new_id
 from .result import AsyncResult, GroupResult
-from .sending import new_id
 
 if TYPE_CHECKING:
     from .app import Celery

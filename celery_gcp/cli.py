@@ -186,7 +186,7 @@ def dev(ctx: click.Context, port: int, run_target: str | None, exit_when_idle: b
     with _environ_default("CELERY_GCP_SERVICE_ACCOUNT", DEV_SERVICE_ACCOUNT):
         app = _app(ctx)
     log = TaskLog()
-    log.connect()
+    log.connect(app)
     stack = DevStack(app, port=port, asgi=asgi)
     try:
         stack.__enter__()

@@ -11,16 +11,23 @@ import os
 import threading
 import time
 from collections.abc import Callable
-from datetime import datetime
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import queues, signals
+from . import queues
 from .app import Celery
 from .emulator.clients import CERTS_URL_VARIABLE, SCHEDULER_HOST_VARIABLE, TASKS_HOST_VARIABLE
 from .exceptions import ImproperlyConfigured
+from .layers import Layer
 from .utils.imports import import_object
+
+if TYPE_CHECKING:
+    from .einfo import ExceptionInfo
+    from .exceptions import Retry
+    from .message import Message
+    from .transport import Receipt
+    from .worker.run import TaskRun
 
 __all__ = ["DEV_SERVICE_ACCOUNT", "DevStack", "TaskLog"]
 
@@ -28,60 +35,61 @@ __all__ = ["DEV_SERVICE_ACCOUNT", "DevStack", "TaskLog"]
 DEV_SERVICE_ACCOUNT = "dev@local.iam.gserviceaccount.com"
 
 
-class TaskLog:
-    """Prints one line per task event; counts failures."""
+class TaskLog(Layer):
+    """Prints one line per task event; counts failures. A layer of the app's
+    (:mod:`celery_gcp.layers`), so it sees every send and run of it."""
 
     def __init__(self, echo: Callable[[str], None] = click.echo) -> None:
         self.echo = echo
         self.failures = 0
         self.start = time.monotonic()
-        self._receivers: list[tuple[signals.Signal, Callable[..., None]]] = []
+        self._app: Celery | None = None
 
     def _line(self, event: str, text: str) -> None:
         self.echo(f"[{time.monotonic() - self.start:7.2f}s] {event:<9} {text}")
 
-    def connect(self) -> None:
-        """Start logging task events."""
-        def sent(sender: str, headers: dict[str, Any], **_: Any) -> None:
-            eta = f" eta {_clock(headers.get('eta'))}" if headers.get("eta") else ""
-            retry = f" retry {headers['retries']}" if headers.get("retries") else ""
-            self._line("sent", f"{sender}[{_short(headers['id'])}]{retry}{eta}")
+    def connect(self, app: Celery | None = None) -> None:
+        """Start logging the task events of ``app`` (default: the current app)."""
+        from ._state import get_current_app
 
-        def started(task: Any, task_id: str, args: Any, kwargs: Any, **_: Any) -> None:
-            shown = ", ".join([*map(repr, args), *(f"{k}={v!r}" for k, v in kwargs.items())])
-            self._line("started", f"{task.name}[{_short(task_id)}]({shown})")
-
-        def retried(request: Any, reason: Any, **_: Any) -> None:
-            self._line("retried", f"{request.task}[{_short(request.id)}] {reason}")
-
-        def finished(sender: Any, result: Any, **_: Any) -> None:
-            self._line("finished", f"{sender.name}[{_short(sender.request.id)}] -> {result!r}")
-
-        def failed(sender: Any, task_id: str, exception: BaseException, **_: Any) -> None:
-            self.failures += 1
-            self._line("failed", f"{sender.name}[{_short(task_id)}] {exception!r}")
-
-        for signal, receiver in ((signals.after_task_publish, sent),
-                                 (signals.task_prerun, started), (signals.task_retry, retried),
-                                 (signals.task_success, finished),
-                                 (signals.task_failure, failed)):
-            signal.connect(receiver)
-            self._receivers.append((signal, receiver))
+        self._app = app or get_current_app()
+        self._app.layers.add(self)
 
     def disconnect(self) -> None:
         """Stop logging."""
-        for signal, receiver in self._receivers:
-            signal.disconnect(receiver)
-        self._receivers.clear()
+        if self._app is not None:
+            self._app.layers.remove(self)
+            self._app = None
+
+    def after_send(self, message: Message, receipt: Receipt) -> None:
+        """``sent``, with the retry count and the ETA."""
+        eta = f" eta {message.eta.strftime('%H:%M:%S')}" if message.eta else ""
+        retry = f" retry {message.retries}" if message.retries else ""
+        self._line("sent", f"{message.task}[{_short(message.id)}]{retry}{eta}")
+
+    def before_run(self, run: TaskRun) -> None:
+        """``started``, with the arguments."""
+        shown = ", ".join([*map(repr, run.args),
+                           *(f"{k}={v!r}" for k, v in run.kwargs.items())])
+        self._line("started", f"{run.task.name}[{_short(run.message.id)}]({shown})")
+
+    def retried(self, run: TaskRun, retry: Retry, einfo: ExceptionInfo) -> None:
+        """``retried``, with the reason."""
+        self._line("retried", f"{run.task.name}[{_short(run.message.id)}] {retry}")
+
+    def succeeded(self, run: TaskRun, retval: Any) -> None:
+        """``finished``, with the return value."""
+        self._line("finished", f"{run.task.name}[{_short(run.message.id)}] -> {retval!r}")
+
+    def failed(self, run: TaskRun, exc: BaseException, einfo: ExceptionInfo) -> None:
+        """``failed``, with the exception; counted."""
+        self.failures += 1
+        self._line("failed", f"{run.task.name}[{_short(run.message.id)}] {exc!r}")
 
 
 def _short(task_id: str) -> str:
     """A uuid's first 8 characters; other ids (beat fires, caller-given) in full."""
     return task_id[:8] if len(task_id) == 36 and task_id.count("-") == 4 else task_id
-
-
-def _clock(iso: str | None) -> str:
-    return datetime.fromisoformat(iso).strftime("%H:%M:%S") if iso else ""
 
 
 class DevStack:

@@ -31,6 +31,7 @@ transport only does I/O: it reads nothing of an app.
 from __future__ import annotations
 
 import json
+import os
 import re
 from collections.abc import Mapping
 from dataclasses import dataclass, field
@@ -39,7 +40,8 @@ from typing import Any
 
 from .exceptions import MessageDecodeError
 
-__all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "VERSION", "Destination", "HttpTarget", "Message"]
+__all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "VERSION", "Destination", "HttpTarget", "Message",
+           "new_id"]
 
 VERSION = 1
 CONTENT_TYPE = "application/json"
@@ -191,6 +193,15 @@ class Message:
         if not isinstance(value, dict):
             raise MessageDecodeError("the body must be a JSON object of arguments by name")
         return value
+
+
+def new_id() -> str:
+    """A random (version 4) UUID string, the default task id; faster than ``uuid.uuid4()``."""
+    raw = bytearray(os.urandom(16))
+    raw[6] = (raw[6] & 0x0F) | 0x40
+    raw[8] = (raw[8] & 0x3F) | 0x80
+    h = raw.hex()
+    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def _dumps(value: Any) -> str:

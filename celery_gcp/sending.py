@@ -17,7 +17,6 @@ the app's transport between its layers (:mod:`celery_gcp.layers`).
 from __future__ import annotations
 
 import json
-import os
 import urllib.parse
 import warnings
 from collections.abc import Mapping, Sequence
@@ -28,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from . import layers as _layers
 from .context import _stack
 from .exceptions import CeleryGcpWarning, TaskArgumentError
-from .message import Destination, HttpTarget, Message
+from .message import Destination, HttpTarget, Message, new_id
 from .transport.base import SendOptions
 
 if TYPE_CHECKING:
@@ -130,15 +129,6 @@ def compose(name: str, body: bytes, options: Mapping[str, Any], *,
         headers=_json_object("headers", headers) if headers else {},
         target=target, destination=destination,
     )
-
-
-def new_id() -> str:
-    """A random (version 4) UUID string, the default task id; faster than ``uuid.uuid4()``."""
-    raw = bytearray(os.urandom(16))
-    raw[6] = (raw[6] & 0x0F) | 0x40
-    raw[8] = (raw[8] & 0x3F) | 0x80
-    h = raw.hex()
-    return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
 
 
 def send_options(options: Mapping[str, Any]) -> SendOptions | None:

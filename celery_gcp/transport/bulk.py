@@ -179,7 +179,7 @@ class _Bulk:
         """A BatchCreateTasksRequest of ``pending``, with a fresh request id."""
         from google.cloud import tasks_v2
 
-        from ..sending import new_id
+        from ..message import new_id
 
         request = tasks_v2.BatchCreateTasksRequest.pb()(
             parent=pending[0][1].parent, request_id=new_id())
