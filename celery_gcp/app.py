@@ -35,7 +35,8 @@ from .exceptions import (
     NotRegistered,
 )
 from .layers import Layers
-from .routing import Router
+from .platform import DEADLINE_RANGE
+from .queue_routing import QueueRouter
 from .sending import Sender, send_options, warn_once
 from .signals import Signal, SignalLayer, import_modules
 from .task import Task
@@ -127,7 +128,7 @@ class Celery:
         self._finalized = False
         self._pending_autodiscover: list[tuple[Any, str]] = []
         self._transport: Transport | None = None
-        self._queue_router: tuple[int, Router] | None = None
+        self._queue_router: tuple[int, QueueRouter] | None = None
         self._router: APIRouter | None = None
         self._task_route: type[TaskRoute] | None = None
         self._warned: set[str] = set()
@@ -277,7 +278,7 @@ class Celery:
             if key in options:
                 options[key] = tuple(options[key])
         limit = options.get("time_limit")
-        if limit is not None and not 15 <= float(limit) <= 1800:
+        if limit is not None and not DEADLINE_RANGE[0] <= float(limit) <= DEADLINE_RANGE[1]:
             raise ImproperlyConfigured(
                 f"task {name!r}: time_limit={limit} is outside what Cloud Tasks allows for a "
                 "request's dispatch deadline (15 s to 30 min); split longer work into tasks"
@@ -448,12 +449,12 @@ class Celery:
         self._transport = transport
 
     @property
-    def queue_router(self) -> Router:
+    def queue_router(self) -> QueueRouter:
         """The routing of task calls to queues (``task_routes``, ``task_default_queue``)."""
         conf = self.conf
         cached = self._queue_router
         if cached is None or cached[0] != conf.version:
-            cached = (conf.version, Router(conf.task_routes, conf.task_default_queue))
+            cached = (conf.version, QueueRouter(conf.task_routes, conf.task_default_queue))
             self._queue_router = cached
         return cached[1]
 

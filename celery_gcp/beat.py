@@ -46,7 +46,8 @@ if TYPE_CHECKING:
     from .app import Celery
 
 __all__ = ["Entry", "Fired", "JobChange", "apply", "desired_job", "entries", "entry_id",
-           "entry_url", "fire", "mark", "parent", "plan", "resolve", "run", "sync", "time_zone"]
+           "entry_url", "fire", "http_job", "job_mark", "parent", "plan", "resolve", "run",
+           "sync", "time_zone"]
 
 logger = logging.getLogger("celery_gcp.beat")
 
@@ -180,7 +181,7 @@ def _prefix(app: Celery) -> str:
     return entry_id(app.main or "celery")
 
 
-def mark(app: Celery) -> str:
+def job_mark(app: Celery) -> str:
     """How the description of every job this app made begins."""
     return f"celery-gcp {app.main or 'celery'}:"
 
@@ -195,21 +196,38 @@ def entry_url(app: Celery, entry: Entry) -> str:
     return gcp.endpoint_url(app, f"beat/{entry.id}")
 
 
+def http_job(name: str, schedule: str, zone: str, uri: str, *, description: str = "",
+             method: str = "POST", headers: Mapping[str, str] | None = None, body: bytes = b"",
+             service_account: str | None = None, audience: str | None = None) -> Any:
+    """A Cloud Scheduler job (raw protobuf) that calls ``uri``: the one job builder of beat
+    entries and of the scheduled routes of :mod:`celery_gcp.fastapi`. With a
+    ``service_account`` each call carries its OIDC token for ``audience`` (default: ``uri``).
+    """
+    from google.cloud import scheduler_v1
+
+    job = scheduler_v1.Job.pb()(name=name, schedule=schedule, time_zone=zone,
+                                description=description)
+    target = job.http_target
+    target.uri = uri
+    target.http_method = getattr(scheduler_v1.HttpMethod, method)
+    for key, value in (headers or {}).items():
+        target.headers[key] = value
+    target.body = body
+    if service_account:
+        target.oidc_token.service_account_email = service_account
+        target.oidc_token.audience = audience or uri
+    return job
+
+
 def desired_job(app: Celery, entry: Entry, where: str) -> Any:
     """The Job (raw protobuf) for ``entry`` under ``where`` (``projects/P/locations/L``)."""
     from google.cloud import scheduler_v1
 
-    job = scheduler_v1.Job.pb()(name=f"{where}/jobs/{_prefix(app)}-{entry.id}")
-    job.description = f"{mark(app)} {entry.name}"[:500]
-    job.schedule = entry.spec.expression
-    job.time_zone = time_zone(app)
-    target = job.http_target
-    target.uri = entry_url(app, entry)
-    target.http_method = scheduler_v1.HttpMethod.POST
-    account = app.conf.gcp_service_account
-    if account:
-        target.oidc_token.service_account_email = account
-        target.oidc_token.audience = app.conf.task_oidc_audience or target.uri
+    job = http_job(f"{where}/jobs/{_prefix(app)}-{entry.id}", entry.spec.expression,
+                   time_zone(app), entry_url(app, entry),
+                   description=f"{job_mark(app)} {entry.name}"[:500],
+                   service_account=app.conf.gcp_service_account,
+                   audience=app.conf.task_oidc_audience)
     for key, (path, kind, *_) in JOB_SETTINGS.items():
         _write(job, path, kind, entry.job[key])
     job.state = (scheduler_v1.Job.State.ENABLED if entry.enabled
@@ -279,10 +297,10 @@ def plan(app: Celery, client: Any, *, prune: bool = False) -> list[JobChange]:
             changes.append(JobChange("create", name, entry, job,
                                      [(p, None, _read(job, p)) for p in _COMPARED]))
             continue
-        if not current.description.startswith(mark(app)):
+        if not current.description.startswith(job_mark(app)):
             raise ScheduleError(
                 f"job {name} exists but was not made by this app (its description does not "
-                f"start with {mark(app)!r}): rename entry {entry.name!r} or delete the job")
+                f"start with {job_mark(app)!r}): rename entry {entry.name!r} or delete the job")
         diffs = [(p, _read(current, p), _read(job, p)) for p in _COMPARED
                  if _read(current, p) != _read(job, p)]
         changes.append(JobChange("update" if diffs else "keep", name, entry, job, diffs))
@@ -290,7 +308,7 @@ def plan(app: Celery, client: Any, *, prune: bool = False) -> list[JobChange]:
         ours = f"{where}/jobs/{_prefix(app)}-"
         for name, job in existing.items():
             if name not in wanted and name.startswith(ours) and job.description.startswith(
-                    mark(app)):
+                    job_mark(app)):
                 changes.append(JobChange("delete", name))
     return changes
 

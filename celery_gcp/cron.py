@@ -86,7 +86,7 @@ from croniter import CroniterBadDateError, croniter
 
 from .exceptions import InvalidSchedule
 
-__all__ = ["InvalidSchedule", "fires_between", "next_fire", "validate"]
+__all__ = ["InvalidSchedule", "fires_between", "next_fire", "validate", "zone"]
 
 
 # --- parsing ------------------------------------------------------------------------------------
@@ -339,11 +339,13 @@ def _parse(schedule: str, time_zone: str) -> _Schedule:
     return _Schedule(
         expression=" ".join(parts),
         wildcard=any(fields[field.number - 1].startswith("*") for field in (_MINUTE, _HOUR)),
-        zone=_zone(time_zone),
+        zone=zone(time_zone),
     )
 
 
-def _zone(time_zone: str) -> tzinfo:
+def zone(time_zone: str) -> tzinfo:
+    """The time zone Cloud Scheduler reads ``time_zone`` as; raises :class:`InvalidSchedule`
+    for a name it does not know."""
     if time_zone in ("", "Etc/UTC") or time_zone.lower() == "utc":
         # The API documents "For UTC use the string "utc". If a time zone is not specified,
         # the default will be in UTC" and the console's default is Etc/UTC. These need no tz

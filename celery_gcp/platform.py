@@ -20,6 +20,8 @@ __all__ = [
     "MAX_BATCH_BYTES",
     "MAX_SCHEDULE_AHEAD",
     "MAX_TASK_BYTES",
+    "PLATFORM_HEADERS",
+    "PLATFORM_PREFIXES",
     "QUEUE_ID",
     "QUEUE_PATH",
     "RELAY_HEADER",
@@ -51,6 +53,14 @@ QUEUE_ID = re.compile(r"^[A-Za-z0-9-]{1,100}$")
 LOCATION_PATH = re.compile(r"^projects/[^/]+/locations/[^/]+$")
 #: ``projects/P/locations/L/queues/Q``.
 QUEUE_PATH = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[A-Za-z0-9-]{1,100}$")
+
+#: Request headers Cloud Tasks or Cloud Scheduler set or replace on delivery (lower case), and
+#: the prefixes reserved for the platform and this project's metadata: a route parameter
+#: cannot travel in one.
+PLATFORM_HEADERS = frozenset({"host", "content-length", "user-agent", "x-forwarded-for",
+                              "x-forwarded-proto", "x-cloudscheduler"})
+PLATFORM_PREFIXES = ("x-google-", "x-appengine-", "x-cloudtasks-", "x-cloudscheduler-",
+                     "x-celery-")
 
 # -- Cloud Scheduler -----------------------------------------------------------------------------
 

@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from .app import Celery
     from .config import Settings
     from .layers import Layers
-    from .routing import Router
+    from .queue_routing import QueueRouter
     from .task import Task
     from .transport import Receipt, Transport
 
@@ -151,7 +151,7 @@ class Sender:
         self._settings: Settings | None = None
         self._version = -1
         self._eager = False
-        self._router: Router | None = None
+        self._router: QueueRouter | None = None
         self._queues: dict[str, str] | None = None  # task -> queue, for static task_routes
         self._addresses: dict[tuple[str, str | None], Destination] = {}
         self._paths: dict[str | None, str] = {}

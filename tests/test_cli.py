@@ -30,7 +30,7 @@ def test_inspect_registered_and_routes() -> None:
 
 
 def test_app_not_found_is_a_usage_error() -> None:
-    result = CliRunner().invoke(main, ["-A", "celery_gcp.routing", "inspect", "registered"])
+    result = CliRunner().invoke(main, ["-A", "celery_gcp.queue_routing", "inspect", "registered"])
     assert result.exit_code == 2
     assert "no Celery app found" in result.output
 

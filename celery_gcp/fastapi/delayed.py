@@ -34,9 +34,9 @@ from ..sending import asend, compose, send
 from ..signals import SignalLayer
 from ..transport import Receipt, SendOptions
 from ..transport.cloudtasks import CloudTasksTransport
+from .builtroute import BuiltRoute, check_options, pick_base_url, unalias_base_url
 from .clients import check_queue_path, ensure_queue, ensure_queue_async
 from .hooks import DelayedTaskHook
-from .routes import BuiltRoute, check_options, named, one_base_url
 
 __all__ = [
     "AsyncDelayOptions",
@@ -122,8 +122,9 @@ class Delayer:
     def __init__(self, route: DelayedRoute, options: dict[str, Any]) -> None:
         self.route = route
         self.sender = route.sender
-        merged = {**self.sender.options, **named(getattr(route.endpoint, _DEFAULTS, {})),
-                  **named(options)}
+        merged = {**self.sender.options,
+                  **unalias_base_url(getattr(route.endpoint, _DEFAULTS, {})),
+                  **unalias_base_url(options)}
         self.options = merged
         self.queue_path = check_queue_path(merged["queue_path"])
         self.transport = self.sender.transport(merged.get("client"))
@@ -232,7 +233,7 @@ def _build(asynchronous: bool, queue_path: str, base_url: str | None,
            auto_create_queue: bool) -> type[DelayedRoute]:
     options: dict[str, Any] = {
         "queue_path": check_queue_path(queue_path),
-        "base_url": one_base_url(base_url, callback_base_url),
+        "base_url": pick_base_url(base_url, callback_base_url),
         "task_create_timeout": task_create_timeout,
         "pre_create_hook": pre_create_hook,
         "client": client,

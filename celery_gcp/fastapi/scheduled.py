@@ -17,7 +17,7 @@ Example::
     job.delete()
 
 The request a job sends is built exactly as ``.delay()`` builds a task's (see
-:mod:`celery_gcp.fastapi.call`). ``.schedule()`` creates the job, or updates an existing one in
+:mod:`celery_gcp.fastapi.routecall`). ``.schedule()`` creates the job, or updates an existing one in
 place with a field mask, so it keeps its history, and several instances scheduling at once
 converge without errors (the last write wins).
 """
@@ -25,16 +25,16 @@ converge without errors (the last write wins).
 from __future__ import annotations
 
 import asyncio
-import re
 import threading
 from typing import Any, ClassVar, TypedDict
-from zoneinfo import ZoneInfo, ZoneInfoNotFoundError
 
 from .. import beat, cron, gcp
+from ..exceptions import InvalidSchedule
 from ..message import CONTENT_TYPE
+from ..platform import JOB_ID
+from .builtroute import BuiltRoute, check_options, pick_base_url, unalias_base_url
 from .clients import check_location_path
 from .hooks import ScheduledHook
-from .routes import BuiltRoute, check_options, named, one_base_url
 
 __all__ = [
     "AsyncScheduledRouteBuilder",
@@ -44,8 +44,6 @@ __all__ = [
     "Scheduler",
     "SchedulerOptions",
 ]
-
-_JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
 
 
 class SchedulerOptions(TypedDict, total=False):
@@ -77,16 +75,16 @@ class Scheduler:
 
     def __init__(self, route: ScheduledRoute, options: dict[str, Any]) -> None:
         name, schedule = options.get("name"), options.get("schedule")
-        if not isinstance(name, str) or not _JOB_ID.match(name):
+        if not isinstance(name, str) or not JOB_ID.match(name):
             raise ValueError(f"job name {name!r}: use 1 to 500 letters, digits, '-' or '_'")
         if not isinstance(schedule, str):
             raise TypeError(f"schedule={schedule!r}: give a cron expression such as "
                             "'0 7 * * *'")
-        merged = {**route.defaults, **named(options)}
+        merged = {**route.defaults, **unalias_base_url(options)}
         time_zone = merged.get("time_zone") or "UTC"
         try:
-            ZoneInfo(time_zone)
-        except (ZoneInfoNotFoundError, ValueError):
+            cron.zone(time_zone)
+        except InvalidSchedule:
             raise ValueError(f"time_zone {time_zone!r} is not an IANA zone name such as "
                              "'Europe/Paris'") from None
         cron.validate(schedule, time_zone)  # InvalidSchedule says what is wrong
@@ -109,13 +107,10 @@ class Scheduler:
         path, headers, body = call.request(args, kwargs)
         if body:
             headers["Content-Type"] = CONTENT_TYPE
-        job = scheduler_v1.Job(
-            name=self.job_id, schedule=self.schedule_expression, time_zone=self.time_zone,
-            description=self.options.get("description") or "",
-            http_target=scheduler_v1.HttpTarget(
-                uri=self.options["base_url"] + path,
-                http_method=getattr(scheduler_v1.HttpMethod, call.method), headers=headers,
-                body=body))
+        job = scheduler_v1.Job.wrap(beat.http_job(
+            self.job_id, self.schedule_expression, self.time_zone,
+            self.options["base_url"] + path, description=self.options.get("description") or "",
+            method=call.method, headers=headers, body=body))
         if self.options.get("retry_config") is not None:
             job.retry_config = self.options["retry_config"]
         request = scheduler_v1.CreateJobRequest(parent=self.location_path, job=job)
@@ -226,7 +221,7 @@ def _build(asynchronous: bool, location_path: str, base_url: str | None,
            pre_create_hook: ScheduledHook | None, client: Any) -> type[ScheduledRoute]:
     defaults = {
         "location_path": check_location_path(location_path),
-        "base_url": one_base_url(base_url, callback_base_url),
+        "base_url": pick_base_url(base_url, callback_base_url),
         "job_create_timeout": job_create_timeout,
         "pre_create_hook": pre_create_hook,
         "client": client,

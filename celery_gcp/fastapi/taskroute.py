@@ -43,7 +43,7 @@ from ..task import Task
 from ..worker.delivery import Admitted, DeliveryRoute, admitted, result_response
 from ..worker.outcomes import Outcome
 from ..worker.run import RunResult, TaskRun, run_async, run_sync
-from .routes import BuiltRoute
+from .builtroute import BuiltRoute
 
 if TYPE_CHECKING:
     from ..app import Celery

@@ -132,7 +132,7 @@ class _Batch:
         ``again``: the call itself failed, so the same request (and id) is sent again."""
         if not again:
             self._request = None  # a new request id for the entries sent again
-        self.pending, delay = self.bulk.settle(self.pending, error, failed)
+        self.pending, delay = self.bulk.record_answer(self.pending, error, failed)
         return delay if self.pending else 0.0
 
     def left(self) -> list[int]:
@@ -186,7 +186,7 @@ class _Bulk:
         request.requests.extend(r for _, r in pending)
         return tasks_v2.BatchCreateTasksRequest.wrap(request)
 
-    def settle(self, pending: list[tuple[int, Any]], error: Exception | None,
+    def record_answer(self, pending: list[tuple[int, Any]], error: Exception | None,
                failed: Mapping[int, Any] | None = None) -> tuple[list[tuple[int, Any]], float]:
         """Record what a batch call did: the entries to send again, and the wait before."""
         from google.api_core import exceptions as gexc

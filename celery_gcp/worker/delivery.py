@@ -36,14 +36,14 @@ from ..message import HttpTarget, Message
 from ..platform import RELAY_HEADER
 from ..transport import SendOptions
 from .intake import intake, invalid
-from .outcomes import STATE, Outcome, answer
+from .outcomes import STATE, Outcome, answer_outcome
 from .run import RunResult, TaskRun, run_async, run_sync
 
 if TYPE_CHECKING:
     from ..app import Celery
     from ..task import Task
 
-__all__ = ["Admitted", "DeliveryRoute", "admit", "admit_pending", "admitted", "metadata",
+__all__ = ["Admitted", "DeliveryRoute", "admit_delivery", "admit_validated", "admitted", "metadata",
            "result_response", "run"]
 
 logger = logging.getLogger("celery_gcp.worker")
@@ -76,13 +76,13 @@ def admitted() -> Admitted | None:
     return _ADMITTED.get()
 
 
-async def admit_pending(app: Celery) -> Admitted | Response:
+async def admit_validated(app: Celery) -> Admitted | Response:
     """Decode and admit the delivery whose body FastAPI just validated (task endpoints), or
     the answer that ends it before a run."""
     pending = _PENDING.get()
     assert pending is not None, "only a DeliveryRoute's endpoint admits a delivery"
     task, headers, body, target = pending
-    message = await admit(app, task, headers, body, target)
+    message = await admit_delivery(app, task, headers, body, target)
     if isinstance(message, Response):
         return message
     return Admitted(task, message, CloudTasksDelivery.from_headers(headers))
@@ -99,7 +99,7 @@ class DeliveryRoute(APIRoute):
     delivered_task: Task[..., Any] | None = None
     #: Decode and admit before FastAPI validates the body (``app.TaskRoute``: so a route's
     #: dependencies are not resolved for a delivery that will not run); task endpoints
-    #: validate first (422 before 400) and admit in the endpoint (:func:`admit_pending`).
+    #: validate first (422 before 400) and admit in the endpoint (:func:`admit_validated`).
     admit_first: ClassVar[bool] = True
 
     def is_delivery(self, request: Request) -> bool:
@@ -131,7 +131,7 @@ class DeliveryRoute(APIRoute):
                 if not self.admit_first:
                     token = _PENDING.set((task, headers, body, target))
                 else:
-                    message = await admit(app, task, headers, body, target)
+                    message = await admit_delivery(app, task, headers, body, target)
                     if isinstance(message, Response):
                         return message
                     token = _ADMITTED.set(
@@ -172,7 +172,7 @@ def metadata(request: Request) -> dict[str, str]:
     }
 
 
-async def admit(app: Celery, task: Task[..., Any], headers: Mapping[str, str], body: bytes,
+async def admit_delivery(app: Celery, task: Task[..., Any], headers: Mapping[str, str], body: bytes,
                 target: HttpTarget | None = None) -> Message | Response:
     """Decode the message of a delivery (``target``: where it was delivered, for a route), or
     the answer that ends it before a run: bad metadata (400), past its ``expires`` (200), or a
@@ -180,7 +180,7 @@ async def admit(app: Celery, task: Task[..., Any], headers: Mapping[str, str], b
     try:
         message = Message.from_http(task.name, headers, body)
     except MessageDecodeError as exc:
-        return answer(Outcome.MALFORMED, {"detail": str(exc)})
+        return answer_outcome(Outcome.MALFORMED, {"detail": str(exc)})
     if target is not None:
         message = replace(message, target=target)
     if message.expires is not None and message.expires <= app.now():
@@ -211,7 +211,7 @@ def result_response(task: Task[..., Any], message: Message, result: RunResult) -
             content["result"] = result.retval
     else:
         content["error"] = repr(result.retval)[:1000]
-    return answer(result.outcome, content)
+    return answer_outcome(result.outcome, content)
 
 
 async def _relay(app: Celery, task: Task[..., Any], message: Message) -> Response:
@@ -223,10 +223,10 @@ async def _relay(app: Celery, task: Task[..., Any], message: Message) -> Respons
     except Exception as exc:
         logger.warning("task %s[%s]: relay hop failed (%r), will be redelivered",
                        task.name, message.id, exc)
-        return answer(Outcome.REQUEUE, {"id": message.id, "task": task.name,
+        return answer_outcome(Outcome.REQUEUE, {"id": message.id, "task": task.name,
                                          "state": STATE[Outcome.REQUEUE]})
     logger.info("task %s[%s] relayed towards its ETA %s", task.name, message.id, message.eta)
-    return answer(Outcome.RELAYED, {"id": message.id, "task": task.name,
+    return answer_outcome(Outcome.RELAYED, {"id": message.id, "task": task.name,
                                      "state": STATE[Outcome.RELAYED]})
 
 
@@ -235,5 +235,5 @@ def _expired(task: Task[..., Any], message: Message) -> Response:
     logger.info("task %s[%s] expired at %s: skipped", task.name, message.id, message.expires)
     for skipped in task.app.layers.step("skipped"):
         skipped(task, message, "expired")
-    return answer(Outcome.EXPIRED, {"id": message.id, "task": task.name,
+    return answer_outcome(Outcome.EXPIRED, {"id": message.id, "task": task.name,
                                      "state": STATE[Outcome.EXPIRED]})

@@ -20,8 +20,8 @@ from starlette.concurrency import run_in_threadpool
 from .. import signals
 from ..exceptions import ImproperlyConfigured, TaskArgumentError, TransportError
 from ..platform import JOB_ID
-from .delivery import DeliveryRoute, admit_pending, result_response, run
-from .outcomes import Outcome, answer
+from .delivery import DeliveryRoute, admit_validated, result_response, run
+from .outcomes import Outcome, answer_outcome
 
 if TYPE_CHECKING:
     from ..app import Celery
@@ -72,7 +72,7 @@ def build_router(app: Celery) -> APIRouter:
         signals.task_unknown.send(sender=None, name=name, id=None, message=None, exc=None)
         logger.warning("request for unknown task %r: is its module imported by the worker?",
                        name)
-        return answer(Outcome.UNKNOWN_TASK, {"detail": f"unknown task {name!r}"})
+        return answer_outcome(Outcome.UNKNOWN_TASK, {"detail": f"unknown task {name!r}"})
 
     router.add_api_route(prefix + "/{name:path}", unknown_task, methods=["POST"],
                          include_in_schema=False)
@@ -87,7 +87,7 @@ def add_task_route(router: APIRouter, app: Celery, task: Task[..., Any]) -> None
 
     async def endpoint(**params: Any) -> Response:
         values: dict[str, Any] = params.pop(_BODY) if has_body else {}
-        delivery = await admit_pending(app)
+        delivery = await admit_validated(app)
         if isinstance(delivery, Response):
             return delivery
         result = await run(delivery, values, {n: params[n] for n in dependency_names})
@@ -128,28 +128,28 @@ async def _beat(app: Celery, entry: str, request: Request) -> Response:
         if when is not None:
             when = when.astimezone(UTC)  # and within datetime's range in UTC
     except (ValueError, OverflowError) as exc:
-        return answer(Outcome.MALFORMED, {"detail": f"X-CloudScheduler-ScheduleTime {stamp!r} "
-                                                     f"is not an RFC 3339 time: {exc}"})
+        return answer_outcome(Outcome.MALFORMED, {
+            "detail": f"X-CloudScheduler-ScheduleTime {stamp!r} is not an RFC 3339 time: {exc}"})
     if job_name is not None and not JOB_ID.match(job_name):
-        return answer(Outcome.MALFORMED, {"detail": f"X-CloudScheduler-JobName {job_name!r} "
-                                                     "is not a Cloud Scheduler job id"})
+        return answer_outcome(Outcome.MALFORMED, {
+            "detail": f"X-CloudScheduler-JobName {job_name!r} is not a Cloud Scheduler job id"})
     try:
         fired = await run_in_threadpool(beat.fire, app, entry, job_name, when)
     except KeyError:
         logger.warning("beat: no beat_schedule entry has the id %r (removed from the code? "
                        "run `celery-gcp beat sync --prune`)", entry)
-        return answer(Outcome.UNKNOWN_TASK, {"detail": f"unknown beat entry {entry!r}"})
+        return answer_outcome(Outcome.UNKNOWN_TASK, {"detail": f"unknown beat entry {entry!r}"})
     except (ImproperlyConfigured, TaskArgumentError, ValueError) as exc:
         logger.error("beat: entry %r cannot run: %s", entry, exc)
-        return answer(Outcome.REDELIVER, {"detail": str(exc)})
+        return answer_outcome(Outcome.REDELIVER, {"detail": str(exc)})
     except TransportError as exc:
         logger.warning("beat: entry %r could not send its task (%r); the fire is retried",
                        entry, exc)
-        return answer(Outcome.REQUEUE, {"detail": str(exc)})
+        return answer_outcome(Outcome.REQUEUE, {"detail": str(exc)})
     content = {"entry": fired.entry, "task": fired.task, "task_ids": fired.task_ids,
                "schedule_time": fired.schedule_time.isoformat()}
     if fired.skipped:
         logger.info("beat: entry %r skipped: %s", fired.entry, fired.skipped)
-        return answer(Outcome.IGNORED, {**content, "skipped": fired.skipped})
+        return answer_outcome(Outcome.IGNORED, {**content, "skipped": fired.skipped})
     logger.info("beat: entry %r sent %s %s", fired.entry, fired.task, fired.task_ids)
-    return answer(Outcome.SUCCESS, content)
+    return answer_outcome(Outcome.SUCCESS, content)

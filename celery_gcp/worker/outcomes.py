@@ -40,7 +40,7 @@ from ..exceptions import Ignore, Reject, Retry
 if TYPE_CHECKING:
     from ..task import Task
 
-__all__ = ["STATE", "STATUS", "Outcome", "answer", "classify"]
+__all__ = ["STATE", "STATUS", "Outcome", "answer_outcome", "classify"]
 
 
 class Outcome(enum.Enum):
@@ -103,7 +103,7 @@ def classify(exc: BaseException, task: Task[..., object]) -> Outcome:
     return Outcome.FAILURE if acks else Outcome.REDELIVER
 
 
-def answer(outcome: Outcome, content: dict[str, Any]) -> Response:
+def answer_outcome(outcome: Outcome, content: dict[str, Any]) -> Response:
     """The JSON answer of ``outcome``, with its status from the outcome table."""
     try:
         body = to_json(content, fallback=repr)

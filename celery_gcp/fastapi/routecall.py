@@ -42,6 +42,7 @@ from pydantic_core import PydanticUndefined, to_json
 from starlette.convertors import PathConvertor
 
 from ..exceptions import TaskArgumentError
+from ..platform import PLATFORM_HEADERS, PLATFORM_PREFIXES
 from .exceptions import BadMethodError, MissingParamError, WrongTypeError
 
 __all__ = ["RouteCall"]
@@ -53,11 +54,6 @@ _METHODS = ("POST", "PUT", "PATCH", "GET", "DELETE", "HEAD", "OPTIONS")
 _COOKIE = SimpleCookie()
 _JSON_SCALARS = frozenset({str, int, float, bool, type(None)})
 _UNRESERVED = re.compile(r"[A-Za-z0-9_.~-]*\Z")  # RFC 3986 unreserved: never escaped
-# Headers the platform sets or replaces on delivery.
-_PLATFORM_HEADERS = frozenset({"host", "content-length", "user-agent", "x-forwarded-for",
-                               "x-forwarded-proto", "x-cloudscheduler"})
-_PLATFORM_PREFIXES = ("x-google-", "x-appengine-", "x-cloudtasks-", "x-cloudscheduler-",
-                      "x-celery-")
 
 
 @dataclass(frozen=True, slots=True)
@@ -264,7 +260,7 @@ def _quote(text: str, safe: str = "") -> str:
 
 def _header_value(route: str, wire: str, text: str) -> str:
     name = wire.lower()
-    if name in _PLATFORM_HEADERS or name.startswith(_PLATFORM_PREFIXES):
+    if name in PLATFORM_HEADERS or name.startswith(PLATFORM_PREFIXES):
         raise TaskArgumentError(
             f"{route}(): header {wire!r} is set by Cloud Tasks / Cloud Scheduler on delivery, "
             "so the value given would not arrive; send it in the query or the body")

@@ -21,7 +21,7 @@ from typing import Any
 from .exceptions import ImproperlyConfigured
 from .utils.imports import import_object
 
-__all__ = ["Router", "queue_id"]
+__all__ = ["QueueRouter", "queue_id"]
 
 RouterFunction = Callable[..., Any]
 _INVALID_QUEUE_CHARS = re.compile(r"[^A-Za-z0-9-]")
@@ -43,7 +43,7 @@ def queue_id(name: str) -> str:
     return mapped
 
 
-class Router:
+class QueueRouter:
     """Resolves the queue for a task call from ``task_routes`` and ``task_default_queue``."""
 
     def __init__(self, routes: Any, default_queue: str) -> None:

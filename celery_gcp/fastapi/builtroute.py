@@ -18,9 +18,9 @@ from fastapi.routing import APIRoute
 from starlette.applications import Starlette
 from starlette.routing import BaseRoute, Mount
 
-from .call import RouteCall
+from .routecall import RouteCall
 
-__all__ = ["BuiltRoute", "check_options", "named", "one_base_url", "served_path"]
+__all__ = ["BuiltRoute", "check_options", "pick_base_url", "served_path", "unalias_base_url"]
 
 
 class BuiltRoute(APIRoute):
@@ -113,7 +113,7 @@ def _walk(routes: list[BaseRoute], prefix: str, found: list[tuple[BaseRoute, str
             found.append((item, prefix + item.path_format))
 
 
-def one_base_url(base_url: str | None, callback_base_url: str | None) -> str:
+def pick_base_url(base_url: str | None, callback_base_url: str | None) -> str:
     """The base URL from exactly one of ``base_url`` / ``callback_base_url``."""
     if (base_url is None) == (callback_base_url is None):
         raise TypeError("give exactly one of base_url= and callback_base_url= (the same "
@@ -126,13 +126,13 @@ def one_base_url(base_url: str | None, callback_base_url: str | None) -> str:
     return url.rstrip("/")
 
 
-def named(options: dict[str, Any]) -> dict[str, Any]:
+def unalias_base_url(options: dict[str, Any]) -> dict[str, Any]:
     """``options`` with ``callback_base_url`` (the old name) given as ``base_url``; both at
     once raise ``TypeError``."""
     if "base_url" not in options and "callback_base_url" not in options:
         return options
     out = {k: v for k, v in options.items() if k != "callback_base_url"}
-    out["base_url"] = one_base_url(options.get("base_url"), options.get("callback_base_url"))
+    out["base_url"] = pick_base_url(options.get("base_url"), options.get("callback_base_url"))
     return out
 
 

@@ -9,7 +9,7 @@ import pytest
 
 from celery_gcp import Celery
 from celery_gcp.exceptions import ImproperlyConfigured
-from celery_gcp.routing import Router, queue_id
+from celery_gcp.queue_routing import QueueRouter, queue_id
 
 
 def route_user_tasks(name: str, args: Any, kwargs: Any, options: Any, task: Any = None,
@@ -20,7 +20,7 @@ def route_user_tasks(name: str, args: Any, kwargs: Any, options: Any, task: Any 
 
 
 def test_dict_exact_glob_and_regex() -> None:
-    router = Router({
+    router = QueueRouter({
         "feed.tasks.import_feed": "feeds",
         "video.*": {"queue": "media"},
         re.compile(r"(image|audio)\.tasks\..*"): {"queue": "media-hi"},
@@ -35,7 +35,7 @@ def test_functions_lists_first_match_and_explicit_queue() -> None:
     def old_style(name: str, args: Any, kwargs: Any, options: Any) -> str | None:
         return "legacy" if name == "legacy.task" else None
 
-    router = Router([route_user_tasks, old_style, {"users.*": "never-reached"}], "celery")
+    router = QueueRouter([route_user_tasks, old_style, {"users.*": "never-reached"}], "celery")
     assert router.route("users.sync") == "users"
     assert router.route("legacy.task") == "legacy"
     assert router.route("users.sync", options={"queue": "explicit"}) == "explicit"
@@ -43,15 +43,15 @@ def test_functions_lists_first_match_and_explicit_queue() -> None:
 
 
 def test_router_by_import_name() -> None:
-    router = Router("tests.test_routing.route_user_tasks", "celery")
+    router = QueueRouter("tests.test_queue_routing.route_user_tasks", "celery")
     assert router.route("users.x") == "users"
     with pytest.raises(ImproperlyConfigured, match="cannot import router"):
-        Router("tests.test_routing.missing", "celery")
+        QueueRouter("tests.test_queue_routing.missing", "celery")
 
 
 def test_route_without_queue_is_an_error() -> None:
     with pytest.raises(ImproperlyConfigured, match="names no queue"):
-        Router({"a": {"exchange": "x"}}, "celery").route("a")
+        QueueRouter({"a": {"exchange": "x"}}, "celery").route("a")
 
 
 def test_app_routing_order(app: Celery, sent: list[Any]) -> None:
@@ -86,7 +86,7 @@ def test_queue_ids() -> None:
 
 
 def test_two_queue_names_with_one_id_are_refused() -> None:
-    router = Router(None, "celery")
+    router = QueueRouter(None, "celery")
     assert router.queue_id("high_priority") == "high-priority"
     assert router.queue_id("high_priority") == "high-priority"
     with pytest.raises(ImproperlyConfigured, match=r"'high_priority' and 'high\.priority'"):
