@@ -20,20 +20,15 @@ import asyncio
 import threading
 import time
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
-from .clients import (
-    CERTS_URL_VARIABLE,
-    SCHEDULER_HOST_VARIABLE,
-    TASKS_HOST_VARIABLE,
-    async_scheduler_client,
-    async_tasks_client,
-    scheduler_client,
-    tasks_client,
-)
+from ..platform import CERTS_URL_VARIABLE, SCHEDULER_VARIABLE, TASKS_VARIABLE
+from .clients import async_scheduler_client, async_tasks_client, scheduler_client, tasks_client
 from .clock import Clock, ManualClock
 from .faults import Faults
-from .server import EmulatorServer
+
+if TYPE_CHECKING:
+    from .server import EmulatorServer
 
 __all__ = [
     "Clock",
@@ -46,6 +41,16 @@ __all__ = [
     "scheduler_client",
     "tasks_client",
 ]
+
+
+def __getattr__(name: str) -> Any:
+    # The server (gRPC services, the HTTP side, protobuf types) loads on first use, so a
+    # process that only points clients at an emulator never imports it.
+    if name == "EmulatorServer":
+        from .server import EmulatorServer
+
+        return EmulatorServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Emulator:
@@ -72,6 +77,8 @@ class Emulator:
 
     def start(self) -> Emulator:
         """Start serving; returns once the ports accept connections."""
+        from .server import EmulatorServer
+
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -152,7 +159,7 @@ class Emulator:
     def environ(self) -> dict[str, str]:
         """The environment variables that point clients at this emulator, and workers at its
         token signing keys."""
-        return {TASKS_HOST_VARIABLE: self.address, SCHEDULER_HOST_VARIABLE: self.address,
+        return {TASKS_VARIABLE: self.address, SCHEDULER_VARIABLE: self.address,
                 CERTS_URL_VARIABLE: self.certs_url}
 
     def tasks_client(self) -> Any:
