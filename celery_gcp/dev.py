@@ -173,18 +173,21 @@ class DevStack:
         return beat.sync(self.app, gcp.scheduler_client(), prune=True)
 
     def pending(self) -> int:
-        """Tasks the embedded emulator still holds (0 without an embedded emulator)."""
+        """Tasks the embedded emulator still holds plus its Cloud Scheduler executions in
+        flight (0 without an embedded emulator)."""
         return 0 if self.emulator is None else int(self.emulator.pending())
 
     def wait_until_done(self, timeout: float) -> bool:
-        """Wait until no task is pending, due or running; ``False`` on timeout."""
+        """Wait until no task is waiting, due or running and no fired Cloud Scheduler job
+        awaits its answer; ``False`` on timeout."""
         if self.emulator is None:
             raise RuntimeError("waiting for the tasks to finish needs the embedded emulator: "
                                f"unset {TASKS_VARIABLE} to use it")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             # A task leaves its queue only once it succeeded or gave up, and a retry or a
-            # follow-up task is created before the task that sends it is done.
+            # follow-up task is created before the task that sends it is done. A fired job
+            # counts until its call is answered, and the beat endpoint sends its task first.
             if self.pending() == 0:
                 return True
             time.sleep(0.05)  # polling the emulator's state, bounded by the deadline

@@ -19,8 +19,9 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from ..platform import CERTS_URL_VARIABLE, SCHEDULER_VARIABLE, TASKS_VARIABLE
 from .clients import async_scheduler_client, async_tasks_client, scheduler_client, tasks_client
@@ -41,6 +42,9 @@ __all__ = [
     "scheduler_client",
     "tasks_client",
 ]
+
+
+T = TypeVar("T")
 
 
 def __getattr__(name: str) -> Any:
@@ -125,19 +129,29 @@ class Emulator:
         With a :class:`ManualClock`, call it after :meth:`ManualClock.advance` to let every
         dispatch that became due finish before the next assertion.
         """
-        server, loop = self.server, self._loop
-        if server is None or loop is None:
-            raise RuntimeError("start the emulator first")
         deadline = time.monotonic() + timeout
         while True:
-            async def probe() -> bool:
-                return server.busy()
-
-            if not asyncio.run_coroutine_threadsafe(probe(), loop).result(timeout):
+            if not self._read(lambda server: server.busy(), timeout):
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the emulator was still busy after {timeout}s")
             time.sleep(0.005)  # polling a condition, bounded by the deadline
+
+    def pending(self) -> int:
+        """Tasks held plus Cloud Scheduler executions in flight (0: idle); see
+        :meth:`EmulatorServer.pending`."""
+        return self._read(lambda server: server.pending(), 10.0)
+
+    def _read(self, read: Callable[[EmulatorServer], T], timeout: float) -> T:
+        """``read(server)`` run on the emulator's loop, where its state changes."""
+        server, loop = self.server, self._loop
+        if server is None or loop is None:
+            raise RuntimeError("start the emulator first")
+
+        async def probe() -> T:
+            return read(server)
+
+        return asyncio.run_coroutine_threadsafe(probe(), loop).result(timeout)
 
     @property
     def address(self) -> str:
