@@ -4,12 +4,17 @@
 FastAPI endpoints that Google Cloud Tasks (and Cloud Scheduler) call over HTTP.
 """
 
-from ._state import current_app, get_current_app
-from .app import Celery
-from .canvas import Signature, chain, group, signature
-from .result import AsyncResult, EagerResult
-from .shared import shared_task
-from .task import Task
+from __future__ import annotations
+
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from ._state import current_app, get_current_app
+    from .app import Celery
+    from .canvas import Signature, chain, group, signature
+    from .result import AsyncResult, EagerResult
+    from .shared import shared_task
+    from .task import Task
 
 __all__ = [
     "AsyncResult",
@@ -26,3 +31,34 @@ __all__ = [
 ]
 
 __version__ = "0.1.0"
+
+# Each name is imported on first use: ``import celery_gcp.emulator`` (or the platform constants)
+# must not load the app, and with it FastAPI and pydantic.
+_HOMES = {
+    "AsyncResult": "result",
+    "Celery": "app",
+    "EagerResult": "result",
+    "Signature": "canvas",
+    "Task": "task",
+    "chain": "canvas",
+    "current_app": "_state",
+    "get_current_app": "_state",
+    "group": "canvas",
+    "shared_task": "shared",
+    "signature": "canvas",
+}
+
+
+def __getattr__(name: str) -> Any:
+    home = _HOMES.get(name)
+    if home is None:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    # The import statement's own machinery (importlib.import_module bypasses it), so
+    # ``-X importtime`` reports these imports as it does every other.
+    value = getattr(__import__(home, globals(), fromlist=[name], level=1), name)
+    globals()[name] = value
+    return value
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

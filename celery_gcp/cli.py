@@ -17,6 +17,7 @@ import click
 
 from . import queues
 from .app import Celery
+from .platform import CERTS_URL_VARIABLE, SCHEDULER_VARIABLE, TASKS_VARIABLE
 from .utils.imports import import_object
 
 __all__ = ["main"]
@@ -109,7 +110,7 @@ def routes(ctx: click.Context) -> None:
 @click.option("--host", default="127.0.0.1", show_default=True,
               help="Interface for both servers (loopback by default).")
 @click.option("--port", type=int, default=8123, show_default=True,
-              help="gRPC port: CLOUD_TASKS_EMULATOR_HOST / CLOUD_SCHEDULER_EMULATOR_HOST.")
+              help=f"gRPC port: {TASKS_VARIABLE} / {SCHEDULER_VARIABLE}.")
 @click.option("--http-port", type=int, default=0, show_default="a free port",
               help="HTTP port for the signing keys (/oauth2/v1/certs) and /status.")
 @click.option("--data-dir", type=click.Path(file_okay=False), default=None,
@@ -123,7 +124,7 @@ def emulator(host: str, port: int, http_port: int, data_dir: str | None,
     import logging
     import signal
 
-    from .emulator import EmulatorServer
+    from .emulator.server import EmulatorServer
 
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
 
@@ -132,9 +133,9 @@ def emulator(host: str, port: int, http_port: int, data_dir: str | None,
                                 tombstone_seconds=tombstone_seconds)
         await server.start()
         click.echo(f"Cloud Tasks + Cloud Scheduler emulator on {host}:{server.port}\n"
-                   f"  export CLOUD_TASKS_EMULATOR_HOST={host}:{server.port}\n"
-                   f"  export CLOUD_SCHEDULER_EMULATOR_HOST={host}:{server.port}\n"
-                   f"  export CELERY_GCP_OIDC_CERTS_URL=http://{host}:{server.http_port}"
+                   f"  export {TASKS_VARIABLE}={host}:{server.port}\n"
+                   f"  export {SCHEDULER_VARIABLE}={host}:{server.port}\n"
+                   f"  export {CERTS_URL_VARIABLE}=http://{host}:{server.http_port}"
                    "/oauth2/v1/certs   # the worker trusts the emulator's tokens\n"
                    f"  status:       http://{host}:{server.http_port}/status", err=True)
         stop = asyncio.Event()

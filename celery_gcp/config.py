@@ -29,6 +29,7 @@ from typing import Any
 
 from ._setting_names import NEW_TO_OLD, OLD_TO_NEW
 from .exceptions import ImproperlyConfigured
+from .platform import CERTS_URL_VARIABLE
 from .utils.imports import import_object
 
 __all__ = ["PendingSettings", "Settings", "defaults", "detect_mixed_names", "read_source"]
@@ -71,7 +72,7 @@ def defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         gcp_service_account=env.get("CELERY_GCP_SERVICE_ACCOUNT"),
         task_auth=env.get("CELERY_GCP_TASK_AUTH", "oidc"),
         task_oidc_audience=env.get("CELERY_GCP_TASK_OIDC_AUDIENCE"),
-        task_oidc_certs_url=env.get("CELERY_GCP_OIDC_CERTS_URL"),
+        task_oidc_certs_url=env.get(CERTS_URL_VARIABLE),
         task_oidc_allowed_emails=None,
         gcp_scheduler_location=env.get("CELERY_GCP_SCHEDULER_LOCATION"),
         task_send_concurrency=16,

@@ -17,9 +17,9 @@ import click
 
 from . import queues
 from .app import Celery
-from .emulator.clients import CERTS_URL_VARIABLE, SCHEDULER_HOST_VARIABLE, TASKS_HOST_VARIABLE
 from .exceptions import ImproperlyConfigured
 from .layers import Layer
+from .platform import CERTS_URL_VARIABLE, SCHEDULER_VARIABLE, TASKS_VARIABLE
 from .utils.imports import import_object
 
 if TYPE_CHECKING:
@@ -112,17 +112,17 @@ class DevStack:
         from .transport.cloudtasks import CloudTasksTransport
 
         self._saved_env = {v: os.environ.get(v) for v in (
-            TASKS_HOST_VARIABLE, SCHEDULER_HOST_VARIABLE, CERTS_URL_VARIABLE)}
+            TASKS_VARIABLE, SCHEDULER_VARIABLE, CERTS_URL_VARIABLE)}
         self._serve: Any = None
         try:
-            address = os.environ.get(TASKS_HOST_VARIABLE)
+            address = os.environ.get(TASKS_VARIABLE)
             if not address:
                 self.emulator = EmulatorProcess(host=self.host).start()
                 address = self.emulator.address
-                os.environ[TASKS_HOST_VARIABLE] = address
+                os.environ[TASKS_VARIABLE] = address
                 os.environ[CERTS_URL_VARIABLE] = f"{self.emulator.http_url}/oauth2/v1/certs"
             # One emulator serves both: never let the schedule reach the real Cloud Scheduler.
-            os.environ.setdefault(SCHEDULER_HOST_VARIABLE, address)
+            os.environ.setdefault(SCHEDULER_VARIABLE, address)
             self.address = address
             conf = self.app.conf
             conf.gcp_project = conf.gcp_project or "local"
@@ -134,7 +134,7 @@ class DevStack:
                 conf.task_oidc_certs_url = certs
             elif self.app.verifier.enabled:
                 raise ImproperlyConfigured(
-                    f"{TASKS_HOST_VARIABLE} names an emulator, but not where its token keys "
+                    f"{TASKS_VARIABLE} names an emulator, but not where its token keys "
                     f"are: set {CERTS_URL_VARIABLE} (`celery-gcp emulator` prints it)")
             asgi = import_object(self.asgi) if isinstance(self.asgi, str) else self.asgi
             self._serve = serve(asgi or self.app.asgi_app(), host=self.host, port=self.port)
@@ -183,18 +183,21 @@ class DevStack:
         return beat.sync(self.app, gcp.scheduler_client(), prune=True)
 
     def pending(self) -> int:
-        """Tasks the embedded emulator still holds (0 without an embedded emulator)."""
+        """Tasks the embedded emulator still holds plus its Cloud Scheduler executions in
+        flight (0 without an embedded emulator)."""
         return 0 if self.emulator is None else int(self.emulator.pending())
 
     def wait_until_done(self, timeout: float) -> bool:
-        """Wait until no task is pending, due or running; ``False`` on timeout."""
+        """Wait until no task is waiting, due or running and no fired Cloud Scheduler job
+        awaits its answer; ``False`` on timeout."""
         if self.emulator is None:
             raise RuntimeError("waiting for the tasks to finish needs the embedded emulator: "
-                               f"unset {TASKS_HOST_VARIABLE} to use it")
+                               f"unset {TASKS_VARIABLE} to use it")
         deadline = time.monotonic() + timeout
         while time.monotonic() < deadline:
             # A task leaves its queue only once it succeeded or gave up, and a retry or a
-            # follow-up task is created before the task that sends it is done.
+            # follow-up task is created before the task that sends it is done. A fired job
+            # counts until its call is answered, and the beat endpoint sends its task first.
             if self.pending() == 0:
                 return True
             time.sleep(0.05)  # polling the emulator's state, bounded by the deadline

@@ -8,6 +8,7 @@ import urllib.parse
 from typing import TYPE_CHECKING, Any
 
 from .exceptions import ImproperlyConfigured, TransportError
+from .platform import SCHEDULER_VARIABLE, TASKS_VARIABLE
 
 if TYPE_CHECKING:
     from .app import Celery
@@ -15,8 +16,6 @@ if TYPE_CHECKING:
 __all__ = ["SCHEDULER_VARIABLE", "TASKS_VARIABLE", "base_url", "endpoint_url", "project",
            "queue_path", "routed_path", "scheduler_client", "tasks_client"]
 
-TASKS_VARIABLE = "CLOUD_TASKS_EMULATOR_HOST"
-SCHEDULER_VARIABLE = "CLOUD_SCHEDULER_EMULATOR_HOST"
 
 
 def project(app: Celery, variable: str = TASKS_VARIABLE) -> str:

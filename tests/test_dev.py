@@ -114,3 +114,44 @@ def test_dev_verifies_callers_with_the_emulators_keys(monkeypatch: pytest.Monkey
         assert forged.status_code == 401
         assert result.id
     assert "CELERY_GCP_OIDC_CERTS_URL" not in os.environ
+
+
+def test_a_fired_schedule_is_pending_until_its_task_has_run(
+        monkeypatch: pytest.MonkeyPatch) -> None:
+    import threading
+
+    from celery_gcp import beat, signals
+    from celery_gcp.schedules import crontab
+
+    monkeypatch.delenv("CLOUD_TASKS_EMULATOR_HOST", raising=False)
+    monkeypatch.delenv("CLOUD_SCHEDULER_EMULATOR_HOST", raising=False)
+    app = Celery("devidle", beat_schedule={
+        "nightly": {"task": "devidle.report", "schedule": crontab(minute=0, hour=3)}})
+    ran: list[str] = []
+
+    @app.task(name="devidle.report")
+    def report() -> None:
+        ran.append("report")
+
+    sending, send = threading.Event(), threading.Event()
+
+    def hold(sender: str, **_: object) -> None:
+        # The beat endpoint is about to create the task: Cloud Scheduler's call is unanswered.
+        if sender == "devidle.report":
+            sending.set()
+            send.wait(30)
+
+    signals.before_task_publish.connect(hold)
+    try:
+        with DevStack(app, port=0) as stack:
+            assert stack.pending() == 0
+            beat.run(app, "nightly")  # RunJob, as dev --run demos do
+            assert sending.wait(30)
+            assert stack.pending() == 1  # no task exists yet, but the fired job is in flight
+            send.set()
+            assert stack.wait_until_done(timeout=30)
+            assert ran == ["report"]  # idle came only after the task the job sent had run
+            assert stack.pending() == 0
+    finally:
+        send.set()
+        signals.before_task_publish.disconnect(hold)

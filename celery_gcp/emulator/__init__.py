@@ -19,21 +19,17 @@ from __future__ import annotations
 import asyncio
 import threading
 import time
+from collections.abc import Callable
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
-from .clients import (
-    CERTS_URL_VARIABLE,
-    SCHEDULER_HOST_VARIABLE,
-    TASKS_HOST_VARIABLE,
-    async_scheduler_client,
-    async_tasks_client,
-    scheduler_client,
-    tasks_client,
-)
+from ..platform import CERTS_URL_VARIABLE, SCHEDULER_VARIABLE, TASKS_VARIABLE
+from .clients import async_scheduler_client, async_tasks_client, scheduler_client, tasks_client
 from .clock import Clock, ManualClock
 from .faults import Faults
-from .server import EmulatorServer
+
+if TYPE_CHECKING:
+    from .server import EmulatorServer
 
 __all__ = [
     "Clock",
@@ -46,6 +42,19 @@ __all__ = [
     "scheduler_client",
     "tasks_client",
 ]
+
+
+T = TypeVar("T")
+
+
+def __getattr__(name: str) -> Any:
+    # The server (gRPC services, the HTTP side, protobuf types) loads on first use, so a
+    # process that only points clients at an emulator never imports it.
+    if name == "EmulatorServer":
+        from .server import EmulatorServer
+
+        return EmulatorServer
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
 class Emulator:
@@ -72,6 +81,8 @@ class Emulator:
 
     def start(self) -> Emulator:
         """Start serving; returns once the ports accept connections."""
+        from .server import EmulatorServer
+
         ready = threading.Event()
         failure: list[BaseException] = []
 
@@ -118,19 +129,29 @@ class Emulator:
         With a :class:`ManualClock`, call it after :meth:`ManualClock.advance` to let every
         dispatch that became due finish before the next assertion.
         """
-        server, loop = self.server, self._loop
-        if server is None or loop is None:
-            raise RuntimeError("start the emulator first")
         deadline = time.monotonic() + timeout
         while True:
-            async def probe() -> bool:
-                return server.busy()
-
-            if not asyncio.run_coroutine_threadsafe(probe(), loop).result(timeout):
+            if not self._read(lambda server: server.busy(), timeout):
                 return
             if time.monotonic() > deadline:
                 raise TimeoutError(f"the emulator was still busy after {timeout}s")
             time.sleep(0.005)  # polling a condition, bounded by the deadline
+
+    def pending(self) -> int:
+        """Tasks held plus Cloud Scheduler executions in flight (0: idle); see
+        :meth:`EmulatorServer.pending`."""
+        return self._read(lambda server: server.pending(), 10.0)
+
+    def _read(self, read: Callable[[EmulatorServer], T], timeout: float) -> T:
+        """``read(server)`` run on the emulator's loop, where its state changes."""
+        server, loop = self.server, self._loop
+        if server is None or loop is None:
+            raise RuntimeError("start the emulator first")
+
+        async def probe() -> T:
+            return read(server)
+
+        return asyncio.run_coroutine_threadsafe(probe(), loop).result(timeout)
 
     @property
     def address(self) -> str:
@@ -152,7 +173,7 @@ class Emulator:
     def environ(self) -> dict[str, str]:
         """The environment variables that point clients at this emulator, and workers at its
         token signing keys."""
-        return {TASKS_HOST_VARIABLE: self.address, SCHEDULER_HOST_VARIABLE: self.address,
+        return {TASKS_VARIABLE: self.address, SCHEDULER_VARIABLE: self.address,
                 CERTS_URL_VARIABLE: self.certs_url}
 
     def tasks_client(self) -> Any:

@@ -1,7 +1,10 @@
 """Official Google clients connected to an emulator over an insecure channel.
 
 Neither google-cloud-tasks nor google-cloud-scheduler reads an emulator variable, so these
-helpers do: ``host`` defaults to ``CLOUD_TASKS_EMULATOR_HOST`` / ``CLOUD_SCHEDULER_EMULATOR_HOST``.
+helpers do: ``host`` defaults to ``CLOUD_TASKS_EMULATOR_HOST`` / ``CLOUD_SCHEDULER_EMULATOR_HOST``
+(:data:`celery_gcp.platform.TASKS_VARIABLE` / :data:`~celery_gcp.platform.SCHEDULER_VARIABLE`).
+This module loads none of the emulator's server, so a process that only talks to an emulator
+stays light.
 
 Example::
 
@@ -14,8 +17,9 @@ from __future__ import annotations
 import os
 from typing import Any
 
+from ..platform import SCHEDULER_VARIABLE, TASKS_VARIABLE
+
 __all__ = [
-    "CERTS_URL_VARIABLE",
     "SCHEDULER_HOST_VARIABLE",
     "TASKS_HOST_VARIABLE",
     "async_scheduler_client",
@@ -24,10 +28,9 @@ __all__ = [
     "tasks_client",
 ]
 
-TASKS_HOST_VARIABLE = "CLOUD_TASKS_EMULATOR_HOST"
-SCHEDULER_HOST_VARIABLE = "CLOUD_SCHEDULER_EMULATOR_HOST"
-#: Where a worker finds the keys that sign the emulator's OIDC tokens.
-CERTS_URL_VARIABLE = "CELERY_GCP_OIDC_CERTS_URL"
+# Older names of the platform's variables, still imported by benchmarks/transport.py.
+TASKS_HOST_VARIABLE = TASKS_VARIABLE
+SCHEDULER_HOST_VARIABLE = SCHEDULER_VARIABLE
 
 
 def _host(host: str | None, variable: str) -> str:
@@ -43,7 +46,7 @@ def tasks_client(host: str | None = None) -> Any:
     from google.cloud import tasks_v2
     from google.cloud.tasks_v2.services.cloud_tasks.transports import CloudTasksGrpcTransport
 
-    channel = grpc.insecure_channel(_host(host, TASKS_HOST_VARIABLE))
+    channel = grpc.insecure_channel(_host(host, TASKS_VARIABLE))
     return tasks_v2.CloudTasksClient(transport=CloudTasksGrpcTransport(channel=channel))
 
 
@@ -55,7 +58,7 @@ def async_tasks_client(host: str | None = None) -> Any:
         CloudTasksGrpcAsyncIOTransport,
     )
 
-    channel = grpc.aio.insecure_channel(_host(host, TASKS_HOST_VARIABLE))
+    channel = grpc.aio.insecure_channel(_host(host, TASKS_VARIABLE))
     return tasks_v2.CloudTasksAsyncClient(
         transport=CloudTasksGrpcAsyncIOTransport(channel=channel))
 
@@ -68,7 +71,7 @@ def scheduler_client(host: str | None = None) -> Any:
         CloudSchedulerGrpcTransport,
     )
 
-    channel = grpc.insecure_channel(_host(host, SCHEDULER_HOST_VARIABLE))
+    channel = grpc.insecure_channel(_host(host, SCHEDULER_VARIABLE))
     return scheduler_v1.CloudSchedulerClient(transport=CloudSchedulerGrpcTransport(channel=channel))
 
 
@@ -80,6 +83,6 @@ def async_scheduler_client(host: str | None = None) -> Any:
         CloudSchedulerGrpcAsyncIOTransport,
     )
 
-    channel = grpc.aio.insecure_channel(_host(host, SCHEDULER_HOST_VARIABLE))
+    channel = grpc.aio.insecure_channel(_host(host, SCHEDULER_VARIABLE))
     return scheduler_v1.CloudSchedulerAsyncClient(
         transport=CloudSchedulerGrpcAsyncIOTransport(channel=channel))

@@ -93,6 +93,12 @@ class JobRunner:
         return (not self._executing and self.pb.state == _ENABLED
                 and self.next_fire <= now)
 
+    def executions(self) -> int:
+        """Executions in flight: fired (on schedule or by RunJob) and not finished, that is an
+        attempt not yet answered or a retry still to come."""
+        # done() turns true in the step that ends the run, before its done callback.
+        return sum(not run.done() for run in self._manual) + int(self._executing)
+
     def rescheduled(self) -> None:
         """The schedule, time zone or state changed: the next fire is counted from now."""
         self.next_fire = self._next_after(self.core.clock.now())

@@ -81,9 +81,9 @@ class EmulatorProcess:
         self._proc = None
 
     def pending(self) -> int:
-        """How many tasks its queues hold (a task leaves once it succeeded or gave up)."""
-        status = httpx.get(f"{self.http_url}/status", timeout=10).json()
-        return sum(int(queue["taskCount"]) for queue in status["queues"])
+        """Tasks its queues hold plus Cloud Scheduler executions in flight (0: idle); see
+        :meth:`~celery_gcp.emulator.EmulatorServer.pending`."""
+        return int(httpx.get(f"{self.http_url}/status", timeout=10).json()["pending"])
 
     def tasks_client(self) -> Any:
         """A sync ``CloudTasksClient`` connected to it."""

@@ -49,9 +49,9 @@ class SchedulerService:
         }
         return service_handler(self.name, methods, self.core.faults)
 
-    def job_messages(self) -> list[Any]:
-        """Every job, for the status view."""
-        return [runner.pb for runner in self.jobs.values()]
+    def executions(self) -> int:
+        """Job executions in flight, over every job (see :meth:`JobRunner.executions`)."""
+        return sum(runner.executions() for runner in self.jobs.values())
 
     def restore(self, jobs: list[bytes]) -> None:
         """Rebuild jobs saved by an earlier run (before :meth:`start`)."""

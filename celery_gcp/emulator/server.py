@@ -85,6 +85,14 @@ class EmulatorServer:
         return any(r.busy() for r in self.tasks.queues.values()) or any(
             j.busy() for j in self.scheduler.jobs.values())
 
+    def pending(self) -> int:
+        """What stands between the emulator and idle: the tasks its queues hold (waiting, due
+        or being dispatched: a task leaves its queue once it succeeded or gave up) plus the
+        Cloud Scheduler executions in flight (fired, their call not answered yet or a retry
+        to come). Paused queues' tasks count; a job's next scheduled fire does not."""
+        return (sum(len(r.tasks) for r in self.tasks.queues.values())
+                + self.scheduler.executions())
+
     async def stop(self) -> None:
         """Stop dispatching and serving; the store is closed (a data dir keeps the state)."""
         await self.tasks.stop()

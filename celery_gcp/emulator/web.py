@@ -3,7 +3,7 @@
 ``/oauth2/v1/certs`` (kid -> PEM certificate) and ``/oauth2/v3/certs`` (JWKS) serve the keys in
 the formats of Google's certificate endpoints, so google-auth verifies the emulator's tokens
 unchanged when pointed there. ``/status`` is a read-only JSON view of queues, tasks, jobs and
-the latest dispatches.
+the latest dispatches, with ``pending`` (:meth:`EmulatorServer.pending`): 0 when idle.
 """
 
 from __future__ import annotations
@@ -61,5 +61,10 @@ def status_view(server: EmulatorServer) -> dict[str, Any]:
                                    "dispatchCount": pb.dispatch_count,
                                    "responseCount": pb.response_count})
         queues.append(queue)
-    jobs = [MessageToDict(job) for job in server.scheduler.job_messages()]
-    return {"queues": queues, "jobs": jobs, "recentDispatches": list(server.core.recent)}
+    jobs = []
+    for job in server.scheduler.jobs.values():
+        view = MessageToDict(job.pb)
+        view["executionsInFlight"] = job.executions()
+        jobs.append(view)
+    return {"queues": queues, "jobs": jobs, "pending": server.pending(),
+            "recentDispatches": list(server.core.recent)}

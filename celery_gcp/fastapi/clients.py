@@ -9,8 +9,9 @@ Example::
 from __future__ import annotations
 
 import contextlib
-import re
 from typing import Any
+
+from ..platform import LOCATION_PATH, QUEUE_PATH
 
 __all__ = [
     "async_emulator_client",
@@ -20,10 +21,6 @@ __all__ = [
     "location_path",
     "queue_path",
 ]
-
-_QUEUE_PATH = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[A-Za-z0-9-]{1,100}$")
-_LOCATION_PATH = re.compile(r"^projects/[^/]+/locations/[^/]+$")
-
 
 def location_path(*, project: str, location: str) -> str:
     """``projects/{project}/locations/{location}``."""
@@ -37,7 +34,7 @@ def queue_path(*, project: str, location: str, queue: str) -> str:
 
 def check_queue_path(path: str) -> str:
     """``path`` if it is a full queue name; raises ``ValueError`` saying how to make one."""
-    if not isinstance(path, str) or not _QUEUE_PATH.match(path):
+    if not isinstance(path, str) or not QUEUE_PATH.match(path):
         raise ValueError(f"queue_path {path!r} is not projects/P/locations/L/queues/Q (queue ids "
                          "take letters, digits and '-'); build it with queue_path(...)")
     return path
@@ -45,7 +42,7 @@ def check_queue_path(path: str) -> str:
 
 def check_location_path(path: str) -> str:
     """``path`` if it is a full location name; raises ``ValueError`` otherwise."""
-    if not isinstance(path, str) or not _LOCATION_PATH.match(path):
+    if not isinstance(path, str) or not LOCATION_PATH.match(path):
         raise ValueError(f"location_path {path!r} is not projects/P/locations/L; build it with "
                          "location_path(...)")
     return path

@@ -190,3 +190,43 @@ async def test_async_scheduler_client(manual_emu: Emulator, handler: Handler) ->
         "name": f"{manual_emu.location}/jobs/async", "schedule": "0 0 1 1 *",
         "http_target": {"uri": handler.url}})
     assert (await client.get_job(name=job.name)).schedule == "0 0 1 1 *"
+
+
+def test_a_fired_job_is_pending_until_its_call_is_answered(emu: Emulator) -> None:
+    import threading
+
+    import httpx
+    from starlette.applications import Starlette
+    from starlette.requests import Request
+    from starlette.responses import Response
+    from starlette.routing import Route
+
+    from celery_gcp.testing import serve
+
+    called, answer = threading.Event(), threading.Event()
+
+    def target(request: Request) -> Response:  # a sync endpoint: runs in the thread pool
+        called.set()
+        answer.wait(30)
+        return Response(status_code=200)
+
+    client = emu.scheduler_client()
+    with serve(Starlette(routes=[Route("/job", target, methods=["POST"])])) as url:
+        job = client.create_job(parent=emu.location, job={
+            "name": f"{emu.location}/jobs/held", "schedule": "0 0 1 1 *",
+            "http_target": {"uri": f"{url}/job"}})
+        assert emu.pending() == 0
+        try:
+            client.run_job(name=job.name)
+            assert emu.pending() == 1  # from RunJob on, before the call is made
+            assert called.wait(30)
+            # No queue holds a task, but the fired job still waits for its answer.
+            assert emu.pending() == 1
+            status = httpx.get(f"{emu.http_url}/status", timeout=10).json()
+            assert status["pending"] == 1
+            assert [j["executionsInFlight"] for j in status["jobs"]] == [1]
+        finally:
+            answer.set()
+        emu.wait_idle()
+        assert emu.pending() == 0
+        assert httpx.get(f"{emu.http_url}/status", timeout=10).json()["pending"] == 0
