@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import re
 
+from ..exceptions import EmulatorError
+
 __all__ = ["InvalidName", "job_name", "queue_name", "short_id", "task_name"]
 
 _PROJECT = r"[A-Za-z0-9:.\-]{1,100}"
@@ -14,7 +16,7 @@ _TASK = re.compile(r"^(?P<queue>.+)/tasks/[A-Za-z0-9_\-]{1,500}$")
 _JOB = re.compile(rf"^projects/{_PROJECT}/locations/{_LOCATION}/jobs/[A-Za-z0-9_\-]{{1,500}}$")
 
 
-class InvalidName(ValueError):
+class InvalidName(EmulatorError, ValueError):
     """A resource name that does not have the service's format."""
 
 

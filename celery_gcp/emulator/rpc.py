@@ -8,6 +8,7 @@ from typing import Any
 
 import grpc
 
+from ..exceptions import EmulatorError
 from .faults import Faults
 from .names import InvalidName
 
@@ -16,7 +17,7 @@ __all__ = ["RpcError", "service_handler"]
 Handler = Callable[[Any], Awaitable[Any]]
 
 
-class RpcError(Exception):
+class RpcError(EmulatorError):
     """Ends an RPC with a gRPC status code, as the real service would answer."""
 
     def __init__(self, code: grpc.StatusCode, message: str) -> None:

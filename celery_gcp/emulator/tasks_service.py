@@ -13,6 +13,7 @@ from google.cloud import tasks_v2
 from google.protobuf import empty_pb2, field_mask_pb2
 from google.rpc import status_pb2
 
+from ..platform import DEADLINE_RANGE, MAX_BATCH, MAX_SCHEDULE_AHEAD, MAX_TASK_BYTES
 from . import names
 from .core import Core, from_duration, from_timestamp, set_timestamp
 from .operations import Operations
@@ -29,11 +30,8 @@ _PAUSED = tasks_v2.Queue.State.PAUSED
 _RUNNING = tasks_v2.Queue.State.RUNNING
 _MAX_RATE = 500.0
 _MAX_CONCURRENT = 5000
-_MAX_TASK_BYTES = 1024 * 1024
-_MAX_SCHEDULE_AHEAD = 30 * 86400
-_MIN_DEADLINE, _MAX_DEADLINE = 15.0, 1800.0
+_MIN_DEADLINE, _MAX_DEADLINE = DEADLINE_RANGE
 _PAGE = 1000
-_MAX_BATCH = 100
 # Fault injection name for single entries of a batch (reported in failed_requests).
 BATCH_ENTRY = "BatchCreateTasks:task"
 _INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -197,8 +195,8 @@ class TasksService:
         """Create up to 100 tasks of one queue; each failure is reported by its index."""
         runner = self._queue(request.parent)
         count = len(request.requests)
-        if not 0 < count <= _MAX_BATCH:
-            raise RpcError(_INVALID, f"a batch holds 1..{_MAX_BATCH} requests, not {count}")
+        if not 0 < count <= MAX_BATCH:
+            raise RpcError(_INVALID, f"a batch holds 1..{MAX_BATCH} requests, not {count}")
         if any(r.parent != request.parent for r in request.requests):
             raise RpcError(_INVALID, "every request of a batch must name the batch's parent "
                                      f"{request.parent}")
@@ -318,7 +316,7 @@ def _check_task(task: Any, now: float) -> None:
         raise RpcError(_INVALID, "http_request.body is allowed only with POST, PUT or PATCH")
     if task.HasField("schedule_time"):
         ahead = from_timestamp(task.schedule_time) - now
-        if ahead > _MAX_SCHEDULE_AHEAD:
+        if ahead > MAX_SCHEDULE_AHEAD:
             raise RpcError(_INVALID, f"schedule_time is {ahead / 86400:.1f} days ahead; Cloud "
                                      "Tasks accepts at most 30 days")
     if task.HasField("dispatch_deadline"):
@@ -326,7 +324,7 @@ def _check_task(task: Any, now: float) -> None:
         if not _MIN_DEADLINE <= deadline <= _MAX_DEADLINE:
             raise RpcError(_INVALID, f"dispatch_deadline {deadline:g}s is outside 15s..30min")
     size = task.ByteSize()
-    if size > _MAX_TASK_BYTES:
+    if size > MAX_TASK_BYTES:
         raise RpcError(_INVALID, f"task size {size} bytes exceeds the 1 MB limit")
 
 
