@@ -309,12 +309,10 @@ _PROPAGATED = frozenset({Outcome.FAILURE, Outcome.REDELIVER, Outcome.RETRY})
 def run_eagerly(task: Task[..., Any], message: Message, *, propagate: bool) -> EagerResult[Any]:
     """Run ``message`` here, as Celery's eager mode does: retries run again at once."""
     while True:
-        run = TaskRun(task, message, _eager_values(task, message), eager=True)
-        result = run_sync(run)
-        if result.outcome is Outcome.RETRY and result.retry_message is not None and not propagate:
-            message = result.retry_message
-            continue
-        return _eager_result(task, message, result, propagate)
+        result = run_sync(TaskRun(task, message, _eager_values(task, message), eager=True))
+        message, done = _eager_next(task, message, result, propagate)
+        if done is not None:
+            return done
 
 
 async def arun_eagerly(task: Task[..., Any], message: Message, *,
@@ -322,11 +320,15 @@ async def arun_eagerly(task: Task[..., Any], message: Message, *,
     """Async :func:`run_eagerly`; a sync task runs in a worker thread."""
     while True:
         run = TaskRun(task, message, _eager_values(task, message), eager=True)
-        if task.is_async:
-            result = await run_async(run)
-        else:
-            result = await asyncio.to_thread(run_sync, run)
-        if result.outcome is Outcome.RETRY and result.retry_message is not None and not propagate:
-            message = result.retry_message
-            continue
-        return _eager_result(task, message, result, propagate)
+        result = await (run_async(run) if task.is_async else asyncio.to_thread(run_sync, run))
+        message, done = _eager_next(task, message, result, propagate)
+        if done is not None:
+            return done
+
+
+def _eager_next(task: Task[..., Any], message: Message, result: RunResult, propagate: bool,
+                ) -> tuple[Message, EagerResult[Any] | None]:
+    """After an eager run: the retry's message to run next, or the run's result."""
+    if result.outcome is Outcome.RETRY and result.retry_message is not None and not propagate:
+        return result.retry_message, None
+    return message, _eager_result(task, message, result, propagate)
