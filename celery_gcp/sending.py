@@ -17,7 +17,6 @@ the app's transport between its layers (:mod:`celery_gcp.layers`).
 from __future__ import annotations
 
 import json
-import urllib.parse
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -206,16 +205,17 @@ class Sender:
     def _queue(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
                options: Mapping[str, Any], task: Task[Any, Any] | None) -> str:
         queue = options.get("queue")
-        if queue:
-            return str(queue) if isinstance(queue, str) else self._router.route(  # type: ignore[union-attr]
-                name, args, kwargs, options, task)
+        if isinstance(queue, str) and queue:
+            return queue
+        router = self._router
+        assert router is not None  # set with the settings
         cache = self._queues
-        if cache is not None:  # static routes: the queue depends on the name only
-            found = cache.get(name)
-            if found is None:
-                found = cache[name] = self._router.route(name, (), {}, {}, task)  # type: ignore[union-attr]
-            return found
-        return self._router.route(name, args, kwargs, options, task)  # type: ignore[union-attr]
+        if cache is None or queue:  # router functions see each call; a Queue object is read
+            return router.route(name, args, kwargs, options, task)
+        found = cache.get(name)  # static routes: the queue depends on the name only
+        if found is None:
+            found = cache[name] = router.route(name, (), {}, {}, task)
+        return found
 
     def address(self, message: Message) -> Message:
         """``message`` with its :class:`~celery_gcp.message.Destination` (see
@@ -255,9 +255,8 @@ class Sender:
             method, relay, audience = "POST", True, url
         else:
             url = gcp.base_url(app) + target.path
-            method, relay = target.method, target.relay
-            # The URL as the worker routes it: path decoded, no query.
-            audience = gcp.base_url(app) + urllib.parse.unquote(target.path.split("?", 1)[0])
+            # The URL as the worker routes it (path decoded, no query): what it checks.
+            method, relay, audience = target.method, target.relay, gcp.routed_path(url)
         account = settings.gcp_service_account or None
         return Destination(
             queue_path=path, url=url, method=method,
