@@ -190,13 +190,21 @@ def _server(config: Any) -> Any:
                 listener.close()
             for sock in sockets or []:
                 sock.close()
-            for connection in list(self.server_state.connections):
-                connection.shutdown()  # closes an idle one; a busy one closes after its answer
-            in_flight = set(self.server_state.tasks)
-            if in_flight:
-                _, late = await asyncio.wait(in_flight, timeout=_GRACE)
-                for task in late:
-                    task.cancel()
+            state, told = self.server_state, set[Any]()
+            loop = asyncio.get_running_loop()
+            deadline = loop.time() + _GRACE
+            # Until every connection is gone (one accepted just before the close included):
+            # an idle one is closed at once, a busy one once its answer is sent.
+            while state.connections and loop.time() < deadline:
+                for connection in state.connections - told:
+                    connection.shutdown()
+                    told.add(connection)
+                if state.tasks:
+                    await asyncio.wait(set(state.tasks), timeout=deadline - loop.time())
+                else:  # a closed connection leaves the set once the loop has turned
+                    await asyncio.sleep(0.001)
+            for task in state.tasks:
+                task.cancel()
             for listener in self.servers:
                 await listener.wait_closed()
             await self.lifespan.shutdown()

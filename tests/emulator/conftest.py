@@ -95,22 +95,16 @@ def handler() -> Iterator[Handler]:
 
 
 @pytest.fixture(scope="module")
-def _real_clock_emulator() -> Iterator[SharedEmulator]:
-    with shared_emulator(tombstone_seconds=3600) as shared:
-        yield shared
-
-
-@pytest.fixture(scope="module")
-def _manual_clock_emulator() -> Iterator[SharedEmulator]:
+def manual_module_emulator() -> Iterator[SharedEmulator]:
     with shared_emulator(tombstone_seconds=600) as shared:
         yield shared
 
 
 @pytest.fixture
-def emu(_real_clock_emulator: SharedEmulator) -> Iterator[Emulator]:
+def emu(module_emulator: SharedEmulator) -> Iterator[Emulator]:
     """An emulator on the real clock (the module's, as new)."""
-    yield _real_clock_emulator.begin()
-    _real_clock_emulator.reset()
+    yield module_emulator.begin()
+    module_emulator.reset()
 
 
 @pytest.fixture
@@ -120,10 +114,10 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def manual_emu(_manual_clock_emulator: SharedEmulator, clock: ManualClock) -> Iterator[Emulator]:
+def manual_emu(manual_module_emulator: SharedEmulator, clock: ManualClock) -> Iterator[Emulator]:
     """An emulator on a manual clock (the module's, as new, on ``clock``)."""
-    yield _manual_clock_emulator.begin(clock)
-    _manual_clock_emulator.reset()
+    yield manual_module_emulator.begin(clock)
+    manual_module_emulator.reset()
 
 
 @pytest.fixture
