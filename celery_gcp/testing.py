@@ -162,8 +162,8 @@ def _server(config: Any) -> Any:
 
     uvicorn's own main loop looks at ``should_exit`` every 0.1 s, and its shutdown sleeps
     0.1 s and then polls every 0.1 s for connections to close: about 0.3 s per stop. Here the
-    main loop waits for :meth:`stop` itself, and shutdown closes the idle connections and
-    waits for the requests in flight, not for a tick.
+    main loop waits for :meth:`stop` itself, and shutdown closes the idle connections at once
+    and waits for the requests in flight (for up to ``_GRACE`` seconds), not for a tick.
     """
     import uvicorn
 
