@@ -42,7 +42,9 @@ def site(monkeypatch: pytest.MonkeyPatch, module_emulator: SharedEmulator) -> It
         monkeypatch.setenv(name, value)
     api = FastAPI()
     with serve(api) as url:
-        emu.tasks_client().create_queue(parent=QUEUE.rsplit("/queues/", 1)[0],
-                                        queue={"name": QUEUE})
-        yield Site(api, url, emu, Received())
-        module_emulator.reset()
+        try:
+            emu.tasks_client().create_queue(parent=QUEUE.rsplit("/queues/", 1)[0],
+                                            queue={"name": QUEUE})
+            yield Site(api, url, emu, Received())
+        finally:
+            module_emulator.reset()
