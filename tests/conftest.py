@@ -15,6 +15,8 @@ from celery_gcp.signals import Signal
 from celery_gcp.testing import deliver, serve
 from celery_gcp.transport import MemoryTransport
 
+from .shared_emulator import SharedEmulator, shared_emulator
+
 
 @pytest.fixture(autouse=True)
 def _no_caller_verification_unless_asked(monkeypatch: pytest.MonkeyPatch) -> None:
@@ -22,6 +24,14 @@ def _no_caller_verification_unless_asked(monkeypatch: pytest.MonkeyPatch) -> Non
     environment); tests/test_auth.py, the end-to-end tests through the emulator and the
     examples under `dev` turn it on."""
     monkeypatch.setenv("CELERY_GCP_TASK_AUTH", "none")
+
+
+@pytest.fixture(scope="module")
+def module_emulator() -> Iterator[SharedEmulator]:
+    """An emulator (on the real clock by default) for the tests of one module: a test's
+    fixture takes it with ``begin()`` and gives it back with ``reset()``."""
+    with shared_emulator() as shared:
+        yield shared
 
 
 @pytest.fixture

@@ -9,8 +9,8 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def test_benchmarks_quick_run_prints_every_ratio() -> None:
-    out = subprocess.run([sys.executable, "benchmarks/run.py", "--quick"], cwd=ROOT,
+def test_benchmarks_smoke_run_prints_every_ratio() -> None:
+    out = subprocess.run([sys.executable, "benchmarks/run.py", "--smoke"], cwd=ROOT,
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     for row in ("1. CPU per .delay()", "2a. worker, async task", "2b. worker, sync task",

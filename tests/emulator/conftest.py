@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import concurrent.futures
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -17,6 +18,8 @@ from starlette.routing import Route
 
 from celery_gcp.emulator import Emulator, ManualClock
 from celery_gcp.testing import serve
+
+from ..shared_emulator import SharedEmulator, shared_emulator
 
 # 2026-03-27 00:00 UTC, a Friday two days before Europe's spring DST change.
 START = 1774569600.0
@@ -42,11 +45,17 @@ class Handler:
     #: Statuses to answer, in order; after they run out, ``default``.
     statuses: list[int] = field(default_factory=list)
     default: int = 200
-    #: Seconds to wait before answering (real time), per path.
+    #: Seconds to wait before answering (real time), per path, or until :meth:`release`.
     delays: dict[str, float] = field(default_factory=dict)
     in_flight: int = 0
     max_in_flight: int = 0
     _cond: threading.Condition = field(default_factory=threading.Condition)
+    _released: concurrent.futures.Future[None] = field(default_factory=concurrent.futures.Future)
+
+    def release(self) -> None:
+        """Answer the delayed requests now, and later ones without delay."""
+        if not self._released.done():
+            self._released.set_result(None)
 
     async def handle(self, request: Request) -> Response:
         body = await request.body()
@@ -54,8 +63,8 @@ class Handler:
             self.in_flight += 1
             self.max_in_flight = max(self.max_in_flight, self.in_flight)
         delay = self.delays.get(request.url.path, 0.0)
-        if delay:
-            await asyncio.sleep(delay)
+        if delay:  # asyncio.wait, unlike wait_for, leaves the future uncancelled
+            await asyncio.wait([asyncio.wrap_future(self._released)], timeout=delay)
         with self._cond:
             self.in_flight -= 1
             self.received.append(Received(request.url.path, request.method,
@@ -82,13 +91,20 @@ def handler() -> Iterator[Handler]:
     with serve(app) as url:
         recorder.url = url
         yield recorder
+        recorder.release()  # no answer still waits when the server stops
+
+
+@pytest.fixture(scope="module")
+def manual_module_emulator() -> Iterator[SharedEmulator]:
+    with shared_emulator(tombstone_seconds=600) as shared:
+        yield shared
 
 
 @pytest.fixture
-def emu() -> Iterator[Emulator]:
-    """An emulator on the real clock."""
-    with Emulator(tombstone_seconds=3600) as emulator:
-        yield emulator
+def emu(module_emulator: SharedEmulator) -> Iterator[Emulator]:
+    """An emulator on the real clock (the module's, as new)."""
+    yield module_emulator.begin()
+    module_emulator.reset()
 
 
 @pytest.fixture
@@ -98,10 +114,10 @@ def clock() -> ManualClock:
 
 
 @pytest.fixture
-def manual_emu(clock: ManualClock) -> Iterator[Emulator]:
-    """An emulator on a manual clock."""
-    with Emulator(clock=clock, tombstone_seconds=600) as emulator:
-        yield emulator
+def manual_emu(manual_module_emulator: SharedEmulator, clock: ManualClock) -> Iterator[Emulator]:
+    """An emulator on a manual clock (the module's, as new, on ``clock``)."""
+    yield manual_module_emulator.begin(clock)
+    manual_module_emulator.reset()
 
 
 @pytest.fixture

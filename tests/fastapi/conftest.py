@@ -13,6 +13,7 @@ from celery_gcp.fastapi import location_path, queue_path
 from celery_gcp.testing import serve
 
 from ..calls import Calls
+from ..shared_emulator import SharedEmulator
 
 QUEUE = queue_path(project="p", location="l", queue="routes")
 LOCATION = location_path(project="p", location="l")
@@ -33,14 +34,17 @@ class Site:
 
 
 @pytest.fixture
-def site(monkeypatch: pytest.MonkeyPatch) -> Iterator[Site]:
+def site(monkeypatch: pytest.MonkeyPatch, module_emulator: SharedEmulator) -> Iterator[Site]:
     """The emulator (its variables set, so default clients use it) and an app served at
     ``site.url``; the queue QUEUE exists."""
-    with Emulator() as emu:
-        for name, value in emu.environ().items():
-            monkeypatch.setenv(name, value)
-        api = FastAPI()
-        with serve(api) as url:
+    emu = module_emulator.begin()
+    for name, value in emu.environ().items():
+        monkeypatch.setenv(name, value)
+    api = FastAPI()
+    with serve(api) as url:
+        try:
             emu.tasks_client().create_queue(parent=QUEUE.rsplit("/queues/", 1)[0],
                                             queue={"name": QUEUE})
             yield Site(api, url, emu, Received())
+        finally:
+            module_emulator.reset()

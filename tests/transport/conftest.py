@@ -16,6 +16,7 @@ from celery_gcp.emulator import Emulator, ManualClock
 from celery_gcp.testing import serve
 
 from ..calls import Calls
+from ..shared_emulator import SharedEmulator
 
 #: What the worker ran: (task name, args) in order, waitable.
 Ran = Calls
@@ -39,15 +40,15 @@ class Stack:
 
 
 @pytest.fixture
-def stack_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Stack]]:
+def stack_factory(monkeypatch: pytest.MonkeyPatch,
+                  module_emulator: SharedEmulator) -> Iterator[Callable[..., Stack]]:
     """``stack_factory(define, manual_clock=False)``: ``define(app, ran)`` declares the tasks."""
-    stacks: list[Any] = []
+    servers: list[Any] = []
 
     def make(define: Callable[[Celery, Ran], None], manual_clock: bool = False,
              **settings: Any) -> Stack:
         clock = ManualClock(start=time.time()) if manual_clock else None
-        emu = Emulator(clock=clock).start()
-        stacks.append(emu)
+        emu = module_emulator.begin(clock)
         monkeypatch.setenv("CLOUD_TASKS_EMULATOR_HOST", emu.address)
         # Verified callers, as in production: the emulator signs, the worker checks.
         settings = {"task_auth": "oidc", "task_oidc_certs_url": emu.certs_url,
@@ -62,15 +63,13 @@ def stack_factory(monkeypatch: pytest.MonkeyPatch) -> Iterator[Callable[..., Sta
         api.include_router(app.router)
         server = serve(api)
         url = server.__enter__()
-        stacks.append(server)
+        servers.append(server)
         app.conf.task_base_url = url
         stack = Stack(app, emu, ran, url, clock)
         stack.queue()
         return stack
 
     yield make
-    for item in reversed(stacks):
-        if isinstance(item, Emulator):
-            item.stop()
-        else:
-            item.__exit__(None, None, None)
+    module_emulator.reset()
+    for server in reversed(servers):
+        server.__exit__(None, None, None)

@@ -276,7 +276,10 @@ def test_missing_credentials_say_what_to_do(monkeypatch: pytest.MonkeyPatch,
         monkeypatch.delenv(variable, raising=False)
     monkeypatch.setenv("HOME", str(tmp_path))
     monkeypatch.setenv("CLOUDSDK_CONFIG", str(tmp_path))
-    monkeypatch.setenv("NO_GCE_CHECK", "True")
+    # No probe of the metadata server either (3 attempts with backoff, about 3 s): google-auth
+    # reads NO_GCE_CHECK ("true") once, when it is imported, so its switch is set as well.
+    monkeypatch.setenv("NO_GCE_CHECK", "true")
+    monkeypatch.setattr("google.auth.compute_engine._metadata._NO_GCE_CHECK", True)
     monkeypatch.setenv("GCE_METADATA_HOST", "127.0.0.1:9")
     monkeypatch.setenv("GCE_METADATA_IP", "127.0.0.1:9")
     app = Celery("proj", gcp_project="p", task_base_url="https://worker.example")
