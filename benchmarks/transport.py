@@ -70,11 +70,13 @@ from google.protobuf import duration_pb2
 from pydantic import BaseModel
 
 import celery_gcp
+from celery_gcp import gcp
 from celery_gcp.dev import DevStack
 from celery_gcp.emulator import Emulator
 from celery_gcp.emulator.clients import SCHEDULER_HOST_VARIABLE, TASKS_HOST_VARIABLE
 from celery_gcp.fastapi import DelayedRouteBuilder
-from celery_gcp.transport.cloudtasks import MAX_BATCH, CloudTasksTransport
+from celery_gcp.platform import MAX_BATCH
+from celery_gcp.transport.cloudtasks import CloudTasksTransport
 
 ROOT = Path(__file__).resolve().parent.parent
 HOST = "127.0.0.1"
@@ -275,7 +277,7 @@ def sending_setup(address: str, http_url: str) -> Sending:
 
     transport = app.transport
     assert isinstance(transport, CloudTasksTransport)
-    queue = transport.queue_path(queue_name)
+    queue = gcp.queue_path(app, queue_name)
     client = transport.client()
     client.create_queue(parent=queue.rsplit("/queues/", 1)[0], timeout=RPC_TIMEOUT, queue={
         "name": queue, "rate_limits": {"max_dispatches_per_second": MAX_RATE,
@@ -934,7 +936,7 @@ def bench_start(mode: Mode, workdir: Path) -> Row:
 
         transport = app.transport
         assert isinstance(transport, CloudTasksTransport)
-        queue = transport.queue_path("bench-start")
+        queue = gcp.queue_path(app, "bench-start")
         gap = duration_pb2.Duration(nanos=int(RETRY_GAP * 1e9))
         transport.client().create_queue(
             parent=queue.rsplit("/queues/", 1)[0], timeout=RPC_TIMEOUT,

@@ -11,8 +11,9 @@ of :class:`DeliveryRoute`, whose handler runs the same steps in this order::
     run       TaskRun: the layers, the task's hooks, the task, callbacks, autoretry
     answer    the run's Outcome, as the outcome table's HTTP status
 
-The body read at intake is handed to FastAPI as the request's stream (a new ``Request`` over
-the same scope), so nothing writes Starlette's private attributes.
+The body read (and parsed) at intake is handed to FastAPI through a ``Request`` subclass
+whose ``body()`` and ``json()`` return it, so the body is read and parsed once and nothing
+writes Starlette's private attributes.
 """
 
 from __future__ import annotations
@@ -28,14 +29,13 @@ from fastapi.routing import APIRoute
 from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
-from starlette.types import Message as AsgiMessage
 
 from ..context import CloudTasksDelivery
 from ..exceptions import MessageDecodeError
 from ..message import HttpTarget, Message
 from ..platform import RELAY_HEADER
 from ..transport import SendOptions
-from .intake import intake, invalid
+from .intake import Intake, intake, invalid
 from .outcomes import STATE, Outcome, answer_outcome
 from .run import RunResult, TaskRun, run_async, run_sync
 
@@ -118,10 +118,11 @@ class DeliveryRoute(APIRoute):
         async def handle(request: Request) -> Response:
             if not self.is_delivery(request):
                 return await handler(request)
-            body = await intake(app, request)
-            if isinstance(body, Response):
-                return body
-            request = _replayed(request, body)
+            taken = await intake(app, request)
+            if isinstance(taken, Response):
+                return taken
+            body = taken.body
+            request = _Delivered(request, taken)
             task = self.delivered_task
             token: contextvars.Token[Any] | None = None
             var: contextvars.ContextVar[Any] = _PENDING if not self.admit_first else _ADMITTED
@@ -147,18 +148,20 @@ class DeliveryRoute(APIRoute):
         return handle
 
 
-def _replayed(request: Request, body: bytes) -> Request:
-    """A request over the same scope whose stream is ``body`` (already read at intake)."""
-    sent = False
+class _Delivered(Request):
+    """The request as FastAPI reads it after intake: its body and JSON, as intake read them."""
 
-    async def receive() -> AsgiMessage:
-        nonlocal sent
-        if sent:
-            return await request.receive()  # e.g. a disconnect while the task runs
-        sent = True
-        return {"type": "http.request", "body": body, "more_body": False}
+    def __init__(self, request: Request, taken: Intake) -> None:
+        super().__init__(request.scope, request.receive)
+        self._taken = taken
 
-    return Request(request.scope, receive)
+    async def body(self) -> bytes:
+        """The body, read once at intake."""
+        return self._taken.body
+
+    async def json(self) -> Any:
+        """The body's JSON, parsed once at intake."""
+        return self._taken.json
 
 
 def metadata(request: Request) -> dict[str, str]:

@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import json
 import logging
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any, NamedTuple
 
 from fastapi.exceptions import RequestValidationError
 from starlette.requests import Request
@@ -23,7 +23,7 @@ from ..platform import MAX_TASK_BYTES
 if TYPE_CHECKING:
     from ..app import Celery
 
-__all__ = ["MAX_BODY", "intake", "invalid"]
+__all__ = ["MAX_BODY", "Intake", "intake", "invalid"]
 
 logger = logging.getLogger("celery_gcp.worker")
 
@@ -31,8 +31,15 @@ logger = logging.getLogger("celery_gcp.worker")
 MAX_BODY = MAX_TASK_BYTES
 
 
-async def intake(app: Celery, request: Request) -> bytes | Response:
-    """The request's body if it may go on, else the answer that refuses it."""
+class Intake(NamedTuple):
+    """What the intake step read: the body, and its JSON (``None`` for an empty body)."""
+
+    body: bytes
+    json: Any
+
+
+async def intake(app: Celery, request: Request) -> Intake | Response:
+    """What the request carries if it may go on, else the answer that refuses it."""
     verifier = app.verifier
     if verifier.enabled:
         try:
@@ -55,17 +62,17 @@ async def intake(app: Celery, request: Request) -> bytes | Response:
         if len(body) > MAX_BODY:
             return _refuse(413, f"body over {MAX_BODY:,} bytes")
     if not body:
-        return b""
+        return Intake(b"", None)
     kind = request.headers.get("content-type", "").split(";", 1)[0].strip().lower()
     if kind != "application/json" and not kind.endswith("+json"):
         return _refuse(415, f"content type {kind or '(none)'!r}: send application/json")
     try:
-        json.loads(body)
+        parsed = json.loads(body)
     except ValueError as exc:  # includes bytes that are not UTF-8
         return _refuse(400, f"malformed JSON body: {exc}")
     except RecursionError:
         return _refuse(400, "malformed JSON body: nested too deeply")
-    return bytes(body)
+    return Intake(bytes(body), parsed)
 
 
 def _refuse(status: int, detail: str) -> Response:
