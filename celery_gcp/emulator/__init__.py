@@ -77,6 +77,7 @@ class Emulator:
         self.location = f"projects/{project}/locations/{location}"
         self.server: EmulatorServer | None = None
         self._loop: asyncio.AbstractEventLoop | None = None
+        self._reset_clients: tuple[Any, Any] | None = None
         self._thread: threading.Thread | None = None
 
     def start(self) -> Emulator:
@@ -116,12 +117,31 @@ class Emulator:
             self._loop.call_soon_threadsafe(self._loop.stop)
             self._thread.join(timeout=30)
         self._loop = self._thread = None
+        self._reset_clients = None
 
     def __enter__(self) -> Emulator:
         return self.start()
 
     def __exit__(self, *exc_info: object) -> None:
         self.stop()
+
+    def reset(self) -> None:
+        """Make the running emulator as new, for tests that share one: faults disarmed, every
+        job and queue (with its tasks) deleted, task-name tombstones, the dispatch log and
+        finished operations forgotten. The clock is the caller's to reset."""
+        self.faults.clear()
+        tasks, scheduler = self._clients()
+        for job in self._read(lambda server: list(server.scheduler.jobs), 10.0):
+            scheduler.delete_job(name=job)
+        for queue in self._read(lambda server: list(server.tasks.queues), 10.0):
+            tasks.delete_queue(name=queue)
+        self._read(lambda server: server.forget(), 10.0)
+
+    def _clients(self) -> tuple[Any, Any]:
+        """Clients for :meth:`reset`, made once per start."""
+        if self._reset_clients is None:
+            self._reset_clients = (self.tasks_client(), self.scheduler_client())
+        return self._reset_clients
 
     def wait_idle(self, timeout: float = 10.0) -> None:
         """Wait (bounded) until nothing is due or in flight at the clock's current time.

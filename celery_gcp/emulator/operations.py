@@ -29,6 +29,11 @@ class Operations:
         self._by_name: collections.OrderedDict[str, Any] = collections.OrderedDict()
         self._by_request: dict[str, str] = {}
 
+
+    def forget(self) -> None:
+        """Forget every operation (and the request ids that named them)."""
+        self._by_name.clear()
+        self._by_request.clear()
     def handler(self, faults: Faults) -> grpc.GenericRpcHandler:
         """The gRPC handler serving GetOperation."""
         methods: dict[str, tuple[Any, Handler]] = {

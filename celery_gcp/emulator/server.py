@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from ..utils.serving import stoppable_server
 from .clock import Clock
 from .core import Core
 from .dispatch import HttpSender
@@ -72,7 +73,7 @@ class EmulatorServer:
         sock.listen(128)
         self.http_port = sock.getsockname()[1]
         config = uvicorn.Config(web_app(self), log_level="warning", lifespan="off")
-        self._http = uvicorn.Server(config)
+        self._http = stoppable_server(config)
         self._http_task = asyncio.create_task(self._http.serve(sockets=[sock]))
         self.tasks.start()
         self.scheduler.start()
@@ -93,6 +94,13 @@ class EmulatorServer:
         return (sum(len(r.tasks) for r in self.tasks.queues.values())
                 + self.scheduler.executions())
 
+    def forget(self) -> None:
+        """Forget what finished work left behind: task-name tombstones, the dispatch log and
+        finished operations (with :meth:`Emulator.reset`; call on the emulator's loop)."""
+        self.core.tombstones.clear()
+        self.core.recent.clear()
+        self.tasks.operations.forget()
+
     async def stop(self) -> None:
         """Stop dispatching and serving; the store is closed (a data dir keeps the state)."""
         await self.tasks.stop()
@@ -100,7 +108,7 @@ class EmulatorServer:
         if self._grpc is not None:
             await self._grpc.stop(grace=None)
         if self._http is not None:
-            self._http.should_exit = True
+            self._http.stop()
             if self._http_task is not None:
                 await self._http_task
         await self.core.sender.aclose()
