@@ -175,8 +175,8 @@ def metadata(request: Request) -> dict[str, str]:
     }
 
 
-async def admit_delivery(app: Celery, task: Task[..., Any], headers: Mapping[str, str], body: bytes,
-                target: HttpTarget | None = None) -> Message | Response:
+async def admit_delivery(app: Celery, task: Task[..., Any], headers: Mapping[str, str],
+                         body: bytes, target: HttpTarget | None = None) -> Message | Response:
     """Decode the message of a delivery (``target``: where it was delivered, for a route), or
     the answer that ends it before a run: bad metadata (400), past its ``expires`` (200), or a
     relay hop, sent on towards its ETA."""
@@ -227,10 +227,10 @@ async def _relay(app: Celery, task: Task[..., Any], message: Message) -> Respons
         logger.warning("task %s[%s]: relay hop failed (%r), will be redelivered",
                        task.name, message.id, exc)
         return answer_outcome(Outcome.REQUEUE, {"id": message.id, "task": task.name,
-                                         "state": STATE[Outcome.REQUEUE]})
+                                                 "state": STATE[Outcome.REQUEUE]})
     logger.info("task %s[%s] relayed towards its ETA %s", task.name, message.id, message.eta)
     return answer_outcome(Outcome.RELAYED, {"id": message.id, "task": task.name,
-                                     "state": STATE[Outcome.RELAYED]})
+                                             "state": STATE[Outcome.RELAYED]})
 
 
 def _expired(task: Task[..., Any], message: Message) -> Response:
@@ -239,4 +239,4 @@ def _expired(task: Task[..., Any], message: Message) -> Response:
     for skipped in task.app.layers.step("skipped"):
         skipped(task, message, "expired")
     return answer_outcome(Outcome.EXPIRED, {"id": message.id, "task": task.name,
-                                     "state": STATE[Outcome.EXPIRED]})
+                                             "state": STATE[Outcome.EXPIRED]})

@@ -1,10 +1,11 @@
-"""The FastAPI side: one POST endpoint per task at ``{task_endpoint_prefix}/{task name}``.
+"""The task endpoints (``app.router``): one POST endpoint per task at
+``{task_endpoint_prefix}/{task name}``, the beat endpoint, and the unknown-task answer.
 
 Each endpoint declares the task's argument schema as its JSON body (so it shows in OpenAPI and
 FastAPI validates it: a body that does not validate gets 422) and the task's own FastAPI
-dependencies, which FastAPI resolves per request. The endpoint decodes the ``X-Celery-*``
-metadata, runs the task through :mod:`celery_gcp.worker.run`, and answers with the status
-of the outcome table in :mod:`celery_gcp.worker.outcomes`.
+dependencies, which FastAPI resolves per request. Every request goes through the delivery
+pipeline (:mod:`celery_gcp.worker.delivery`): an endpoint admits the validated delivery, runs
+it, and answers from the outcome table (:mod:`celery_gcp.worker.outcomes`).
 """
 
 from __future__ import annotations
