@@ -17,7 +17,8 @@ Example::
 
     app.layers.add(Timing())
 
-A layer that has nothing to do says so with :meth:`Layer.wants`; layers that want no step of
+``before_send`` may return a changed copy of the message, which is sent instead (and seen by
+the layers after it). A layer that has nothing to do says so with :meth:`Layer.wants`; layers that want no step of
 a send cost nothing on the send path (the per-step lists are rebuilt only when a layer is
 added or removed, or calls :func:`changed`).
 """
@@ -59,8 +60,10 @@ class Layer:
         """Whether this layer takes part in ``step`` now (by default: it overrides it)."""
         return getattr(type(self), step) is not getattr(Layer, step)
 
-    def before_send(self, message: Message) -> None:
-        """A message is about to be handed to the transport."""
+    def before_send(self, message: Message) -> Message | None:
+        """A message is about to be handed to the transport; return a changed copy to send
+        that instead (``dataclasses.replace(message, headers=...)``: a trace context, say),
+        or ``None`` to send it as it is."""
 
     def after_send(self, message: Message, receipt: Receipt) -> None:
         """The transport took ``message``."""

@@ -284,9 +284,12 @@ class Sender:
                   options: SendOptions | None = None) -> list[Receipt | Exception]:
         """Send many messages in one bulk send; each slot holds a receipt or its error."""
         steps = self.app.layers.step
+        sent = []
         for message in messages:
             for before in steps("before_send"):
-                before(message)
+                message = before(message) or message
+            sent.append(message)
+        messages = sent
         outcomes = self.transport.send_many(messages, options)
         for message, outcome in zip(messages, outcomes, strict=True):
             if not isinstance(outcome, Exception):
@@ -314,7 +317,7 @@ def send(layers: Layers, transport: Transport, message: Message,
     # The steps as they are, without a call when nothing changed: this is every send's path.
     steps = layers.steps if layers.epoch == _layers._epoch else layers.refresh()
     for before in steps["before_send"]:
-        before(message)
+        message = before(message) or message
     receipt = transport.send(message, options)
     for after in steps["after_send"]:
         after(message, receipt)
@@ -326,7 +329,7 @@ async def asend(layers: Layers, transport: Transport, message: Message,
     """Async :func:`send`."""
     steps = layers.steps if layers.epoch == _layers._epoch else layers.refresh()
     for before in steps["before_send"]:
-        before(message)
+        message = before(message) or message
     receipt = await transport.asend(message, options)
     for after in steps["after_send"]:
         after(message, receipt)

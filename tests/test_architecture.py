@@ -12,6 +12,7 @@ import ast
 import os
 import sys
 from collections.abc import Iterator
+from dataclasses import replace
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +22,7 @@ from fastapi import APIRouter, FastAPI
 from google.cloud import tasks_v2
 
 import celery_gcp
-from celery_gcp import Celery
+from celery_gcp import Celery, group
 from celery_gcp.emulator import Emulator
 from celery_gcp.exceptions import ImproperlyConfigured
 from celery_gcp.fastapi import DelayedRouteBuilder, queue_path
@@ -182,6 +183,29 @@ def test_layers_take_every_step_in_order_on_the_worker(app: Celery, worker: Any)
                      "a:received", "b:received", "a:before_run", "b:before_run",
                      "a:failed:KeyError", "b:failed:KeyError", "a:after_run:FAILURE",
                      "b:after_run:FAILURE"]
+
+
+class Stamp(Layer):
+    """Adds a header to every message it sends (as a tracing layer adds its context)."""
+
+    def before_send(self, message: Message) -> Message:
+        return replace(message, headers={**message.headers, "stamp": f"s-{message.task}"})
+
+
+def test_a_layer_may_send_a_changed_message(app: Celery, worker: Any) -> None:
+    app.layers.add(Stamp())
+    seen: list[Any] = []
+
+    @app.task(bind=True, name="proj.stamped")
+    def stamped(self: Any) -> None:
+        seen.append(self.request.headers)
+
+    stamped.delay()
+    group_result = group(stamped.s(), stamped.s()).apply_async()
+    assert len(group_result.results) == 2
+    with worker(app) as w:
+        assert [r.status_code for r in w.deliver_sent()] == [200, 200, 200]
+    assert seen == [{"stamp": "s-proj.stamped"}] * 3
 
 
 def test_a_removed_layer_takes_no_more_steps(app: Celery) -> None:
