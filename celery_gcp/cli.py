@@ -11,20 +11,24 @@ import os
 import sys
 from collections.abc import Iterator
 from types import ModuleType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from . import queues
-from .app import Celery
 from .platform import CERTS_URL_VARIABLE, SCHEDULER_VARIABLE, TASKS_VARIABLE
 from .utils.imports import import_object
+
+if TYPE_CHECKING:
+    from . import queues
+    from .app import Celery
 
 __all__ = ["main"]
 
 
 def find_app(name: str) -> Celery:
     """Import the app named by ``-A``."""
+    from .app import Celery
+
     sys.path.insert(0, os.getcwd())
     found = import_object(name)
     if isinstance(found, ModuleType):  # as Celery: a module's `app` or `celery` attribute
@@ -246,7 +250,7 @@ def call(ctx: click.Context, name: str, args_json: str, kwargs_json: str,
 @click.pass_context
 def inspect_queues(ctx: click.Context) -> None:
     """Show each queue the app uses as Cloud Tasks has it (state, rate, retries, tasks)."""
-    from . import gcp
+    from . import gcp, queues
     from .transport.cloudtasks import CloudTasksTransport
 
     app = _app(ctx)
@@ -269,7 +273,7 @@ def queues_group() -> None:
 
 
 def _plan(ctx: click.Context) -> tuple[list[queues.Change], Any]:
-    from . import gcp
+    from . import gcp, queues
     from .transport.cloudtasks import CloudTasksTransport
 
     app = _app(ctx)
@@ -291,6 +295,8 @@ def queues_plan(ctx: click.Context) -> None:
 @click.pass_context
 def queues_sync(ctx: click.Context) -> None:
     """Create missing queues and update changed settings (update_queue with a field mask)."""
+    from . import queues
+
     changes, transport = _plan(ctx)
     queues.apply(changes, transport.client())
     for change in changes:

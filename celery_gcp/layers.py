@@ -18,9 +18,9 @@ Example::
     app.layers.add(Timing())
 
 ``before_send`` may return a changed copy of the message, which is sent instead (and seen by
-the layers after it). A layer that has nothing to do says so with :meth:`Layer.wants`; layers that want no step of
-a send cost nothing on the send path (the per-step lists are rebuilt only when a layer is
-added or removed, or calls :func:`changed`).
+the layers after it). A layer that has nothing to do says so with :meth:`Layer.wants`; layers
+that want no step of a send cost nothing on the send path (the per-step lists are rebuilt only
+when a layer is added or removed, or calls :func:`changed`).
 """
 
 from __future__ import annotations

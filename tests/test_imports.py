@@ -98,3 +98,10 @@ def test_the_cloud_tasks_transport_loads_google_libraries_on_first_send() -> Non
     modules = loaded("import celery_gcp.transport.cloudtasks")
     assert among(modules, ("google.cloud", "google.api_core", "grpc")) == []
     assert among(modules, ("celery_gcp.app",)) == []
+
+
+def test_the_command_line_loads_no_app_until_a_command_needs_one() -> None:
+    # `celery-gcp emulator` (the process `dev` starts) serves no app: its start-up loads none.
+    modules = loaded("import celery_gcp.cli")
+    assert among(modules, APP) == []
+    assert among(modules, SERVER) == []
