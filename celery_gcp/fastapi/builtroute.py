@@ -12,6 +12,7 @@ import gc
 import math
 import threading
 from collections.abc import Callable, Mapping
+from datetime import datetime
 from typing import Any, ClassVar
 
 from fastapi.routing import APIRoute
@@ -138,11 +139,16 @@ def unalias_base_url(options: dict[str, Any]) -> dict[str, Any]:
 
 def check_options(kind: str, options: Mapping[str, Any], known: frozenset[str]) -> None:
     """Raise ``TypeError`` naming options that ``kind`` does not take, and ``ValueError`` for
-    a bad countdown or timeout."""
+    a bad countdown, expiry or timeout."""
     unknown = sorted(options.keys() - known)
     if unknown:
         raise TypeError(f"Unknown option(s) for {kind}: {', '.join(unknown)}; it takes "
                         f"{', '.join(sorted(known))}")
+    expires = options.get("expires")
+    if expires is not None and not isinstance(expires, datetime) and (
+            isinstance(expires, bool) or not isinstance(expires, int | float)
+            or not math.isfinite(expires)):
+        raise ValueError(f"expires={expires!r}: give a number of seconds or a datetime")
     for key in ("countdown", "task_create_timeout", "job_create_timeout"):
         value = options.get(key)
         if value is not None and (isinstance(value, bool) or not isinstance(value, int | float)

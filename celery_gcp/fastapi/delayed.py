@@ -24,16 +24,23 @@ is created then (``auto_create_queue``), once.
 
 from __future__ import annotations
 
+import logging
 import threading
-from collections.abc import Callable
+from collections.abc import Callable, Coroutine
+from datetime import UTC, datetime
 from typing import Any, ClassVar, TypedDict, TypeVar
 
+from starlette.requests import Request
+from starlette.responses import Response
+
+from ..exceptions import MessageDecodeError
 from ..layers import Layers
 from ..message import Destination, HttpTarget, Message
 from ..sending import asend, compose, send
 from ..signals import SignalLayer
 from ..transport import Receipt, SendOptions
 from ..transport.cloudtasks import CloudTasksTransport
+from ..worker.outcomes import STATE, Outcome, answer_outcome
 from .builtroute import BuiltRoute, check_options, pick_base_url, unalias_base_url
 from .clients import check_queue_path, ensure_queue, ensure_queue_async
 from .hooks import DelayedTaskHook
@@ -50,6 +57,7 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
+logger = logging.getLogger("celery_gcp.fastapi")
 #: The layers around the route builders' sends (they belong to no app): Celery's signals.
 LAYERS = Layers([SignalLayer()])
 
@@ -58,6 +66,7 @@ class DelayOptions(TypedDict, total=False):
     """What ``.options()`` takes (each overrides the builder's setting for those calls)."""
 
     countdown: float
+    expires: float | datetime
     task_id: str
     task_create_timeout: float
     callback_base_url: str
@@ -187,6 +196,29 @@ class DelayedRoute(BuiltRoute):
         if delayer is None:  # made once: the defaults do not change
             delayer = self.__dict__["_default"] = self.options()
         return delayer.delay(*args, **kwargs)
+
+    def get_route_handler(self) -> Callable[[Request], Coroutine[Any, Any, Response]]:
+        """FastAPI's handler, except for a task delivered past its ``expires``: that one is
+        skipped (200, logged), as any task is."""
+        handler = super().get_route_handler()
+        name = self.name
+
+        async def handle(request: Request) -> Response:
+            headers = request.headers
+            if "x-celery-expires" in headers and "x-celery-task-id" in headers:
+                try:
+                    message = Message.from_http(name, headers, b"")
+                except MessageDecodeError:  # not ours to judge: the route runs as called
+                    message = None
+                if message is not None and message.expires is not None and (
+                        message.expires <= datetime.now(UTC)):
+                    logger.info("route %s[%s] expired at %s: skipped", name, message.id,
+                                message.expires)
+                    return answer_outcome(Outcome.EXPIRED, {
+                        "id": message.id, "task": name, "state": STATE[Outcome.EXPIRED]})
+            return await handler(request)
+
+        return handle
 
 
 def DelayedRouteBuilder(

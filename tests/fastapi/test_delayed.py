@@ -274,6 +274,26 @@ def test_hooks_and_default_options_shape_the_request(site: Site) -> None:
         deadline_delayed_hook(timedelta(hours=1))
 
 
+def test_a_delivery_past_its_expires_is_skipped_and_a_live_one_runs(site: Site) -> None:
+    router = APIRouter(route_class=DelayedRouteBuilder(queue_path=QUEUE, base_url=site.url))
+
+    @router.post("/expiring/{n}")
+    def expiring(n: int) -> None:
+        site.received.record("expiring", n)
+
+    site.api.include_router(router)
+    past = expiring.options(expires=datetime.now(UTC) - timedelta(seconds=1))  # type: ignore[attr-defined]
+    skipped = past.delay(1)
+    expiring.options(expires=3600).delay(2)  # type: ignore[attr-defined]
+    assert site.received.wait_for(1) == [("expiring", 2)]
+    site.emu.wait_idle()
+    assert site.emu.pending() == 0  # the expired one was answered 200, not retried
+    assert site.received.calls == [("expiring", 2)]
+    assert skipped.name.startswith(QUEUE)
+    with pytest.raises(ValueError, match="expires='soon': give a number of seconds"):
+        expiring.options(expires="soon")  # type: ignore[attr-defined]
+
+
 def test_nested_router_prefixes_give_the_full_path(site: Site) -> None:
     route_class = DelayedRouteBuilder(queue_path=QUEUE, base_url=site.url)
     inner = APIRouter(route_class=route_class, prefix="/inner")
