@@ -92,15 +92,21 @@ class RouteCall:
         self._positions = [p.name for p in inspect.signature(route.endpoint).parameters.values()
                            if p.kind in _POSITIONAL]
 
-    def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any]) -> dict[str, Any]:
+    def bind(self, args: Sequence[Any], kwargs: Mapping[str, Any],
+             positions: Sequence[str] | None = None) -> dict[str, Any]:
         """The call's values by parameter name; raises :class:`TaskArgumentError` (a
-        ``TypeError``) for an argument the route does not take or a missing one."""
-        if len(args) > len(self._positions):
+        ``TypeError``) for an argument the route does not take or a missing one.
+
+        Positional arguments bind to ``positions`` (default: the endpoint's parameters in
+        order; ``app.TaskRoute`` gives the parameters it sends, skipping dependencies as a
+        Celery task's signature does)."""
+        positions = self._positions if positions is None else positions
+        if len(args) > len(positions):
             raise TaskArgumentError(
-                f"{self.name}() takes {len(self._positions)} positional arguments but "
+                f"{self.name}() takes {len(positions)} positional arguments but "
                 f"{len(args)} were given")
         values: dict[str, Any] = {}
-        for name, value in zip(self._positions, args, strict=False):
+        for name, value in zip(positions, args, strict=False):
             if name not in self.params:
                 raise TaskArgumentError(
                     f"{self.name}(): positional argument {len(values) + 1} would be {name!r}, "
@@ -122,14 +128,15 @@ class RouteCall:
                 f"{self.name}() missing required argument(s): {', '.join(map(repr, missing))}")
         return values
 
-    def request(self, args: Sequence[Any],
-                kwargs: Mapping[str, Any]) -> tuple[str, dict[str, str], bytes]:
-        """The path with its query, the headers and the body of the call ``(args, kwargs)``."""
+    def request(self, args: Sequence[Any], kwargs: Mapping[str, Any],
+                positions: Sequence[str] | None = None) -> tuple[str, dict[str, str], bytes]:
+        """The path with its query, the headers and the body of the call ``(args, kwargs)``
+        (``positions``: as for :meth:`bind`)."""
         if self._forms:
             raise TaskArgumentError(
                 f"{self.name}(): form and file parameters ({', '.join(self._forms)}) cannot be "
                 "sent as a task; take a JSON body, or a reference to stored data")
-        values = self.bind(args, kwargs)
+        values = self.bind(args, kwargs, positions)
         path = self.path_format
         query: list[tuple[str, str]] = []
         headers: dict[str, str] = {}

@@ -95,21 +95,9 @@ class RouteTask(Task[..., Any]):
         if running is not None and running[0] is self and running[1:3] == (
                 tuple(args), dict(kwargs)):
             return running[3].body, running[3].target
-        route = type(self).route
-        call = route.call
-        # Positional arguments follow the endpoint's parameters that are sent (not those
-        # FastAPI resolves); keywords may also name a dependency's parameters.
-        names = self._names()
-        if len(args) > len(names):
-            raise TypeError(f"{self.name}() takes {len(names)} positional arguments but "
-                            f"{len(args)} were given")
-        values = dict(zip(names, args, strict=False))
-        for key, value in kwargs.items():
-            if key in values:
-                raise TypeError(f"{self.name}() got multiple values for argument {key!r}")
-            values[key] = value
-        path, headers, body = call.request((), values)
-        return body, HttpTarget(path=path, method=call.method, headers=headers, relay=True)
+        path, headers, body = type(self).route.call.request(args, kwargs, self._names())
+        return body, HttpTarget(path=path, method=type(self).route.call.method,
+                                headers=headers, relay=True)
 
     def _names(self) -> list[str]:
         """The endpoint's parameters that are sent, in order (not FastAPI's dependencies)."""
