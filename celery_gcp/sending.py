@@ -166,11 +166,16 @@ class Sender:
         self._addresses, self._paths = {}, {}
         return settings
 
-    def eager(self) -> bool:
-        """Whether calls run here (``task_always_eager``)."""
+    def _current(self) -> Settings:
+        """The app's settings, after re-reading what the send path uses if they changed."""
         settings = self._settings
         if settings is None or settings.version != self._version:
-            self._refresh()
+            return self._refresh()
+        return settings
+
+    def eager(self) -> bool:
+        """Whether calls run here (``task_always_eager``)."""
+        self._current()
         return self._eager
 
     # -- building --------------------------------------------------------------------------
@@ -181,9 +186,7 @@ class Sender:
         """Bind, validate, encode and route one call of task ``name``, and address it for the
         app's transport (``route=False``: neither, for a run here); raises
         :class:`TaskArgumentError` for a call the worker would reject."""
-        settings = self._settings
-        if settings is None or settings.version != self._version:
-            settings = self._refresh()
+        self._current()  # the queue router and caches of the settings as they are now
         args = tuple(args or ())
         kwargs = dict(kwargs or {})
         target = None
@@ -196,9 +199,10 @@ class Sender:
             _warn_ignored(self.app, options)
         queue = self._queue(name, args, kwargs, options, task) if route else options.get("queue")
         app = self.app
-        timed = "countdown" in options or "eta" in options or "expires" in options
+        # The app's zone (a settings read) only for the options it reads naive datetimes of.
+        timed = "eta" in options or "expires" in options
         return compose(name, body, options, target=target, queue=queue,
-                       now=app.now if timed else None, zone=app.timezone if timed else UTC,
+                       now=app.now, zone=app.timezone if timed else UTC,
                        destination=self.destination(name, queue, target, task)
                        if route and self.transport.addressed else None)
 
@@ -228,9 +232,7 @@ class Sender:
         """Where a message of task ``name`` in ``queue`` goes, from the app's settings (cached
         per task and queue); raises :class:`~celery_gcp.exceptions.ImproperlyConfigured`
         naming a missing setting (``task_base_url``, ``gcp_project``)."""
-        settings = self._settings
-        if settings is None or settings.version != self._version:
-            settings = self._refresh()
+        settings = self._current()
         if target is not None:
             return self._destination(settings, name, queue, target, task)
         key = (name, queue)
@@ -273,8 +275,7 @@ class Sender:
 
     def send(self, message: Message, options: SendOptions | None = None) -> Receipt:
         """Hand ``message`` to the app's transport between the layers' send steps."""
-        return send(self.app.layers, self.app._transport or self.app.transport, message,
-                    options)
+        return send(self.app.layers, self.transport, message, options)
 
     async def asend(self, message: Message, options: SendOptions | None = None) -> Receipt:
         """Async :meth:`send`."""

@@ -24,7 +24,6 @@ is created then (``auto_create_queue``), once.
 
 from __future__ import annotations
 
-import logging
 import threading
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
@@ -40,7 +39,7 @@ from ..sending import asend, compose, send
 from ..signals import SignalLayer
 from ..transport import Receipt, SendOptions
 from ..transport.cloudtasks import CloudTasksTransport
-from ..worker.outcomes import STATE, Outcome, answer_outcome
+from ..worker.delivery import expired, skip_expired
 from .builtroute import BuiltRoute, check_options, pick_base_url, unalias_base_url
 from .clients import check_queue_path, ensure_queue, ensure_queue_async
 from .hooks import DelayedTaskHook
@@ -57,7 +56,6 @@ __all__ = [
 ]
 
 F = TypeVar("F", bound=Callable[..., Any])
-logger = logging.getLogger("celery_gcp.fastapi")
 #: The layers around the route builders' sends (they belong to no app): Celery's signals.
 LAYERS = Layers([SignalLayer()])
 
@@ -210,12 +208,8 @@ class DelayedRoute(BuiltRoute):
                     message = Message.from_http(name, headers, b"")
                 except MessageDecodeError:  # not ours to judge: the route runs as called
                     message = None
-                if message is not None and message.expires is not None and (
-                        message.expires <= datetime.now(UTC)):
-                    logger.info("route %s[%s] expired at %s: skipped", name, message.id,
-                                message.expires)
-                    return answer_outcome(Outcome.EXPIRED, {
-                        "id": message.id, "task": name, "state": STATE[Outcome.EXPIRED]})
+                if message is not None and expired(message, datetime.now(UTC)):
+                    return skip_expired(message)
             return await handler(request)
 
         return handle

@@ -22,6 +22,7 @@ import contextvars
 import logging
 from collections.abc import Callable, Coroutine, Mapping
 from dataclasses import dataclass, replace
+from datetime import datetime
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from fastapi.exceptions import RequestValidationError
@@ -43,8 +44,8 @@ if TYPE_CHECKING:
     from ..app import Celery
     from ..task import Task
 
-__all__ = ["Admitted", "DeliveryRoute", "admit_delivery", "admit_validated", "admitted", "metadata",
-           "result_response", "run"]
+__all__ = ["Admitted", "DeliveryRoute", "admit_delivery", "admit_validated", "admitted",
+           "expired", "metadata", "result_response", "run", "skip_expired"]
 
 logger = logging.getLogger("celery_gcp.worker")
 _RELAY = RELAY_HEADER.lower()
@@ -62,30 +63,41 @@ class Admitted:
     cloudtasks: CloudTasksDelivery | None
 
 
-_ADMITTED: contextvars.ContextVar[Admitted | None] = contextvars.ContextVar(
-    "celery_gcp_admitted", default=None)
+@dataclass(frozen=True, slots=True)
+class _Pending:
+    """A delivery past intake whose decode and admit wait for FastAPI's validation."""
+
+    task: Task[..., Any]
+    headers: dict[str, str]
+    body: bytes
+    target: HttpTarget | None
 
 
-_PENDING: contextvars.ContextVar[
-    tuple[Task[..., Any], dict[str, str], bytes, HttpTarget | None] | None
-] = contextvars.ContextVar("celery_gcp_pending", default=None)
+# The delivery being handled: admitted, or pending until its endpoint admits it.
+_DELIVERY: contextvars.ContextVar[Admitted | _Pending | None] = contextvars.ContextVar(
+    "celery_gcp_delivery", default=None)
 
 
 def admitted() -> Admitted | None:
     """The delivery being handled in this context (``None`` in a plain HTTP call)."""
-    return _ADMITTED.get()
+    delivery = _DELIVERY.get()
+    return delivery if isinstance(delivery, Admitted) else None
 
 
 async def admit_validated(app: Celery) -> Admitted | Response:
     """Decode and admit the delivery whose body FastAPI just validated (task endpoints), or
     the answer that ends it before a run."""
-    pending = _PENDING.get()
-    assert pending is not None, "only a DeliveryRoute's endpoint admits a delivery"
-    task, headers, body, target = pending
-    message = await admit_delivery(app, task, headers, body, target)
+    pending = _DELIVERY.get()
+    assert isinstance(pending, _Pending), "only a DeliveryRoute's endpoint admits a delivery"
+    return await _admitted(app, pending)
+
+
+async def _admitted(app: Celery, pending: _Pending) -> Admitted | Response:
+    message = await admit_delivery(app, pending.task, pending.headers, pending.body,
+                                   pending.target)
     if isinstance(message, Response):
         return message
-    return Admitted(task, message, CloudTasksDelivery.from_headers(headers))
+    return Admitted(pending.task, message, CloudTasksDelivery.from_headers(pending.headers))
 
 
 class DeliveryRoute(APIRoute):
@@ -121,29 +133,26 @@ class DeliveryRoute(APIRoute):
             taken = await intake(app, request)
             if isinstance(taken, Response):
                 return taken
-            body = taken.body
             request = _Delivered(request, taken)
             task = self.delivered_task
-            token: contextvars.Token[Any] | None = None
-            var: contextvars.ContextVar[Any] = _PENDING if not self.admit_first else _ADMITTED
+            token = None
             if task is not None:
-                headers = metadata(request)
-                target = self.delivered_target(request)
+                pending = _Pending(task, metadata(request), taken.body,
+                                   self.delivered_target(request))
                 if not self.admit_first:
-                    token = _PENDING.set((task, headers, body, target))
+                    token = _DELIVERY.set(pending)
                 else:
-                    message = await admit_delivery(app, task, headers, body, target)
-                    if isinstance(message, Response):
-                        return message
-                    token = _ADMITTED.set(
-                        Admitted(task, message, CloudTasksDelivery.from_headers(headers)))
+                    delivery = await _admitted(app, pending)
+                    if isinstance(delivery, Response):
+                        return delivery
+                    token = _DELIVERY.set(delivery)
             try:
                 return await handler(request)
             except RequestValidationError as exc:
                 return invalid(exc)
             finally:
                 if token is not None:
-                    var.reset(token)
+                    _DELIVERY.reset(token)
 
         return handle
 
@@ -186,7 +195,7 @@ async def admit_delivery(app: Celery, task: Task[..., Any], headers: Mapping[str
         return answer_outcome(Outcome.MALFORMED, {"detail": str(exc)})
     if target is not None:
         message = replace(message, target=target)
-    if message.expires is not None and message.expires <= app.now():
+    if expired(message, app.now()):
         return _expired(task, message)
     if _RELAY in headers and message.eta is not None and message.eta > app.now():
         return await _relay(app, task, message)
@@ -233,10 +242,21 @@ async def _relay(app: Celery, task: Task[..., Any], message: Message) -> Respons
                                              "state": STATE[Outcome.RELAYED]})
 
 
+def expired(message: Message, now: datetime) -> bool:
+    """Whether ``message`` is past its ``expires`` at ``now``."""
+    return message.expires is not None and message.expires <= now
+
+
+def skip_expired(message: Message) -> Response:
+    """The answer to a delivery past its ``expires``: 200, logged, nothing run."""
+    logger.info("task %s[%s] expired at %s: skipped", message.task, message.id, message.expires)
+    return answer_outcome(Outcome.EXPIRED, {"id": message.id, "task": message.task,
+                                             "state": STATE[Outcome.EXPIRED]})
+
+
 def _expired(task: Task[..., Any], message: Message) -> Response:
-    """Skip a task past its ``expires`` (200, logged; the layers' ``skipped`` step)."""
-    logger.info("task %s[%s] expired at %s: skipped", task.name, message.id, message.expires)
+    """Skip a task past its ``expires`` (:func:`skip_expired`, after the layers' ``skipped``
+    step)."""
     for skipped in task.app.layers.step("skipped"):
         skipped(task, message, "expired")
-    return answer_outcome(Outcome.EXPIRED, {"id": message.id, "task": task.name,
-                                             "state": STATE[Outcome.EXPIRED]})
+    return skip_expired(message)
