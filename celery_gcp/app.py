@@ -58,7 +58,7 @@ R = TypeVar("R")
 logger = logging.getLogger("celery_gcp")
 
 # A task name is the last segment of its endpoint's path.
-_TASK_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
+_TASK_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}\Z")
 # Celery constructor arguments for machinery that does not exist here (loaders, AMQP, events).
 _CONSTRUCTOR_IGNORED = frozenset({
     "loader", "amqp", "events", "log", "control", "fixups", "tasks", "autofinalize",
