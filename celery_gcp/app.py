@@ -58,7 +58,7 @@ R = TypeVar("R")
 logger = logging.getLogger("celery_gcp")
 
 # A task name is the last segment of its endpoint's path.
-_TASK_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}$")
+_TASK_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}\Z")
 # Celery constructor arguments for machinery that does not exist here (loaders, AMQP, events).
 _CONSTRUCTOR_IGNORED = frozenset({
     "loader", "amqp", "events", "log", "control", "fixups", "tasks", "autofinalize",
@@ -499,11 +499,20 @@ class Celery:
             self._verifier = Verifier(self)
         return self._verifier
 
-    def asgi_app(self) -> FastAPI:
-        """A FastAPI app that serves only this app's task endpoints."""
+    def asgi_app(self, *, docs: bool | None = None) -> FastAPI:
+        """A FastAPI app that serves only this app's task endpoints (``celery-gcp worker``).
+
+        It serves ``/openapi.json``, ``/docs`` and ``/redoc`` only if ``docs`` (default: the
+        ``worker_docs`` setting, off) is true: they list every task's name, arguments and
+        docstring to anyone who can reach the URL, without a token.
+        """
         from fastapi import FastAPI
 
-        api = FastAPI(title=f"{self.main or 'celery_gcp'} tasks")
+        if docs is None:
+            docs = bool(self.conf.get("worker_docs"))
+        # Without an OpenAPI URL, FastAPI serves neither /docs nor /redoc.
+        api = FastAPI(title=f"{self.main or 'celery_gcp'} tasks",
+                      openapi_url="/openapi.json" if docs else None)
         api.include_router(self.router)
         return api
 

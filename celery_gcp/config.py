@@ -17,6 +17,7 @@ setting                    environment variable                        default
 ``gcp_service_account``    ``CELERY_GCP_SERVICE_ACCOUNT``              none
 ``task_auth``              ``CELERY_GCP_TASK_AUTH``                    ``oidc``
 ``task_oidc_certs_url``    ``CELERY_GCP_OIDC_CERTS_URL``               Google's v1 certs
+``worker_docs``            ``CELERY_GCP_WORKER_DOCS`` (``1``/``true``)  off
 =========================  ==========================================  ====================
 """
 
@@ -78,6 +79,7 @@ def defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         task_send_concurrency=16,
         beat_sub_minute=False,
         beat_job_defaults={},
+        worker_docs=env.get("CELERY_GCP_WORKER_DOCS", "").lower() in ("1", "true", "yes"),
     )
     return out
 

@@ -137,7 +137,9 @@ class DevStack:
                     f"{TASKS_VARIABLE} names an emulator, but not where its token keys "
                     f"are: set {CERTS_URL_VARIABLE} (`celery-gcp emulator` prints it)")
             asgi = import_object(self.asgi) if isinstance(self.asgi, str) else self.asgi
-            self._serve = serve(asgi or self.app.asgi_app(), host=self.host, port=self.port)
+            # Local development: the task list in /docs helps, and the port is the machine's.
+            self._serve = serve(asgi or self.app.asgi_app(docs=True), host=self.host,
+                                port=self.port)
             url = self._serve.__enter__()
             conf.task_base_url = url
             self.url = url

@@ -18,7 +18,7 @@ This project's own errors share one root, :class:`CeleryGcpError`::
      │    ├── WrongTypeError             a route call's value that does not validate
      │    └── BadMethodError             a route whose method cannot carry the call
      ├── MessageDecodeError (ValueError) a request whose X-Celery-* metadata is malformed
-     ├── AuthError (SecurityError)       a caller that may not run tasks (401/403)
+     ├── AuthError (SecurityError)       a caller that may not run tasks (401/403/503)
      ├── TransportError                  the transport could not hand a message over
      │    ├── DuplicateTaskError         a caller-given task_id that was already used
      │    ├── PartialSendError           some messages of a bulk send failed
@@ -252,8 +252,9 @@ class MessageDecodeError(CeleryGcpError, ValueError):
 
 
 class AuthError(CeleryGcpError, SecurityError):
-    """A request that may not run a task: ``status`` 401 (no valid token) or 403 (not
-    allowed). ``reason`` is safe to log and to answer: it holds nothing of the token."""
+    """A request that may not run a task: ``status`` 401 (no valid token), 403 (not
+    allowed) or 503 (no signing keys to check the token with). ``reason`` is safe to log and
+    to answer: it holds nothing of the token."""
 
     def __init__(self, status: int, reason: str) -> None:
         super().__init__(reason)

@@ -46,7 +46,7 @@ __all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "VERSION", "Destination", "HttpTarge
 VERSION = 1
 CONTENT_TYPE = "application/json"
 HEADER_PREFIX = "x-celery-"
-_DIGITS = re.compile(r"^[0-9]{1,9}$")
+_DIGITS = re.compile(r"^[0-9]{1,9}\Z")
 
 _H_VERSION = "X-Celery-Version"
 _H_ID = "X-Celery-Task-Id"

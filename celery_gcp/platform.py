@@ -3,7 +3,8 @@ patterns, and the environment variables that point clients at an emulator.
 
 Every module that needs one of these facts reads it here, so a limit is written once. This
 module imports nothing of the package and nothing outside the standard library: the emulator,
-the transport and the worker all use it.
+the transport and the worker all use it. The id patterns end with ``\\Z``, not ``$`` (which
+also matches before a final newline): ``match`` takes a whole id or nothing.
 """
 
 from __future__ import annotations
@@ -46,13 +47,13 @@ MAX_BATCH_BYTES = 3 * 1024 * 1024
 #: A request's dispatch deadline, in seconds: the lowest and highest Cloud Tasks allows.
 DEADLINE_RANGE = (15.0, 1800.0)
 #: A task id (the last segment of a task name).
-TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
+TASK_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}\Z")
 #: A queue id (the last segment of a queue name).
-QUEUE_ID = re.compile(r"^[A-Za-z0-9-]{1,100}$")
+QUEUE_ID = re.compile(r"^[A-Za-z0-9-]{1,100}\Z")
 #: ``projects/P/locations/L``.
-LOCATION_PATH = re.compile(r"^projects/[^/]+/locations/[^/]+$")
+LOCATION_PATH = re.compile(r"^projects/[^/\s]+/locations/[^/\s]+\Z")
 #: ``projects/P/locations/L/queues/Q``.
-QUEUE_PATH = re.compile(r"^projects/[^/]+/locations/[^/]+/queues/[A-Za-z0-9-]{1,100}$")
+QUEUE_PATH = re.compile(r"^projects/[^/\s]+/locations/[^/\s]+/queues/[A-Za-z0-9-]{1,100}\Z")
 
 #: Request headers Cloud Tasks or Cloud Scheduler set or replace on delivery (lower case), and
 #: the prefixes reserved for the platform and this project's metadata: a route parameter
@@ -65,7 +66,7 @@ PLATFORM_PREFIXES = ("x-google-", "x-appengine-", "x-cloudtasks-", "x-cloudsched
 # -- Cloud Scheduler -----------------------------------------------------------------------------
 
 #: A job id (the last segment of a job name), as ``X-CloudScheduler-JobName`` carries it.
-JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}$")
+JOB_ID = re.compile(r"^[A-Za-z0-9_-]{1,500}\Z")
 
 # -- this project's wire format ------------------------------------------------------------------
 

@@ -38,7 +38,7 @@ FIELDS: dict[str, tuple[str, str]] = {
     "max_backoff": ("retry_config.max_backoff", "duration"),
     "max_doublings": ("retry_config.max_doublings", "int"),
 }
-_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*([smh]))?\s*$")
+_RATE = re.compile(r"^\s*(\d+(?:\.\d+)?)\s*(?:/\s*([smh]))?\s*\Z")
 _PER = {"s": 1.0, "m": 60.0, "h": 3600.0}
 
 

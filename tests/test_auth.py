@@ -2,9 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
+import base64
+import concurrent.futures
+import json
 import logging
+import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -14,10 +19,10 @@ import pytest
 from fastapi import FastAPI
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
+from starlette.responses import JSONResponse, Response
 from starlette.routing import Route
 
-from celery_gcp import Celery
+from celery_gcp import Celery, auth
 from celery_gcp.emulator.oidc import TokenIssuer
 from celery_gcp.testing import serve
 
@@ -26,19 +31,42 @@ ACCOUNT = "tasks@proj.iam.gserviceaccount.com"
 
 @dataclass
 class Keys:
-    """A certificate endpoint serving an issuer's keys, counting its fetches."""
+    """A certificate endpoint serving an issuer's keys, counting its fetches; it can fail
+    (``failing``: 500) or hang (``hanging``: until :meth:`release`)."""
 
     issuer: TokenIssuer
     url: str = ""
     fetches: int = 0
     max_age: int = 3600
     documents: list[dict[str, str]] = field(default_factory=list)
+    failing: bool = False
+    hanging: bool = False
+    _released: concurrent.futures.Future[None] = field(
+        default_factory=concurrent.futures.Future)
+    _arrived: threading.Condition = field(default_factory=threading.Condition)
 
-    async def certs(self, request: Request) -> JSONResponse:
-        self.fetches += 1
+    async def certs(self, request: Request) -> Response:
+        with self._arrived:
+            self.fetches += 1
+            self._arrived.notify_all()
+        if self.hanging:  # asyncio.wait leaves the shared future uncancelled
+            await asyncio.wait([asyncio.wrap_future(self._released)])
+        if self.failing:
+            return Response("backend error", 500)
         document = self.documents[-1] if self.documents else self.issuer.certs_v1()
         return JSONResponse(document, headers={
             "Cache-Control": f"public, max-age={self.max_age}, must-revalidate"})
+
+    def release(self) -> None:
+        """Answer the hanging fetches now."""
+        if not self._released.done():
+            self._released.set_result(None)
+
+    def wait_for_fetches(self, count: int, timeout: float = 10.0) -> None:
+        """Wait (bounded) until ``count`` fetches arrived."""
+        with self._arrived:
+            if not self._arrived.wait_for(lambda: self.fetches >= count, timeout):
+                raise AssertionError(f"expected {count} fetches, got {self.fetches}")
 
     def token(self, audience: str, **claims: Any) -> str:
         now = int(time.time())
@@ -46,8 +74,9 @@ class Keys:
                    "email_verified": True, "sub": "1", "iat": now, "exp": now + 3600,
                    **claims}
         payload = {k: v for k, v in payload.items() if v is not None}
-        return jwt.encode(payload, self.issuer.private_key_pem(), algorithm="RS256",
-                          headers={"kid": self.issuer.kid})
+        # Signed as given (jwt.encode would refuse ill-typed claims before signing).
+        return jwt.api_jws.encode(json.dumps(payload).encode(), self.issuer.private_key_pem(),
+                                  algorithm="RS256", headers={"kid": self.issuer.kid})
 
 
 @dataclass
@@ -75,6 +104,7 @@ def keys() -> Iterator[Keys]:
     with serve(Starlette(routes=[Route("/oauth2/v1/certs", served.certs)])) as url:
         served.url = f"{url}/oauth2/v1/certs"
         yield served
+        served.release()  # no fetch still hangs when the server stops
 
 
 @pytest.fixture
@@ -257,4 +287,145 @@ def test_bad_input_gets_4xx_and_runs_nothing(worker: Worker) -> None:
     unknown = worker.audience("/_tasks/no.such.task")
     assert httpx.post(unknown, json={}, headers={
         "Authorization": f"Bearer {worker.keys.token(unknown)}"}).status_code == 404
+    assert worker.ran == []
+
+
+# -- malformed tokens, time claims ---------------------------------------------------------------
+
+
+def b64(data: bytes) -> str:
+    return base64.urlsafe_b64encode(data).rstrip(b"=").decode()
+
+
+def trusted_header(worker: Worker, **fields: Any) -> str:
+    """A token header naming the worker's trusted key id (key ids are public)."""
+    return b64(json.dumps({"alg": "RS256", "kid": worker.keys.issuer.kid, "typ": "JWT",
+                           **fields}).encode())
+
+
+def test_malformed_signature_with_trusted_kid_is_401(worker: Worker) -> None:
+    response = worker.post(token=f"{trusted_header(worker)}.e30.A")
+    assert response.status_code == 401
+    assert response.json()["detail"] == "malformed token"
+    assert worker.ran == []
+
+
+@pytest.mark.parametrize("shape", [
+    "{header}.e30.AAAAA",  # 4n+1 characters: no bytes encode to that
+    "{header}.A.AAAA",
+    "{header}.e30.",
+    "{header}..AAAA",
+    "A.e30.AAAA",
+    "{list}.e30.AAAA",  # JSON, but not an object
+    "{header}.e30.AAAA=",  # padding is not base64url's
+    "{header}.e30.AAAA.AAAA",
+])
+def test_malformed_tokens_naming_a_trusted_kid_are_401(worker: Worker, shape: str) -> None:
+    token = shape.format(header=trusted_header(worker), list=b64(b"[1]"))
+    response = worker.post(token=token)
+    assert response.status_code == 401, response.text
+    assert worker.ran == []
+
+
+@pytest.mark.parametrize("claims", [
+    {"iss": ["https://accounts.google.com"]},  # unhashable: no TypeError
+    {"iss": {"a": 1}},
+    {"exp": float("nan")},  # compares false with every time: would never expire
+    {"iat": float("nan")},
+    {"exp": float("inf")},
+    {"exp": 10 ** 400},  # beyond any float
+    {"iat": "now"},
+    {"nbf": float("nan")},
+    {"nbf": "tomorrow"},
+    {"exp": True},
+])
+def test_signed_tokens_with_ill_typed_claims_are_401(worker: Worker,
+                                                    claims: dict[str, Any]) -> None:
+    response = worker.post(token=worker.keys.token(worker.audience(), **claims))
+    assert response.status_code == 401, response.text
+    assert worker.ran == []
+
+
+def test_token_not_valid_before_nbf_is_401(worker: Worker) -> None:
+    tomorrow = int(time.time()) + 86400
+    response = worker.post(token=worker.keys.token(worker.audience(), nbf=tomorrow))
+    assert response.status_code == 401
+    assert response.json()["detail"] == "token not valid yet (nbf)"
+    assert worker.ran == []
+    for nbf in (int(time.time()) - 10, int(time.time()) + 30):  # past, or within the leeway
+        assert worker.post(token=worker.keys.token(worker.audience(), nbf=nbf)
+                           ).status_code == 200
+    assert len(worker.ran) == 2
+
+
+# -- the key cache when the certs URL fails or hangs ---------------------------------------------
+
+
+def at_once(count: int, call: Callable[[], httpx.Response]) -> list[int]:
+    """The statuses of ``count`` calls made at the same moment (from a barrier)."""
+    barrier = threading.Barrier(count)
+
+    def one(_: int) -> int:
+        barrier.wait()
+        return call().status_code
+
+    with concurrent.futures.ThreadPoolExecutor(count) as pool:
+        return list(pool.map(one, range(count)))
+
+
+def test_failing_certs_url_is_fetched_once_and_the_cached_keys_serve(
+        worker: Worker, caplog: pytest.LogCaptureFixture) -> None:
+    worker.keys.max_age = 0  # every document is stale at once
+    token = worker.keys.token(worker.audience())
+    assert worker.post(token=token).status_code == 200
+    worker.keys.failing = True
+    assert at_once(20, lambda: worker.post(token=token)) == [200] * 20
+    assert worker.keys.fetches == 2  # one failed fetch for all twenty
+    assert caplog.text.count("could not fetch the token signing keys") == 1
+    assert "keeping the keys fetched before" in caplog.text
+    assert len(worker.ran) == 21
+
+
+def test_past_the_grace_a_failing_certs_url_gets_503(worker: Worker) -> None:
+    worker.keys.max_age = 0
+    token = worker.keys.token(worker.audience())
+    assert worker.post(token=token).status_code == 200
+    worker.keys.failing = True
+    cache = worker.app.verifier.cache()
+    cache.expires -= auth.STALE_GRACE  # the keys expired a grace ago
+    refused = worker.post(token=token)
+    assert refused.status_code == 503
+    assert "signing keys could not be fetched" in refused.json()["detail"]
+    for _ in range(5):
+        assert worker.post(token=token).status_code == 503
+    assert worker.keys.fetches == 2  # a failed fetch is not tried again at once
+    cache.fetched -= auth.REFETCH_INTERVAL
+    worker.keys.failing = False
+    assert worker.post(token=token).status_code == 200
+    assert worker.keys.fetches == 3
+    assert len(worker.ran) == 2
+
+
+def test_hanging_certs_url_is_fetched_once_and_requests_wait_a_bounded_time(
+        worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "FETCH_WAIT", 0.5)  # the bound, shortened for the test
+    worker.keys.max_age = 0
+    token = worker.keys.token(worker.audience())
+    assert worker.post(token=token).status_code == 200
+    worker.keys.hanging = True
+    # Each waits for the one fetch in flight, at most FETCH_WAIT, then uses the keys it has.
+    assert at_once(4, lambda: worker.post(token=token)) == [200] * 4
+    worker.keys.wait_for_fetches(2)
+    assert worker.keys.fetches == 2
+    assert len(worker.ran) == 5
+
+
+def test_without_keys_a_hanging_certs_url_gets_503_after_a_bounded_wait(
+        worker: Worker, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(auth, "FETCH_WAIT", 0.5)
+    worker.keys.hanging = True
+    token = worker.keys.token(worker.audience())
+    assert at_once(4, lambda: worker.post(token=token)) == [503] * 4
+    worker.keys.wait_for_fetches(1)
+    assert worker.keys.fetches == 1
     assert worker.ran == []

@@ -61,6 +61,8 @@ def test_worker_serves_the_task_endpoints_on_port() -> None:
                               json={"x": 2, "y": 40}, headers={"X-Celery-Task-Id": "cli-1"})
         assert response.status_code == 200
         assert json.loads(response.content)["result"] == 42
+        for path in ("/openapi.json", "/docs", "/redoc"):  # no task list (worker_docs)
+            assert httpx.get(f"http://127.0.0.1:{port}{path}").status_code == 404, path
     finally:
         proc.terminate()
         proc.communicate(timeout=10)

@@ -10,10 +10,10 @@ __all__ = ["InvalidName", "job_name", "queue_name", "short_id", "task_name"]
 
 _PROJECT = r"[A-Za-z0-9:.\-]{1,100}"
 _LOCATION = r"[a-z0-9\-]{1,63}"
-_LOCATION_PATH = re.compile(rf"^projects/{_PROJECT}/locations/{_LOCATION}$")
-_QUEUE = re.compile(rf"^projects/{_PROJECT}/locations/{_LOCATION}/queues/[A-Za-z0-9\-]{{1,100}}$")
-_TASK = re.compile(r"^(?P<queue>.+)/tasks/[A-Za-z0-9_\-]{1,500}$")
-_JOB = re.compile(rf"^projects/{_PROJECT}/locations/{_LOCATION}/jobs/[A-Za-z0-9_\-]{{1,500}}$")
+_LOCATION_PATH = re.compile(rf"^projects/{_PROJECT}/locations/{_LOCATION}\Z")
+_QUEUE = re.compile(rf"^projects/{_PROJECT}/locations/{_LOCATION}/queues/[A-Za-z0-9\-]{{1,100}}\Z")
+_TASK = re.compile(r"^(?P<queue>.+)/tasks/[A-Za-z0-9_\-]{1,500}\Z")
+_JOB = re.compile(rf"^projects/{_PROJECT}/locations/{_LOCATION}/jobs/[A-Za-z0-9_\-]{{1,500}}\Z")
 
 
 class InvalidName(EmulatorError, ValueError):

@@ -41,7 +41,7 @@ from .policy import Attempts
 __all__ = ["CloudTasksTransport", "task_id_for"]
 
 # A Celery id that is a valid task id, leaving room for the retry and hop suffixes.
-_VALID_ID = re.compile(r"^[A-Za-z0-9_-]{1,480}$")
+_VALID_ID = re.compile(r"^[A-Za-z0-9_-]{1,480}\Z")
 
 
 def task_id_for(message: Message, hop: int | None = None) -> str:
