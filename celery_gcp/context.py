@@ -100,6 +100,8 @@ class Context:
     cloudtasks: CloudTasksDelivery | None = None
     # Set by the executor once the task's __call__ has been entered for this run.
     _entered: bool = False
+    # A retry(max_retries=...) of this run: the limit autoretry applies for the rest of it.
+    _override_max_retries: int | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.update(*args, **kwargs)

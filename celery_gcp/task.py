@@ -252,10 +252,16 @@ class Task(Generic[P, R]):
 
         A new message with the same id and ``retries + 1`` is sent (at once, in eager mode: it
         runs again immediately). Once ``retries`` would exceed ``max_retries``, ``exc`` is
-        raised if given, else :class:`MaxRetriesExceededError`. Raises :class:`Retry` unless
-        ``throw=False``. When the task was called directly, ``exc`` (or ``Retry``) is raised.
+        raised if given, else :class:`MaxRetriesExceededError`. ``max_retries`` overrides the
+        task's limit for the rest of this run (so autoretry of the ``exc`` raised here stops
+        too), not for the retries it sends. Raises :class:`Retry` unless ``throw=False``. When
+        the task was called directly, ``exc`` (or ``Retry``) is raised.
         """
         request = self.request
+        if max_retries is not None:
+            # Holds for the rest of this run (autoretry of the error raised here included),
+            # never for the retries it sends.
+            request._override_max_retries = max_retries
         if request.called_directly:
             if exc is not None:
                 raise exc
