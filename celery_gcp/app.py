@@ -112,10 +112,10 @@ class Celery(AppSettings):
         #: The layers around every send and run (:mod:`celery_gcp.layers`); Celery's signals
         #: are the first.
         self.layers = Layers([SignalLayer()])
-        self.on_configure = Signal("app.on_configure")
-        self.on_after_configure = Signal("app.on_after_configure")
-        self.on_after_finalize = Signal("app.on_after_finalize")
-        self.on_after_fork = Signal("app.on_after_fork")
+        self.on_configure = Signal(name="app.on_configure")
+        self.on_after_configure = Signal(name="app.on_after_configure")
+        self.on_after_finalize = Signal(name="app.on_after_finalize")
+        self.on_after_fork = Signal(name="app.on_after_fork")
         base: type[Task[Any, Any]] = (
             import_object(task_cls) if isinstance(task_cls, str) else task_cls or Task
         )
