@@ -25,9 +25,7 @@ from . import _state
 from .annotations import annotate
 from .app_settings import AppSettings
 from .config import Settings
-from .exceptions import (
-    AlwaysEagerIgnored,
-)
+from .exceptions import AlwaysEagerIgnored
 from .layers import Layers
 from .queue_routing import QueueRouter
 from .registry import TaskRegistry, check_task_name, make_task
@@ -385,4 +383,3 @@ class Celery(AppSettings):
 
     def __repr__(self) -> str:
         return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
-
