@@ -6,6 +6,7 @@ FastAPI endpoints that Google Cloud Tasks (and Cloud Scheduler) call over HTTP.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -28,6 +29,7 @@ __all__ = [
     "group",
     "shared_task",
     "signature",
+    "uuid",
 ]
 
 __version__ = "0.1.0"
@@ -47,6 +49,16 @@ _HOMES = {
     "shared_task": "shared",
     "signature": "canvas",
 }
+
+
+def uuid(_uuid: Callable[[], Any] | None = None) -> str:
+    """A new unique id, as ``celery.uuid()``: a random (version 4) UUID string, the form of a
+    default task id (``_uuid``: another UUID factory, such as ``uuid.uuid1``)."""
+    if _uuid is not None:
+        return str(_uuid())
+    from .message import new_id  # the wire format's task ids; no app is loaded
+
+    return new_id()
 
 
 def __getattr__(name: str) -> Any:

@@ -18,25 +18,17 @@ from __future__ import annotations
 
 import importlib
 import logging
-import re
-import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
-from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
-from zoneinfo import ZoneInfo
 
 from . import _state
 from .annotations import annotate
-from .config import PendingSettings, Settings, defaults, detect_mixed_names, read_source
-from .exceptions import (
-    AlwaysEagerIgnored,
-    CeleryGcpWarning,
-    ImproperlyConfigured,
-    NotRegistered,
-)
+from .app_settings import AppSettings
+from .config import Settings
+from .exceptions import AlwaysEagerIgnored
 from .layers import Layers
-from .platform import DEADLINE_RANGE
 from .queue_routing import QueueRouter
+from .registry import TaskRegistry, check_task_name, make_task
 from .sending import Sender, send_options, warn_once
 from .signals import Signal, SignalLayer, import_modules
 from .task import Task
@@ -57,33 +49,13 @@ P = ParamSpec("P")
 R = TypeVar("R")
 logger = logging.getLogger("celery_gcp")
 
-# A task name is the last segment of its endpoint's path.
-_TASK_NAME = re.compile(r"^[A-Za-z0-9_.:\-]{1,200}\Z")
 # Celery constructor arguments for machinery that does not exist here (loaders, AMQP, events).
 _CONSTRUCTOR_IGNORED = frozenset({
     "loader", "amqp", "events", "log", "control", "fixups", "tasks", "autofinalize",
 })
 
 
-class TaskRegistry(dict[str, Task[Any, Any]]):
-    """Tasks by name; a missing name raises :class:`NotRegistered`."""
-
-    def __missing__(self, key: str) -> Task[Any, Any]:
-        raise NotRegistered(key)
-
-    def register(self, task: Task[Any, Any]) -> None:
-        """Register a task instance under its name."""
-        self[task.name] = task
-
-    def unregister(self, name: str) -> None:
-        """Remove a task; raises :class:`NotRegistered` if it is not there."""
-        try:
-            del self[name]
-        except KeyError:
-            raise NotRegistered(name) from None
-
-
-class Celery:
+class Celery(AppSettings):
     """The application: ``Celery(main, broker=None, backend=None, include=None, **settings)``.
 
     ``broker``/``backend`` are accepted so existing code runs; a Redis or AMQP broker is ignored
@@ -105,6 +77,7 @@ class Celery:
         **settings: Any,
     ) -> None:
         self.main = main
+        self._task_cls = task_cls  # as given, to rebuild the app when unpickled
         #: The default namespace of ``config_from_object`` (``"CELERY"`` for Django projects).
         self.namespace = namespace
         #: The default of every task's ``typing`` option, as in Celery.
@@ -124,7 +97,7 @@ class Celery:
         self._preconf.update(settings)
         self._conf: Settings | None = None
         self._verifier: Verifier | None = None
-        self._tasks = TaskRegistry()
+        self._tasks = TaskRegistry(self)
         self._finalized = False
         self._pending_autodiscover: list[tuple[Any, str]] = []
         self._transport: Transport | None = None
@@ -137,10 +110,10 @@ class Celery:
         #: The layers around every send and run (:mod:`celery_gcp.layers`); Celery's signals
         #: are the first.
         self.layers = Layers([SignalLayer()])
-        self.on_configure = Signal("app.on_configure")
-        self.on_after_configure = Signal("app.on_after_configure")
-        self.on_after_finalize = Signal("app.on_after_finalize")
-        self.on_after_fork = Signal("app.on_after_fork")
+        self.on_configure = Signal(name="app.on_configure")
+        self.on_after_configure = Signal(name="app.on_after_configure")
+        self.on_after_finalize = Signal(name="app.on_after_finalize")
+        self.on_after_fork = Signal(name="app.on_after_fork")
         base: type[Task[Any, Any]] = (
             import_object(task_cls) if isinstance(task_cls, str) else task_cls or Task
         )
@@ -152,95 +125,9 @@ class Celery:
             _state.set_current_app(self)
         _state.apply_finalizers(self)
 
-    # -- configuration ---------------------------------------------------------------------
-
-    @property
-    def conf(self) -> Settings:
-        """The settings, as in Celery: writes before the first read are kept; the first read
-        loads every source and fires ``on_after_configure``."""
-        if self._conf is None:
-            return PendingSettings(self._preconf, self._load_conf, lambda: self._conf)
-        return self._conf
-
-    def _load_conf(self) -> Settings:
-        if self._conf is None:
-            self.on_configure.send(sender=self)
-            changes: dict[str, Any] = {}
-            # As Celery: one style of names across the sources and the app's arguments (a
-            # namespaced source always uses the new names).
-            names = set(self._preconf)
-            for source, namespace, silent in self._sources:
-                try:
-                    values = read_source(source, namespace)
-                except ImportError:
-                    if not silent:
-                        raise
-                    continue
-                if not namespace:
-                    names |= values.keys()
-                changes.update(values)
-            detect_mixed_names(names)
-            changes.update(self._preconf)
-            self._conf = Settings(changes, defaults())
-            self.on_after_configure.send(sender=self, source=self._conf)
-        return self._conf
-
-    @property
-    def configured(self) -> bool:
-        """Whether the settings were loaded."""
-        return self._conf is not None
-
-    def config_from_object(self, obj: Any, silent: bool = False, force: bool = False,
-                           namespace: str | None = None) -> None:
-        """Read settings from an object, module, dict or ``"module[:attr]"`` name.
-
-        ``namespace="CELERY"`` reads Django-style ``CELERY_*`` names, as in Celery. As in
-        Celery the source is read when the settings are first used (so a Django settings
-        module is not touched at import time); afterwards, at once.
-        """
-        namespace = namespace if namespace is not None else self.namespace
-        if self._conf is None:
-            self._sources.append((obj, namespace, silent))
-            return
-        try:
-            values = read_source(obj, namespace)
-        except ImportError:
-            if not silent:
-                raise
-            return
-        if not namespace:
-            detect_mixed_names(set(values))
-        self._conf.update(values)
-
-    def config_from_envvar(self, variable_name: str, silent: bool = False,
-                           force: bool = False) -> bool:
-        """Read settings from the module named by an environment variable."""
-        import os
-
-        module_name = os.environ.get(variable_name)
-        if not module_name:
-            if silent:
-                return False
-            raise ImproperlyConfigured(
-                f"environment variable {variable_name!r} is not set: set it to the dotted "
-                "name of a settings module"
-            )
-        self.config_from_object(module_name, silent=silent)
-        return True
-
-    @property
-    def timezone(self) -> tzinfo:
-        """The app's time zone (``timezone`` setting; UTC by default)."""
-        name = self.conf.timezone
-        return ZoneInfo(name) if name else UTC
-
-    def now(self) -> datetime:
-        """The current time, timezone-aware (UTC)."""
-        return datetime.now(UTC)
-
-    def aware(self, value: datetime) -> datetime:
-        """``value`` with a time zone: a naive datetime is read in the app's time zone."""
-        return value if value.tzinfo is not None else value.replace(tzinfo=self.timezone)
+    def set_current(self) -> None:
+        """Make this app the current one (``current_app``, ``get_current_app()``)."""
+        _state.set_current_app(self)
 
     # -- tasks -----------------------------------------------------------------------------
 
@@ -273,31 +160,7 @@ class Celery:
         name = name or self.gen_task_name(fun.__name__, fun.__module__)
         if name in self._tasks:
             return self._tasks[name]
-        _check_task_name(name)
-        for key in ("autoretry_for", "dont_autoretry_for", "throws"):
-            if key in options:
-                options[key] = tuple(options[key])
-        limit = options.get("time_limit")
-        if limit is not None and not DEADLINE_RANGE[0] <= float(limit) <= DEADLINE_RANGE[1]:
-            raise ImproperlyConfigured(
-                f"task {name!r}: time_limit={limit} is outside what Cloud Tasks allows for a "
-                "request's dispatch deadline (15 s to 30 min); split longer work into tasks"
-            )
-        if options.get("soft_time_limit") is not None:
-            warnings.warn(
-                f"task {name!r}: soft_time_limit is accepted but never raised: Cloud Tasks "
-                "cancels a request only at its dispatch deadline (time_limit)",
-                CeleryGcpWarning, stacklevel=3,
-            )
-        base = base or self.Task
-        attrs = {
-            "app": self, "name": name, "run": fun if bind else staticmethod(fun),
-            "_decorated": True, "__doc__": fun.__doc__, "__module__": fun.__module__,
-            "__wrapped__": fun, "abstract": False, **options,
-        }
-        if attrs.get("typing", base.typing) is None:
-            attrs["typing"] = self.strict_typing
-        task: Task[Any, Any] = type(fun.__name__, (base,), attrs)()
+        task = make_task(self, fun, name, base or self.Task, bind, options)
         self._register(task)
         return task
 
@@ -308,13 +171,13 @@ class Celery:
         cls = type(task)
         if not getattr(cls, "name", None):
             cls.name = self.gen_task_name(cls.__name__, cls.__module__)
-        _check_task_name(cls.name)
+        check_task_name(cls.name)
         cls.app = self
         self._register(task)
         return task
 
     def _register(self, task: Task[Any, Any]) -> None:
-        self._tasks.register(task)
+        self._tasks[task.name] = task
         if self._finalized:
             annotate(task, self.conf.task_annotations)
         if self._router is not None:
@@ -529,11 +392,3 @@ class Celery:
 
     def __repr__(self) -> str:
         return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
-
-
-def _check_task_name(name: str) -> None:
-    if not _TASK_NAME.match(name):
-        raise ImproperlyConfigured(
-            f"task name {name!r} cannot be an endpoint path segment: use 1 to 200 characters "
-            "of letters, digits and . _ : - (pass name= to the task decorator)"
-        )

@@ -16,6 +16,7 @@ __all__ = [
     "CloudTasksDelivery",
     "Context",
     "current_request",
+    "drop_request",
     "pop_request",
     "push_request",
     "request_of",
@@ -100,6 +101,8 @@ class Context:
     cloudtasks: CloudTasksDelivery | None = None
     # Set by the executor once the task's __call__ has been entered for this run.
     _entered: bool = False
+    # A retry(max_retries=...) of this run: the limit autoretry applies for the rest of it.
+    _override_max_retries: int | None = None
 
     def __init__(self, *args: Any, **kwargs: Any) -> None:
         self.update(*args, **kwargs)
@@ -134,6 +137,17 @@ def push_request(task: object, request: Context) -> Token[_Stack]:
 def pop_request(token: Token[_Stack]) -> None:
     """Undo a :func:`push_request`."""
     _stack.reset(token)
+
+
+def drop_request(task: object) -> Context | None:
+    """Remove the innermost request of ``task`` from this context's stack; returns it (``None``
+    when ``task`` has none)."""
+    stack = _stack.get()
+    for index in range(len(stack) - 1, -1, -1):
+        if stack[index][0] is task:
+            _stack.set(stack[:index] + stack[index + 1:])
+            return stack[index][1]
+    return None
 
 
 def request_of(task: object) -> Context | None:

@@ -9,6 +9,9 @@ Celery's own names keep Celery's hierarchy::
      └── TaskError: NotRegistered (KeyError), AlreadyRegistered, TimeoutError,
                     MaxRetriesExceededError, TaskRevokedError, InvalidTaskError, QueueNotFound
     SoftTimeLimitExceeded, TimeLimitExceeded   (plain exceptions, as in Celery)
+    ParseException (ValueError)   a crontab field that cannot be parsed (Celery's is a plain
+                                  Exception; here it is also the ValueError of the other
+                                  crontab field errors)
 
 This project's own errors share one root, :class:`CeleryGcpError`::
 
@@ -59,6 +62,7 @@ __all__ = [
     "MissingParamError",
     "NoResultBackendError",
     "NotRegistered",
+    "ParseException",
     "PartialSendError",
     "QueueNotFound",
     "Reject",
@@ -221,6 +225,11 @@ class SoftTimeLimitExceeded(Exception):
 
 class TimeLimitExceeded(Exception):
     """Celery's hard time limit; on Cloud Tasks the request's dispatch deadline plays this role."""
+
+
+class ParseException(ValueError):
+    """A crontab field that cannot be parsed: an empty element or step, a negative number
+    (``celery.schedules.ParseException``)."""
 
 
 class CeleryGcpError(CeleryError):

@@ -21,25 +21,30 @@ Importing this module does not import croniter: :mod:`celery_gcp.cron` is loaded
 
 from __future__ import annotations
 
-import itertools
 import math
-from collections.abc import Callable, Iterable, Iterator, Mapping
+from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
-from .exceptions import ScheduleError
+from .crontab_fields import (
+    DAY_OF_MONTH,
+    DAY_OF_WEEK,
+    HOUR,
+    MAX_DAYS,
+    MINUTE,
+    MONTH_OF_YEAR,
+    as_written,
+    compress,
+    crontab_parser,
+    keep,
+    parse_field,
+)
+from .exceptions import ParseException, ScheduleError
 
-__all__ = ["BaseSchedule", "CronSpec", "crontab", "maybe_schedule", "schedstate", "schedule",
-           "solar"]
-
-_DAYS = ("sunday", "monday", "tuesday", "wednesday", "thursday", "friday", "saturday")
-_MONTHS = ("january", "february", "march", "april", "may", "june", "july", "august",
-           "september", "october", "november", "december")
-#: The most days each month can have (February 29 counts: it exists in leap years).
-_MAX_DAYS = (31, 29, 31, 30, 31, 30, 31, 31, 30, 31, 30, 31)
-
+__all__ = ["BaseSchedule", "CronSpec", "ParseException", "crontab", "crontab_parser",
+           "maybe_schedule", "schedstate", "schedule", "solar"]
 
 class schedstate(NamedTuple):
     """Celery's answer to ``is_due``: whether to run now, and seconds until the next check."""
@@ -146,130 +151,6 @@ def _zone(time_zone: str) -> ZoneInfo:
 # --- crontab ------------------------------------------------------------------------------------
 
 
-@dataclass(frozen=True)
-class _Field:
-    name: str
-    low: int
-    high: int
-    names: Mapping[str, int]
-    hint: str
-
-    def error(self, given: object, problem: str) -> ValueError:
-        return ValueError(
-            f"crontab {self.name}={given!r} {problem}; use {self.low}-{self.high}{self.hint}"
-        )
-
-
-def _names(words: Iterable[str], start: int) -> dict[str, int]:
-    return {name: n for n, word in enumerate(words, start) for name in (word, word[:3])}
-
-
-_MINUTE = _Field("minute", 0, 59, {}, "")
-_HOUR = _Field("hour", 0, 23, {}, "")
-_DAY_OF_WEEK = _Field("day_of_week", 0, 6, _names(_DAYS, 0),
-                      " (0 is Sunday) or the names sun-sat / sunday-saturday")
-_DAY_OF_MONTH = _Field("day_of_month", 1, 31, {}, "")
-_MONTH_OF_YEAR = _Field("month_of_year", 1, 12, _names(_MONTHS, 1),
-                        " or the names jan-dec / january-december")
-
-
-def _value(field: _Field, token: str, given: object) -> int:
-    token = token.strip()
-    if token.isascii() and token.isdigit():
-        if not field.low <= int(token) <= field.high:
-            raise field.error(given, f"has {token} out of range")
-        return int(token)
-    if token.lower() in field.names:
-        return field.names[token.lower()]
-    kind = "a number or a name" if field.names else "a number"
-    raise field.error(given, f"has {token!r}, which is not {kind}")
-
-
-def _parse_text(field: _Field, text: str) -> set[int]:
-    """Celery's crontab syntax: ``*``, ``n``, ``a-b`` (wrapping), ``*/s``, ``a-b/s``, lists."""
-    values: set[int] = set()
-    for item in text.split(","):
-        base, slash, step_text = item.strip().partition("/")
-        if not base:
-            raise field.error(text, "has an empty element")
-        step = 1
-        if slash:
-            if not (step_text.isascii() and step_text.isdigit()) or int(step_text) == 0:
-                raise field.error(text, f"has the step {step_text!r}, not a whole number >= 1")
-            step = int(step_text)
-        if base == "*":
-            run = list(range(field.low, field.high + 1))
-        elif "-" in base:
-            first, _, last = base.partition("-")
-            a, b = _value(field, first, text), _value(field, last, text)
-            # Ranges wrap around the end of the field: 'fri-mon' is fri, sat, sun, mon.
-            run = list(range(a, b + 1)) if a <= b else [*range(a, field.high + 1),
-                                                        *range(field.low, b + 1)]
-        elif slash:
-            raise field.error(text, f"steps {base!r}: a step follows '*' or a range 'a-b'")
-        else:
-            run = [_value(field, base, text)]
-        values.update(run[::step])
-    return values
-
-
-def _parse(field: _Field, spec: object) -> set[int]:
-    """A crontab field given as an int, a string, or an iterable of those."""
-    if isinstance(spec, str):
-        return _parse_text(field, spec)
-    if isinstance(spec, int) and not isinstance(spec, bool):
-        if not field.low <= spec <= field.high:
-            raise field.error(spec, "is out of range")
-        return {spec}
-    if isinstance(spec, Iterable):
-        values: set[int] = set()
-        for item in spec:
-            if not isinstance(item, int | str) or isinstance(item, bool):
-                raise TypeError(f"crontab {field.name}: {item!r} is not an int or a string")
-            values |= _parse(field, item)
-        return values
-    raise TypeError(
-        f"crontab {field.name}={spec!r}: give an int, a string or an iterable of them"
-    )
-
-
-def _compress(values: set[int], field: _Field) -> str:
-    """``values`` as a cron field: ``*``, ``a-b/s``, or a list of numbers and ``a-b`` runs.
-
-    Never ``*/s``: a field starting with ``*`` changes Vixie cron's day OR and its daylight
-    saving rules, so ``*`` is only written for the full field.
-    """
-    ordered = sorted(values)
-    if len(ordered) == field.high - field.low + 1:
-        return "*"
-    runs: list[list[int]] = []
-    for value in ordered:
-        if runs and value == runs[-1][-1] + 1:
-            runs[-1].append(value)
-        else:
-            runs.append([value])
-    listed = ",".join(f"{r[0]}-{r[-1]}" if len(r) >= 3 else ",".join(map(str, r)) for r in runs)
-    steps = {b - a for a, b in itertools.pairwise(ordered)}
-    if len(ordered) >= 3 and len(steps) == 1 and (step := steps.pop()) > 1:
-        stepped = f"{ordered[0]}-{ordered[-1]}/{step}"
-        return min(listed, stepped, key=len)
-    return listed
-
-
-def _keep(spec: object) -> object:
-    """``spec``, with a one-shot iterator turned into a list so repr can show it after parsing."""
-    return list(spec) if isinstance(spec, Iterator) else spec
-
-
-def _text(spec: object) -> str:
-    """A field as the user gave it, for repr: ``*/15``, ``5``, ``5,42``."""
-    if isinstance(spec, set | frozenset):
-        spec = sorted(spec, key=str)
-    if isinstance(spec, Iterable) and not isinstance(spec, str):
-        return ",".join(map(str, spec))
-    return str(spec)
-
-
 class crontab(BaseSchedule):
     """Celery's crontab: runs when every field matches (day of month AND day of week).
 
@@ -289,17 +170,17 @@ class crontab(BaseSchedule):
         app: Any = None,
     ) -> None:
         super().__init__(nowfun=nowfun, app=app)
-        minute, hour = _keep(minute), _keep(hour)
-        day_of_week, day_of_month = _keep(day_of_week), _keep(day_of_month)
-        month_of_year = _keep(month_of_year)
+        minute, hour = keep(minute), keep(hour)
+        day_of_week, day_of_month = keep(day_of_week), keep(day_of_month)
+        month_of_year = keep(month_of_year)
         self._orig_minute, self._orig_hour = minute, hour
         self._orig_day_of_week, self._orig_day_of_month = day_of_week, day_of_month
         self._orig_month_of_year = month_of_year
-        self.minute = _parse(_MINUTE, minute)
-        self.hour = _parse(_HOUR, hour)
-        self.day_of_week = _parse(_DAY_OF_WEEK, day_of_week)
-        self.day_of_month = _parse(_DAY_OF_MONTH, day_of_month)
-        self.month_of_year = _parse(_MONTH_OF_YEAR, month_of_year)
+        self.minute = parse_field(MINUTE, minute)
+        self.hour = parse_field(HOUR, hour)
+        self.day_of_week = parse_field(DAY_OF_WEEK, day_of_week)
+        self.day_of_month = parse_field(DAY_OF_MONTH, day_of_month)
+        self.month_of_year = parse_field(MONTH_OF_YEAR, month_of_year)
 
     @classmethod
     def from_string(cls, cron: str) -> crontab:
@@ -328,7 +209,7 @@ class crontab(BaseSchedule):
     def __repr__(self) -> str:
         fields = (self._orig_minute, self._orig_hour, self._orig_day_of_month,
                   self._orig_month_of_year, self._orig_day_of_week)
-        return f"<crontab: {' '.join(map(_text, fields))} (m/h/dM/MY/d)>"
+        return f"<crontab: {' '.join(map(as_written, fields))} (m/h/dM/MY/d)>"
 
     def runs_on(self, day: date) -> bool:
         """Celery's rule: the month, the day of month and the day of week all match."""
@@ -337,20 +218,20 @@ class crontab(BaseSchedule):
 
     def cron(self, *, sub_minute: bool = False) -> CronSpec:
         """The cron expression; ``check_day`` when both day fields are restricted."""
-        fields = (_MINUTE, _HOUR, _DAY_OF_MONTH, _MONTH_OF_YEAR, _DAY_OF_WEEK)
+        fields = (MINUTE, HOUR, DAY_OF_MONTH, MONTH_OF_YEAR, DAY_OF_WEEK)
         values = (self.minute, self.hour, self.day_of_month, self.month_of_year,
                   self.day_of_week)
         for field, allowed in zip(fields, values, strict=True):
             if not allowed:
                 raise ScheduleError(f"{self!r} never runs: its {field.name} is empty")
-        if not any(day <= _MAX_DAYS[month - 1]
+        if not any(day <= MAX_DAYS[month - 1]
                    for day in self.day_of_month for month in self.month_of_year):
             raise ScheduleError(
                 f"{self!r} never runs: no month in month_of_year "
-                f"{_compress(self.month_of_year, _MONTH_OF_YEAR)} has a day in day_of_month "
-                f"{_compress(self.day_of_month, _DAY_OF_MONTH)}"
+                f"{compress(self.month_of_year, MONTH_OF_YEAR)} has a day in day_of_month "
+                f"{compress(self.day_of_month, DAY_OF_MONTH)}"
             )
-        parts = [_compress(allowed, field) for field, allowed in zip(fields, values, strict=True)]
+        parts = [compress(allowed, field) for field, allowed in zip(fields, values, strict=True)]
         return CronSpec(" ".join(parts), check_day=parts[2] != "*" and parts[4] != "*")
 
 

@@ -21,6 +21,7 @@ Example::
 from __future__ import annotations
 
 import logging
+import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, overload
 
@@ -76,39 +77,47 @@ Receiver = Callable[..., Any]
 class Signal:
     """A named hook that receivers connect to; ``send`` calls each receiver in turn.
 
-    A receiver that raises is logged and does not stop the others (Celery's behaviour).
+    Takes Celery's arguments: ``Signal(providing_args=None, use_caching=False, name=None)``.
+    ``use_caching`` changes nothing here (receivers are looked up on each send). A receiver
+    that raises is logged and does not stop the others (Celery's behaviour).
     """
 
-    def __init__(self, name: str, providing_args: Any = None) -> None:
+    def __init__(self, providing_args: Any = None, use_caching: bool = False,
+                 name: str | None = None) -> None:
         self.name = name
+        #: The argument names ``send`` passes, as declared (documentation only, as in Celery).
+        self.providing_args: set[str] = set(providing_args or ())
+        self.use_caching = use_caching
         self.receivers: list[tuple[object, object | None, Receiver]] = []
 
     @overload
-    def connect(self, receiver: Receiver, *, sender: object | None = None) -> Receiver: ...
+    def connect(self, receiver: Receiver, sender: object | None = None, weak: bool = True,
+                dispatch_uid: object | None = None, retry: bool = False) -> Receiver: ...
     @overload
-    def connect(
-        self, receiver: None = None, *, sender: object | None = None, **options: Any
-    ) -> Callable[[Receiver], Receiver]: ...
+    def connect(self, receiver: None = None, sender: object | None = None, weak: bool = True,
+                dispatch_uid: object | None = None,
+                retry: bool = False) -> Callable[[Receiver], Receiver]: ...
 
     def connect(
         self,
         receiver: Receiver | None = None,
-        *,
         sender: object | None = None,
-        dispatch_uid: object | None = None,
         weak: bool = True,
-        **options: Any,
+        dispatch_uid: object | None = None,
+        retry: bool = False,
     ) -> Receiver | Callable[[Receiver], Receiver]:
         """Connect ``receiver``; use as ``@signal.connect`` or ``@signal.connect(sender=...)``.
 
         ``sender`` limits the receiver to one sender (a task name or task for task signals).
-        Receivers are held by strong reference.
+        With ``retry=True`` a receiver that raises is called again until it returns, as in
+        Celery: 2 s after the first failure, 2 s longer after each next one, at most 30 s
+        (the send waits meanwhile). Receivers are held by strong reference.
         """
 
         def _connect(fun: Receiver) -> Receiver:
             key = dispatch_uid if dispatch_uid is not None else fun
             if not any(k == key and s == sender for k, s, _ in self.receivers):
-                self.receivers.append((key, sender, fun))
+                self.receivers.append((key, sender, _Retrying(fun, self) if retry else fun))
                 layers.changed()
             return fun
 
@@ -142,11 +151,41 @@ class Signal:
             except Exception as exc:
                 logger.exception("signal %s: receiver %r raised %r", self.name, fun, exc)
                 response = exc
-            responses.append((fun, response))
+            responses.append((fun.receiver if isinstance(fun, _Retrying) else fun, response))
         return responses
 
     def __repr__(self) -> str:
         return f"<Signal: {self.name} receivers={len(self.receivers)}>"
+
+
+#: The waits between the calls of a receiver connected with ``retry=True`` (Celery's).
+_RETRY_FIRST, _RETRY_STEP, _RETRY_MAX = 2.0, 2.0, 30.0
+_wait = time.sleep  # the pause between two calls of a retried receiver (tests replace it)
+
+
+class _Retrying:
+    """A receiver connected with ``retry=True``: called again after each error, until it
+    returns."""
+
+    __slots__ = ("receiver", "signal")
+
+    def __init__(self, receiver: Receiver, signal: Signal) -> None:
+        self.receiver = receiver
+        self.signal = signal
+
+    def __call__(self, *args: Any, **named: Any) -> Any:
+        interval = _RETRY_FIRST
+        while True:
+            try:
+                return self.receiver(*args, **named)
+            except Exception as exc:
+                logger.error("signal %s: receiver %r raised %r; calling it again in %g s",
+                             self.signal.name, self.receiver, exc, interval)
+            _wait(interval)
+            interval = min(interval + _RETRY_STEP, _RETRY_MAX)
+
+    def __repr__(self) -> str:
+        return f"<retrying {self.receiver!r}>"
 
 
 def _matches(wanted: object, sender: object) -> bool:
@@ -155,36 +194,36 @@ def _matches(wanted: object, sender: object) -> bool:
     return wanted is sender or wanted == sender or getattr(sender, "name", None) == wanted
 
 
-before_task_publish = Signal("before_task_publish")
-after_task_publish = Signal("after_task_publish")
-task_received = Signal("task_received")
-task_prerun = Signal("task_prerun")
-task_postrun = Signal("task_postrun")
-task_success = Signal("task_success")
-task_retry = Signal("task_retry")
-task_failure = Signal("task_failure")
-task_internal_error = Signal("task_internal_error")
-task_revoked = Signal("task_revoked")
-task_rejected = Signal("task_rejected")
-task_unknown = Signal("task_unknown")
-import_modules = Signal("import_modules")
+before_task_publish = Signal(name="before_task_publish")
+after_task_publish = Signal(name="after_task_publish")
+task_received = Signal(name="task_received")
+task_prerun = Signal(name="task_prerun")
+task_postrun = Signal(name="task_postrun")
+task_success = Signal(name="task_success")
+task_retry = Signal(name="task_retry")
+task_failure = Signal(name="task_failure")
+task_internal_error = Signal(name="task_internal_error")
+task_revoked = Signal(name="task_revoked")
+task_rejected = Signal(name="task_rejected")
+task_unknown = Signal(name="task_unknown")
+import_modules = Signal(name="import_modules")
 
 # Never fired: there is no worker or beat process (see the module docstring).
-celeryd_init = Signal("celeryd_init")
-celeryd_after_setup = Signal("celeryd_after_setup")
-worker_init = Signal("worker_init")
-worker_before_create_process = Signal("worker_before_create_process")
-worker_process_init = Signal("worker_process_init")
-worker_process_shutdown = Signal("worker_process_shutdown")
-worker_ready = Signal("worker_ready")
-worker_shutdown = Signal("worker_shutdown")
-worker_shutting_down = Signal("worker_shutting_down")
-heartbeat_sent = Signal("heartbeat_sent")
-beat_init = Signal("beat_init")
-beat_embedded_init = Signal("beat_embedded_init")
-setup_logging = Signal("setup_logging")
-after_setup_logger = Signal("after_setup_logger")
-after_setup_task_logger = Signal("after_setup_task_logger")
+celeryd_init = Signal(name="celeryd_init")
+celeryd_after_setup = Signal(name="celeryd_after_setup")
+worker_init = Signal(name="worker_init")
+worker_before_create_process = Signal(name="worker_before_create_process")
+worker_process_init = Signal(name="worker_process_init")
+worker_process_shutdown = Signal(name="worker_process_shutdown")
+worker_ready = Signal(name="worker_ready")
+worker_shutdown = Signal(name="worker_shutdown")
+worker_shutting_down = Signal(name="worker_shutting_down")
+heartbeat_sent = Signal(name="heartbeat_sent")
+beat_init = Signal(name="beat_init")
+beat_embedded_init = Signal(name="beat_embedded_init")
+setup_logging = Signal(name="setup_logging")
+after_setup_logger = Signal(name="after_setup_logger")
+after_setup_task_logger = Signal(name="after_setup_task_logger")
 
 
 class SignalLayer(Layer):

@@ -14,7 +14,14 @@ from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
 from .arguments import Arguments
 from .canvas import Signature
-from .context import Context, pop_request, push_request, request_of, top_request
+from .context import (
+    Context,
+    drop_request,
+    pop_request,
+    push_request,
+    request_of,
+    top_request,
+)
 from .exceptions import MaxRetriesExceededError, Reject, Retry
 from .result import AsyncResult, EagerResult
 from .sending import send_options, warn_once
@@ -104,6 +111,22 @@ class Task(Generic[P, R]):
     def request(self) -> Context:
         """The request of the current run (a called-directly request outside a run)."""
         return request_of(self) or Context(task=getattr(self, "name", None))
+
+    def push_request(self, *args: Any, **kwargs: Any) -> None:
+        """Make a new request this task's current one until :meth:`pop_request`, as Celery's
+        request stack (in tests: ``task.push_request(id="x", retries=2, called_directly=False)``).
+
+        It starts as a copy of the current request, updated by the arguments. Each thread and
+        asyncio task has a stack of its own.
+        """
+        inherited = {k: v for k, v in vars(self.request).items() if not k.startswith("_")}
+        request = Context(*args, **{**inherited, **kwargs})
+        request._entered = True  # not a run's request awaiting its body: calls push their own
+        push_request(self, request)
+
+    def pop_request(self) -> None:
+        """Remove the request :meth:`push_request` made current (nothing if there is none)."""
+        drop_request(self)
 
     @cached_property
     def is_async(self) -> bool:
@@ -252,10 +275,16 @@ class Task(Generic[P, R]):
 
         A new message with the same id and ``retries + 1`` is sent (at once, in eager mode: it
         runs again immediately). Once ``retries`` would exceed ``max_retries``, ``exc`` is
-        raised if given, else :class:`MaxRetriesExceededError`. Raises :class:`Retry` unless
-        ``throw=False``. When the task was called directly, ``exc`` (or ``Retry``) is raised.
+        raised if given, else :class:`MaxRetriesExceededError`. ``max_retries`` overrides the
+        task's limit for the rest of this run (so autoretry of the ``exc`` raised here stops
+        too), not for the retries it sends. Raises :class:`Retry` unless ``throw=False``. When
+        the task was called directly, ``exc`` (or ``Retry``) is raised.
         """
         request = self.request
+        if max_retries is not None:
+            # Holds for the rest of this run (autoretry of the error raised here included),
+            # never for the retries it sends.
+            request._override_max_retries = max_retries
         if request.called_directly:
             if exc is not None:
                 raise exc

@@ -11,7 +11,7 @@ import celery_gcp
 def test_top_level_names_are_pinned() -> None:
     assert sorted(celery_gcp.__all__) == [
         "AsyncResult", "Celery", "EagerResult", "Signature", "Task", "chain", "current_app",
-        "get_current_app", "group", "shared_task", "signature",
+        "get_current_app", "group", "shared_task", "signature", "uuid",
     ]
 
 
@@ -29,6 +29,7 @@ def test_celery_import_paths_have_mirrors() -> None:
         TimeoutError,
     )
     from celery_gcp.result import AsyncResult, EagerResult  # noqa: F401
+    from celery_gcp.schedules import ParseException, crontab, crontab_parser  # noqa: F401
     from celery_gcp.signals import (  # noqa: F401
         after_task_publish,
         before_task_publish,
@@ -39,7 +40,16 @@ def test_celery_import_paths_have_mirrors() -> None:
         task_success,
         worker_ready,
     )
-    from celery_gcp.states import FAILURE, PENDING, SUCCESS  # noqa: F401
+    from celery_gcp.states import (  # noqa: F401
+        ALL_STATES,
+        FAILURE,
+        PENDING,
+        PRECEDENCE,
+        PRECEDENCE_LOOKUP,
+        SUCCESS,
+        precedence,
+        state,
+    )
     from celery_gcp.utils.log import get_task_logger
 
     assert get_task_logger("x.y").parent.name == "celery.task"  # type: ignore[union-attr]

@@ -157,6 +157,8 @@ class TaskRun:
                 or (task.dont_autoretry_for and isinstance(exc, task.dont_autoretry_for))):
             return exc
         retry_kwargs = dict(task.retry_kwargs)
+        if self.request._override_max_retries is not None:  # self.retry(max_retries=) ran
+            retry_kwargs["max_retries"] = self.request._override_max_retries
         if task.retry_backoff:
             retry_kwargs["countdown"] = backoff(
                 factor=int(max(1.0, float(task.retry_backoff))), retries=self.request.retries,
