@@ -28,7 +28,7 @@ This project's own errors share one root, :class:`CeleryGcpError`::
      │    └── MessageTooLargeError       a task over Cloud Tasks' 1 MB limit
      ├── ScheduleError (ValueError)      a periodic schedule Cloud Scheduler cannot run
      │    └── InvalidSchedule            a cron expression or time zone it would reject
-     └── NoResultBackendError (NotImplementedError)  AsyncResult.get() with no result store
+     └── NoResultBackendError (NotImplementedError)  a result or a chord, with no result store
 
 (The emulator's own errors, which become gRPC status codes, are under
 :class:`EmulatorError`.)
@@ -309,7 +309,8 @@ class InvalidSchedule(ScheduleError):
 
 
 class NoResultBackendError(CeleryGcpError, NotImplementedError):
-    """A result was asked for, but celery_gcp keeps no result store."""
+    """A result (``AsyncResult.get()``) or a chord (which joins on results) was asked for,
+    but celery_gcp keeps no result store."""
 
 
 class EmulatorError(CeleryGcpError):

@@ -383,12 +383,16 @@ def _datetime(option: str, value: Any) -> datetime:
 
 
 def _signatures(option: str, value: Any) -> tuple[Mapping[str, Any], ...]:
+    from .canvas import maybe_signature  # loaded with the tasks; only calls with links
+
     items = list(value) if isinstance(value, list | tuple) else [value]
+    out = []
     for item in items:
         if not isinstance(item, Mapping) or not isinstance(item.get("task"), str):
             raise TaskArgumentError(f"{option}= takes signatures (task.s(...)), got {item!r}")
-        _check_json(option, item)
-    return tuple(dict(item) for item in items)
+        maybe_signature(item)  # a chain's or group's members too: the worker rebuilds them
+        out.append(_plain(option, item))
+    return tuple(out)
 
 
 def _json_object(option: str, value: Any) -> Mapping[str, Any]:
@@ -399,8 +403,13 @@ def _json_object(option: str, value: Any) -> Mapping[str, Any]:
 
 
 def _check_json(option: str, value: Any) -> None:
+    _plain(option, value)
+
+
+def _plain(option: str, value: Any) -> Any:
+    """``value`` as the worker will read it (plain JSON: a copy, tuples become lists)."""
     try:
-        json.dumps(value)
+        return json.loads(json.dumps(value))
     except (TypeError, ValueError) as exc:
         raise TaskArgumentError(
             f"{option}= must be plain JSON to travel in a header: {exc}"

@@ -1,0 +1,295 @@
+"""Chains and groups: signatures whose members travel with them.
+
+As in Celery, a chain's or group's dict holds its members in ``kwargs["tasks"]`` (with
+``subtask_type`` ``"chain"`` / ``"group"``), so one used as a callback (``link=group(...)``),
+as a chain step or as a group member is rebuilt whole by the worker
+(:meth:`Signature.from_dict`). A group followed by another step is a chord, which needs a
+result store: it is refused when the chain is built.
+"""
+
+from __future__ import annotations
+
+import itertools
+from collections.abc import Iterable, Mapping, Sequence
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from ..exceptions import NoResultBackendError, PartialSendError, TaskArgumentError
+from ..result import AsyncResult, GroupResult, ResultBase
+from .signatures import CHORD, Signature, _as_list, maybe_signature, merged_options
+
+if TYPE_CHECKING:
+    from ..app import Celery
+
+__all__ = ["chain", "group"]
+
+
+class _Workflow(Signature):
+    """What chains and groups share: members in ``kwargs["tasks"]``, rebuilt from dicts."""
+
+    _name: ClassVar[str]
+    _kind: ClassVar[str]
+
+    def __init__(self, *tasks: Signature | Iterable[Signature], app: Celery | None = None,
+                 **options: Any) -> None:
+        if len(tasks) == 1 and not isinstance(tasks[0], Mapping):
+            tasks = tuple(tasks[0])  # one iterable of signatures (a generator too)
+        members = self._members([maybe_signature(t, app=app) for t in tasks])
+        super().__init__(self._name, (), {"tasks": members}, options, subtask_type=self._kind,
+                         app=app or (members[0]._app if members else None))
+
+    def _members(self, members: list[Signature]) -> list[Signature]:
+        return members
+
+    @property
+    def tasks(self) -> list[Signature]:
+        """The members, in order (the list itself: changing it changes this signature)."""
+        tasks: list[Signature] = self["kwargs"]["tasks"]
+        return tasks
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], app: Celery | None = None) -> Signature:
+        """Rebuild a chain or group, and each of its members, from its dict form."""
+        kwargs = d.get("kwargs")
+        tasks = kwargs.get("tasks") if isinstance(kwargs, Mapping) else None
+        if not isinstance(tasks, list | tuple):
+            raise TaskArgumentError(
+                f"signature {d.get('task')!r} ({d.get('subtask_type')}) must hold its members "
+                f"as a list in kwargs['tasks'], got {tasks!r}")
+        options = d.get("options") or {}
+        rebuilt = cls(*[maybe_signature(t, app=app) for t in tasks], app=app, **options)
+        rebuilt["immutable"] = bool(d.get("immutable"))
+        return rebuilt
+
+    def _copy(self, members: list[Signature], options: Mapping[str, Any]) -> Signature:
+        copy = type(self)(*members, app=self._app, **{**self.options, **options})
+        copy["immutable"] = self.immutable
+        return copy
+
+    def __call__(self, *args: Any, **kwargs: Any) -> Any:
+        """Send the workflow, as Celery's ``chain(...)()`` / ``group(...)()`` do."""
+        return self.apply_async(args, kwargs)
+
+
+@Signature.register_type(name="chain")
+class chain(_Workflow):
+    """Run signatures one after the other, each result passed to the next.
+
+    ``apply_async`` sends the first step with the rest attached as ``link`` callbacks, so each
+    worker sends the next step when its own succeeds; ``apply`` runs every step here. A
+    chain inside a chain is spliced in; a group may be the last step (each member gets the
+    result before it), but a group followed by another step is a chord and is refused.
+
+    Example::
+
+        chain(add.s(2, 2), mul.s(4)).apply_async()      # mul(4, 4) after add
+    """
+
+    _name, _kind = "celery.chain", "chain"
+
+    def _members(self, members: list[Signature]) -> list[Signature]:
+        steps: list[Signature] = []
+        for member in members:
+            steps.extend(member._unchained() if isinstance(member, chain) else [member])
+        if not steps:
+            raise ValueError("chain() needs at least one signature")
+        for step, following in itertools.pairwise(steps):
+            if isinstance(step, group):
+                raise NoResultBackendError(CHORD.format(what=f"{step!r} | {following!r}"))
+        return steps
+
+    def _unchained(self) -> list[Signature]:
+        """The steps of this chain spliced into another: its callback on its last step, its
+        errbacks on every step, its other options on its first step (task_id: the last)."""
+        steps, options = self._steps(None, None, {})
+        if options:
+            steps[0].set(**options)
+        return steps
+
+    def _steps(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None,
+               options: Mapping[str, Any]) -> tuple[list[Signature], dict[str, Any]]:
+        """Copies of the steps ready to run, and the options left for the first one.
+
+        As in Celery: ``args`` go to the first step; ``task_id`` and ``link`` to the last;
+        ``link_error`` to every step (whichever fails calls it).
+        """
+        options = merged_options(self.options, options)
+        task_id = options.pop("task_id", None)
+        link = _as_list(options.pop("link", None))
+        link_error = _as_list(options.pop("link_error", None))
+        if self.immutable:
+            args = kwargs = None
+        steps = [step.clone() for step in self.tasks]
+        steps[0] = steps[0].clone(args, kwargs)
+        if task_id:
+            steps[-1].set(task_id=task_id)
+        for callback in link:
+            steps[-1]._append_option("link", maybe_signature(callback))
+        for errback in link_error:
+            for step in steps:
+                step._append_option("link_error", maybe_signature(errback))
+        return steps, options
+
+    def _prepared(self, args: Sequence[Any] | None, kwargs: Mapping[str, Any] | None,
+                  options: Mapping[str, Any]) -> tuple[Signature, dict[str, Any], ResultBase]:
+        """The first step, linked to the next (and so on), its options, and the last step's
+        result: every id is chosen up front, each result's ``parent`` is the step before."""
+        steps, options = self._steps(args, kwargs, options)
+        result: ResultBase | None = None
+        for step in steps:
+            result = step._freeze(result)
+        for step, following in itertools.pairwise(steps):
+            step._append_option("link", following)
+        assert result is not None  # a chain has a step
+        return steps[0], options, result
+
+    def _freeze(self, parent: ResultBase | None) -> ResultBase:
+        if self.options.get("task_id"):
+            self.tasks[-1].set(task_id=self.options["task_id"])
+        result = parent
+        for step in self.tasks:
+            result = step._freeze(result)
+        assert result is not None
+        return result
+
+    def _unrolled(self, options: Mapping[str, Any]) -> list[Signature]:
+        if len(self.tasks) > 1:
+            return super()._unrolled(options)
+        steps, rest = self._steps(None, None, options)  # a chain of one step is that step
+        return steps[0]._unrolled(rest)
+
+    def apply_async(self, args: Sequence[Any] | None = None,
+                    kwargs: Mapping[str, Any] | None = None, **options: Any) -> Any:
+        """Send the first step; each step sends the next when it succeeds.
+
+        Returns the last step's result handle (its id is chosen now, or is ``task_id``),
+        whose ``parent`` is the step before it, as in Celery; a chain ending in a group
+        returns the group's result. With ``task_always_eager`` every step runs here.
+        """
+        if self.app.sender.eager():
+            return self.apply(args, kwargs, **options)
+        first, options, result = self._prepared(args, kwargs, options)
+        sent = first.apply_async(**options)
+        return sent if len(self.tasks) == 1 else result
+
+    def apply(self, args: Sequence[Any] | None = None,
+              kwargs: Mapping[str, Any] | None = None, **options: Any) -> Any:
+        """Run every step in this process; returns the last step's :class:`EagerResult`."""
+        steps, options = self._steps(args, kwargs, options)
+        result: Any = None
+        for step in steps:
+            previous = result
+            result = step.apply(None if previous is None else (previous.get(),), **options)
+            result.parent = previous
+        return result
+
+    def clone(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+              **options: Any) -> Signature:
+        """A copy, each step copied; ``args`` and ``kwargs`` go to the first step."""
+        steps = [step.clone() for step in self.tasks]
+        if not self.immutable and (args or kwargs):
+            steps[0] = steps[0].clone(args, kwargs)
+        return self._copy(steps, options)
+
+    def __or__(self, other: Signature) -> chain:  # type: ignore[override]
+        return chain(self, other, app=self._app)
+
+    def __repr__(self) -> str:
+        return " | ".join(repr(s) for s in self.tasks)
+
+
+@Signature.register_type()
+class group(_Workflow):
+    """Several signatures sent together; the result is a :class:`GroupResult`, in order.
+
+    A group inside a group stands for its members; a chain member is sent as its first step,
+    linked to the rest. The group's own options apply to every member.
+    """
+
+    _name, _kind = "celery.group", "group"
+
+    def _unrolled(self, options: Mapping[str, Any]) -> list[Signature]:
+        own = merged_options(self.options, options)
+        own.pop("task_id", None)  # the group's own id, not its members'
+        return [member for task in self.tasks for member in task._unrolled(own)]
+
+    def _freeze(self, parent: ResultBase | None) -> ResultBase:
+        results: list[Any] = []
+        for task in self.tasks:
+            result = task._freeze(parent)
+            results.extend(result.results if isinstance(result, GroupResult) else [result])
+        frozen = GroupResult(results, id=self.options.get("task_id"))
+        frozen.parent = parent
+        return frozen
+
+    def apply_async(self, args: Sequence[Any] | None = None,  # type: ignore[override]
+                    kwargs: Mapping[str, Any] | None = None, **options: Any) -> GroupResult:
+        """Send every member in one bulk send (``args`` prepended to each).
+
+        Results come back in order. If any message could not be sent, the others still are,
+        and :class:`~celery_gcp.exceptions.PartialSendError` reports which failed and why.
+        With ``task_always_eager`` every member runs here.
+        """
+        from ..sending import send_options
+
+        app = self.app
+        if app.sender.eager():
+            return self.apply(args, kwargs, **options)
+        group_id = options.get("task_id") or self.options.get("task_id")
+        members = self._unrolled(options)
+        if not members:
+            return GroupResult([], id=group_id)
+        if self.immutable:
+            args = kwargs = None
+        prepared = [member._prepared(args, kwargs, {}) for member in members]
+        messages = [first.message(**first_options) for first, first_options, _ in prepared]
+        outcomes = app.sender.send_many(
+            messages, send_options(merged_options(self.options, options)))
+        slots: list[Any] = [
+            outcome if isinstance(outcome, Exception)
+            else frozen if frozen is not None  # a chain member: its last step's result
+            else AsyncResult(outcome.task_id, task_name=message.task, app=app,
+                             location=outcome.name)
+            for message, outcome, (_, _, frozen)
+            in zip(messages, outcomes, prepared, strict=True)
+        ]
+        if any(isinstance(slot, Exception) for slot in slots):
+            raise PartialSendError(slots)
+        return GroupResult(slots, id=group_id)
+
+    def apply(self, args: Sequence[Any] | None = None,
+              kwargs: Mapping[str, Any] | None = None, **options: Any) -> GroupResult:
+        """Run every member in this process."""
+        group_id = options.get("task_id") or self.options.get("task_id")
+        if self.immutable:
+            args = kwargs = None
+        return GroupResult([member.apply(args, kwargs) for member in self._unrolled(options)],
+                           id=group_id)
+
+    def set_immutable(self, immutable: bool) -> None:
+        """Set whether the result before the group is ignored, for every member (as Celery)."""
+        super().set_immutable(immutable)
+        for task in self.tasks:
+            task.set_immutable(immutable)
+
+    def link(self, callback: Signature) -> Signature:
+        """As in Celery: called after the *first* member only, without its result (an
+        immutable copy): a group has no single result, and joining on all is a chord."""
+        if not self.tasks:
+            raise TaskArgumentError("an empty group has no member to link a callback to")
+        return self.tasks[0].link(maybe_signature(callback).clone().set(immutable=True))
+
+    def link_error(self, errback: Signature) -> Signature:
+        """Add an errback to every member (whichever fails calls it); returns the errback."""
+        for task in self.tasks:
+            task.link_error(maybe_signature(errback).clone())
+        return errback
+
+    def clone(self, args: Sequence[Any] | None = None, kwargs: Mapping[str, Any] | None = None,
+              **options: Any) -> Signature:
+        """A copy, each member copied (``args`` and ``kwargs`` given to each)."""
+        if self.immutable:
+            args = kwargs = None
+        return self._copy([task.clone(args, kwargs) for task in self.tasks], options)
+
+    def __repr__(self) -> str:
+        return f"group({self.tasks!r})"
