@@ -38,10 +38,10 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime
 from typing import Any
 
-from .exceptions import MessageDecodeError
+from .exceptions import MessageDecodeError, TaskArgumentError
 
 __all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "VERSION", "Destination", "HttpTarget", "Message",
-           "new_id"]
+           "checked_id", "new_id"]
 
 VERSION = 1
 CONTENT_TYPE = "application/json"
@@ -202,6 +202,16 @@ def new_id() -> str:
     raw[8] = (raw[8] & 0x3F) | 0x80
     h = raw.hex()
     return f"{h[:8]}-{h[8:12]}-{h[12:16]}-{h[16:20]}-{h[20:]}"
+
+
+def checked_id(task_id: str) -> str:
+    """``task_id`` if it can travel in an HTTP header (``X-Celery-Task-Id``), else
+    :class:`TaskArgumentError` at the call site rather than a failed dispatch later."""
+    if task_id and task_id.isascii() and task_id.isprintable() and task_id == task_id.strip():
+        return task_id
+    raise TaskArgumentError(
+        f"task_id {task_id!r} cannot be sent: a task id travels in an HTTP header, so it must "
+        "be printable ASCII without leading or trailing spaces (a uuid, or e.g. 'report-42')")
 
 
 def _dumps(value: Any) -> str:

@@ -19,6 +19,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .exceptions import ImproperlyConfigured
+from .utils.functional import maybe_list
 from .utils.imports import import_object
 
 __all__ = ["QueueRouter", "queue_id"]
@@ -48,7 +49,7 @@ class QueueRouter:
 
     def __init__(self, routes: Any, default_queue: str) -> None:
         self.default_queue = default_queue
-        self.routers = [_compile(r) for r in _as_list(routes)]
+        self.routers = [_compile(r) for r in maybe_list(routes)]
         #: Whether the queue of a call depends on the task name alone (no router functions).
         self.static = all(isinstance(r, _MapRouter) for r in self.routers)
         self._names_by_id: dict[str, str] = {}
@@ -87,13 +88,6 @@ class QueueRouter:
                 return _queue_name(answer)
         return self.default_queue
 
-
-def _as_list(routes: Any) -> list[Any]:
-    if routes is None:
-        return []
-    if isinstance(routes, list | tuple):
-        return list(routes)
-    return [routes]
 
 
 def _compile(router: Any) -> RouterFunction:

@@ -26,7 +26,7 @@ from typing import TYPE_CHECKING, Any
 from . import layers as _layers
 from .context import _stack
 from .exceptions import CeleryGcpWarning, TaskArgumentError
-from .message import Destination, HttpTarget, Message, new_id
+from .message import Destination, HttpTarget, Message, checked_id, new_id
 from .transport.base import SendOptions
 
 if TYPE_CHECKING:
@@ -105,7 +105,8 @@ def compose(name: str, body: bytes, options: Mapping[str, Any], *,
         expires = (now or _utcnow)() + timedelta(seconds=float(expires))
     elif expires is not None:
         expires = _aware(_datetime("expires", expires), zone)
-    task_id = str(options.get("task_id") or new_id())
+    task_id = options.get("task_id")
+    task_id = checked_id(str(task_id)) if task_id else new_id()
     parent_id = options.get("parent_id")
     root_id = options.get("root_id")
     if parent_id is None:

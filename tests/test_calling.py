@@ -35,6 +35,15 @@ def test_delay_returns_an_async_result_with_a_fresh_id(add: Any, sent: list[Any]
     assert sent[0].retries == 0
 
 
+@pytest.mark.parametrize("task_id", ["report-42\n", "a\r\nX-Injected: 1", "café", " padded"])
+def test_task_id_that_cannot_travel_in_a_header_is_refused_at_the_call_site(
+        add: Any, sent: list[Any], task_id: str) -> None:
+    # The id travels in X-Celery-Task-Id: refused here, not as a failed dispatch later.
+    with pytest.raises(TaskArgumentError, match="printable ASCII"):
+        add.apply_async((1, 2), task_id=task_id)
+    assert sent == []
+
+
 def test_apply_async_task_id_and_kwargs(add: Any, sent: list[Any]) -> None:
     result = add.apply_async(args=(1,), kwargs={"y": 2}, task_id="my-id")
     assert result.id == "my-id"

@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 from ..exceptions import NoResultBackendError, TaskArgumentError
 from ..message import new_id
 from ..result import AsyncResult, ResultBase
+from ..utils.functional import maybe_list
 
 if TYPE_CHECKING:
     from ..app import Celery
@@ -191,7 +192,7 @@ class Signature(dict[str, Any]):
     def _append_option(self, key: str, value: Signature) -> Signature:
         """Add ``value`` to the list option ``key`` unless it is there already, as Celery
         does (a callback added twice would otherwise run twice)."""
-        items = _as_list(self.options.get(key))
+        items = maybe_list(self.options.get(key))
         if value not in items:
             self["options"] = {**self.options, key: [*items, value]}
         return value
@@ -300,14 +301,7 @@ def merged_options(base: Mapping[str, Any], extra: Mapping[str, Any]) -> dict[st
     merged = {**base, **extra}
     for key in _LISTS:
         if base.get(key) is not None and extra.get(key) is not None:
-            items = _as_list(base[key])
-            merged[key] = items + [s for s in _as_list(extra[key]) if s not in items]
+            items = maybe_list(base[key])
+            merged[key] = items + [s for s in maybe_list(extra[key]) if s not in items]
     return merged
 
-
-def _as_list(value: Any) -> list[Any]:
-    if value is None:
-        return []
-    if isinstance(value, list | tuple):
-        return list(value)
-    return [value]

@@ -15,7 +15,8 @@ from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..exceptions import NoResultBackendError, PartialSendError, TaskArgumentError
 from ..result import AsyncResult, GroupResult, ResultBase
-from .signatures import CHORD, Signature, _as_list, maybe_signature, merged_options
+from ..utils.functional import maybe_list
+from .signatures import CHORD, Signature, maybe_signature, merged_options
 
 if TYPE_CHECKING:
     from ..app import Celery
@@ -114,8 +115,8 @@ class chain(_Workflow):
         """
         options = merged_options(self.options, options)
         task_id = options.pop("task_id", None)
-        link = _as_list(options.pop("link", None))
-        link_error = _as_list(options.pop("link_error", None))
+        link = maybe_list(options.pop("link", None))
+        link_error = maybe_list(options.pop("link_error", None))
         if self.immutable:
             args = kwargs = None
         steps = [step.clone() for step in self.tasks]
