@@ -318,9 +318,14 @@ def test_no_network_until_the_first_delay(site: Site, monkeypatch: pytest.Monkey
     calls: list[str] = []
 
     class Refusing:
+        """A client whose every call fails (reading its methods is no call)."""
+
         def __getattr__(self, name: str) -> Any:
-            calls.append(name)
-            raise AssertionError(f"network call {name} at registration")
+            def call(*args: Any, **kwargs: Any) -> None:
+                calls.append(name)
+                raise AssertionError(f"network call {name} at registration")
+
+            return call
 
     route_class = DelayedRouteBuilder(queue_path=QUEUE.replace("routes", "fresh"),
                                       base_url=site.url, client=Refusing())
