@@ -38,8 +38,11 @@ class BuiltRoute(APIRoute):
         self._call: RouteCall | None = None
         self._places: list[tuple[str, ...]] | None = None
         #: The route this one serves for: itself, or the route an older FastAPI's
-        #: ``include_router`` copied (the copy's path has the include prefix in front).
+        #: ``include_router`` copied (the copy's path has the include prefixes in front,
+        #: ``copy_prefixes``, outermost first).
         self.origin: BuiltRoute = self
+        self.copy_prefixes: tuple[str, ...] = ()
+        self._copies: list[BuiltRoute] = []
         if self.endpoint_methods:
             self._bind()
 
@@ -48,7 +51,7 @@ class BuiltRoute(APIRoute):
         owner = claimed_by(endpoint, self.endpoint_methods[0])
         if owner is not None:
             if isinstance(owner, BuiltRoute) and _is_include_copy(self, owner):
-                self.origin = owner.origin  # .delay() stays the original route's
+                self._copied_from(owner.origin)  # .delay() stays the original route's
                 return
             refuse_second_route(self.path, endpoint, self.endpoint_methods[0], owner)
         for name in self.endpoint_methods:
@@ -58,6 +61,17 @@ class BuiltRoute(APIRoute):
                 raise TypeError(
                     f"route {self.path}: cannot add .{name}() to {endpoint!r}; use a plain "
                     "function (not a bound method) as the endpoint") from None
+
+    def _copied_from(self, origin: BuiltRoute) -> None:
+        # The route copied is the longest whose path ends this one's: a nested include
+        # copies the copy its router holds, one include prefix at a time.
+        source = max((r for r in (origin, *origin._copies)
+                      if self.path_format.endswith(r.path_format)),
+                     key=lambda r: len(r.path_format))
+        self.origin = origin
+        added = self.path_format[:len(self.path_format) - len(source.path_format)]
+        self.copy_prefixes = _add((), added) + source.copy_prefixes
+        origin._copies.append(self)
 
     @property
     def call(self) -> RouteCall:
@@ -189,8 +203,7 @@ def _walk(routes: list[BaseRoute], prefixes: tuple[str, ...],
             if inner_routes is not None:
                 _walk(inner_routes, _add(prefixes, item.path), found, mounted, depth + 1)
         elif isinstance(item, BuiltRoute) and item.origin is not item:  # an include's copy
-            own = item.origin.path_format
-            found.append((item.origin, _add(prefixes, item.path_format[:-len(own)])))
+            found.append((item.origin, prefixes + item.copy_prefixes))
         elif isinstance(item, APIRoute):
             found.append((item, prefixes))
 
