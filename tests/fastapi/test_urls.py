@@ -151,3 +151,38 @@ def test_scheduled_job_url_has_the_mount_prefix_once(site: Site) -> None:
     assert job.http_target.uri == f"{site.url}/_fct/v1/jobs/sweep"
     site.emu.scheduler_client().run_job(name=job.name)
     assert site.received.wait_for(1) == [("sweep", None)]
+
+
+def test_nested_router_prefixes_give_the_full_path(site: Site) -> None:
+    route_class = DelayedRouteBuilder(queue_path=QUEUE, base_url=site.url)
+    inner = APIRouter(route_class=route_class, prefix="/inner")
+    middle = APIRouter(prefix="/mid")
+
+    @inner.post("/leaf/{n}")
+    def leaf(n: int) -> None:
+        site.received.record("leaf", n)
+
+    middle.include_router(inner)
+    site.api.include_router(middle, prefix="/api")
+    receipt = leaf.delay(5)  # type: ignore[attr-defined]
+    assert site.received.wait_for(1) == [("leaf", 5)]
+    assert receipt.name.startswith(QUEUE)
+    later = leaf.options(countdown=3600).delay(6)  # type: ignore[attr-defined]
+    task = site.emu.tasks_client().get_task(
+        request={"name": later.name, "response_view": tasks_v2.Task.View.FULL})
+    assert task.http_request.url == f"{site.url}/api/mid/inner/leaf/6"
+
+
+def test_a_mounted_app_gives_its_mount_path(site: Site) -> None:
+    route_class = DelayedRouteBuilder(queue_path=QUEUE, base_url=site.url)
+    router = APIRouter(route_class=route_class)
+
+    @router.post("/hook/{n}")
+    def hook(n: int) -> None:
+        site.received.record("hook", n)
+
+    sub = FastAPI()
+    sub.include_router(router, prefix="/in")
+    site.api.mount("/v1", sub)
+    hook.delay(2)  # type: ignore[attr-defined]
+    assert site.received.wait_for(1) == [("hook", 2)]
