@@ -17,8 +17,8 @@ This project's own errors share one root, :class:`CeleryGcpError`::
 
     CeleryGcpError (CeleryError)
      ├── TaskArgumentError (TypeError)   a call the worker would reject, caught at the call site
-     │    ├── MissingParamError          a route call without a required parameter
-     │    ├── WrongTypeError             a route call's value that does not validate
+     │    ├── MissingParamError (ValueError)  a route call without a required parameter
+     │    ├── WrongTypeError (ValueError)     a route call's value that does not validate
      │    └── BadMethodError             a route whose method cannot carry the call
      ├── MessageDecodeError (ValueError) a request whose X-Celery-* metadata is malformed
      ├── AuthError (SecurityError)       a caller that may not run tasks (401/403/503)
@@ -243,12 +243,14 @@ class TaskArgumentError(CeleryGcpError, TypeError):
     """
 
 
-class MissingParamError(TaskArgumentError):
-    """A required parameter of a route was not given (fastapi-gcp-tasks' name)."""
+class MissingParamError(TaskArgumentError, ValueError):
+    """A required parameter of a route was not given (fastapi-gcp-tasks' name; a
+    ``ValueError`` too, as there)."""
 
 
-class WrongTypeError(TaskArgumentError):
-    """A value does not validate against its route parameter's annotation."""
+class WrongTypeError(TaskArgumentError, ValueError):
+    """A value does not validate against its route parameter's annotation (a ``ValueError``
+    too, as in fastapi-gcp-tasks)."""
 
 
 class BadMethodError(TaskArgumentError):

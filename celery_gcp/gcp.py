@@ -13,8 +13,9 @@ from .platform import SCHEDULER_VARIABLE, TASKS_VARIABLE
 if TYPE_CHECKING:
     from .app import Celery
 
-__all__ = ["SCHEDULER_VARIABLE", "TASKS_VARIABLE", "base_url", "endpoint_url", "project",
-           "queue_path", "routed_path", "scheduler_client", "tasks_client"]
+__all__ = ["SCHEDULER_VARIABLE", "TASKS_VARIABLE", "base_url", "endpoint_url",
+           "is_client_factory", "project", "queue_path", "routed_path", "scheduler_client",
+           "tasks_client"]
 
 
 
@@ -74,6 +75,14 @@ def tasks_client(asynchronous: bool = False) -> Any:
 
     with _credentials(TASKS_VARIABLE):
         return tasks_v2.CloudTasksAsyncClient() if asynchronous else tasks_v2.CloudTasksClient()
+
+
+def is_client_factory(given: Any, method: str = "create_task") -> bool:
+    """Whether ``given`` (passed where a client is taken) makes a client rather than being
+    one: a class, or a callable without the client's ``method`` (``create_task``,
+    ``create_job``). A client, a subclass's instance or a mock of one has the method; mocks
+    are callable, so being callable alone does not make a factory."""
+    return isinstance(given, type) or (callable(given) and not hasattr(given, method))
 
 
 def scheduler_client(asynchronous: bool = False) -> Any:

@@ -1,5 +1,6 @@
 """Static typing: a task's .delay() and direct call, and a FastAPI route's .delay() /
-.scheduler().schedule(), are checked against their signatures by mypy."""
+.scheduler().schedule(), are checked against their signatures by mypy; the route builders'
+options (``.options()``, ``task_default_options``, ``client=``) against their TypedDicts."""
 
 from __future__ import annotations
 

@@ -9,8 +9,10 @@ Example::
 from __future__ import annotations
 
 import contextlib
-from typing import Any
+import inspect
+from typing import Any, Literal
 
+from ..gcp import is_client_factory
 from ..platform import LOCATION_PATH, QUEUE_PATH
 
 __all__ = [
@@ -21,6 +23,52 @@ __all__ = [
     "location_path",
     "queue_path",
 ]
+
+#: Per service: the method a client has, then the (sync, async) builders and client classes.
+_KINDS = {
+    "tasks": ("create_task", ("DelayedRouteBuilder", "AsyncDelayedRouteBuilder"),
+              ("CloudTasksClient", "CloudTasksAsyncClient")),
+    "scheduler": ("create_job", ("ScheduledRouteBuilder", "AsyncScheduledRouteBuilder"),
+                  ("CloudSchedulerClient", "CloudSchedulerAsyncClient")),
+}
+Service = Literal["tasks", "scheduler"]
+
+
+def check_client(given: Any, *, service: Service, asynchronous: bool) -> Any:
+    """``given`` (what a builder or ``.options()`` was passed as ``client``) if it can be
+    used by a builder of that kind: ``None`` (a client from the environment), a client, or a
+    function that makes one (a class, or a callable without the client's ``create_task`` /
+    ``create_job``: see :func:`celery_gcp.gcp.is_client_factory`), whose client is checked
+    when :func:`make_client` makes it. A client of the other kind (sync for an async builder,
+    or async for a sync one: told by whether its ``create_task`` is a coroutine function)
+    raises ``TypeError`` naming the builder to use."""
+    method, builders, classes = _KINDS[service]
+    if given is None or is_client_factory(given, method):
+        return given
+    call = getattr(given, method, None)
+    if call is None:
+        raise TypeError(
+            f"{builders[asynchronous]}: client={given!r} is not a {classes[asynchronous]} "
+            f"(it has no {method}()) nor a function that makes one")
+    if inspect.iscoroutinefunction(call) != asynchronous:
+        kind = "an async" if not asynchronous else "a sync"
+        raise TypeError(
+            f"{builders[asynchronous]}: client={given!r} is {kind} client (its {method}() "
+            f"{'is' if not asynchronous else 'is not'} a coroutine function), which this "
+            f"builder cannot use; use {builders[not asynchronous]} for it, or pass a "
+            f"{classes[asynchronous]} (in tests: MagicMock(spec={classes[asynchronous]}))")
+    return given
+
+
+def make_client(given: Any, *, service: Service, asynchronous: bool) -> Any:
+    """The client ``given`` is, or the one it makes (checked by :func:`check_client`)."""
+    given = check_client(given, service=service, asynchronous=asynchronous)
+    if given is not None and is_client_factory(given, _KINDS[service][0]):
+        made = given()
+        if made is None or is_client_factory(made, _KINDS[service][0]):
+            raise TypeError(f"the client factory {given!r} returned {made!r}, not a client")
+        return check_client(made, service=service, asynchronous=asynchronous)
+    return given
 
 def location_path(*, project: str, location: str) -> str:
     """``projects/{project}/locations/{location}``."""

@@ -24,15 +24,18 @@ is created then (``auto_create_queue``), once.
 
 from __future__ import annotations
 
+import functools
 import threading
 from collections.abc import Callable, Coroutine
 from datetime import UTC, datetime
-from typing import Any, ClassVar, TypedDict, TypeVar
+from typing import TYPE_CHECKING, Any, ClassVar, TypeAlias, TypedDict, TypeVar, overload
 
 from starlette.requests import Request
 from starlette.responses import Response
+from typing_extensions import Unpack
 
 from ..exceptions import MessageDecodeError
+from ..gcp import is_client_factory
 from ..layers import Layers
 from ..message import Destination, HttpTarget, Message
 from ..sending import asend, compose, send
@@ -40,8 +43,14 @@ from ..signals import SignalLayer
 from ..transport import Receipt, SendOptions
 from ..transport.cloudtasks import CloudTasksTransport
 from ..worker.delivery import expired, skip_expired
-from .builtroute import BuiltRoute, check_options, pick_base_url, unalias_base_url
-from .clients import check_queue_path, ensure_queue, ensure_queue_async
+from .builtroute import (
+    BuiltRoute,
+    callback_url,
+    check_options,
+    pick_base_url,
+    unalias_base_url,
+)
+from .clients import check_client, check_queue_path, ensure_queue, ensure_queue_async, make_client
 from .hooks import DelayedTaskHook
 
 __all__ = [
@@ -55,13 +64,22 @@ __all__ = [
     "task_default_options",
 ]
 
+if TYPE_CHECKING:
+    from google.cloud import tasks_v2
+
 F = TypeVar("F", bound=Callable[..., Any])
+#: What a ``DelayedRouteBuilder`` takes as ``client``: a client, or a function that makes one.
+SyncTasksClient: TypeAlias = "tasks_v2.CloudTasksClient | Callable[[], tasks_v2.CloudTasksClient]"
+#: What an ``AsyncDelayedRouteBuilder`` takes as ``client``.
+AsyncTasksClient: TypeAlias = ("tasks_v2.CloudTasksAsyncClient | "
+                    "Callable[[], tasks_v2.CloudTasksAsyncClient]")
 #: The layers around the route builders' sends (they belong to no app): Celery's signals.
 LAYERS = Layers([SignalLayer()])
 
 
-class DelayOptions(TypedDict, total=False):
-    """What ``.options()`` takes (each overrides the builder's setting for those calls)."""
+class TaskDefaultOptions(TypedDict, total=False):
+    """What ``.options()`` and ``task_default_options`` take besides ``client`` (each
+    overrides the builder's setting for those calls)."""
 
     countdown: float
     expires: float | datetime
@@ -71,18 +89,30 @@ class DelayOptions(TypedDict, total=False):
     base_url: str
     queue_path: str
     pre_create_hook: DelayedTaskHook
-    client: Any
 
 
-class AsyncDelayOptions(DelayOptions, total=False):
-    """What ``.options()`` of an async route takes (``client``: an async client, or a
-    function that makes one)."""
+class DelayOptions(TaskDefaultOptions, total=False):
+    """What ``.options()`` of a route of ``DelayedRouteBuilder`` takes."""
+
+    client: SyncTasksClient
 
 
-#: What ``task_default_options`` takes: the same as ``.options()``.
-TaskDefaultOptions = DelayOptions
-_KNOWN = frozenset(DelayOptions.__annotations__)
+class AsyncDelayOptions(TaskDefaultOptions, total=False):
+    """What ``.options()`` of a route of ``AsyncDelayedRouteBuilder`` takes."""
+
+    client: AsyncTasksClient
+
+
+_KNOWN = DelayOptions.__required_keys__ | DelayOptions.__optional_keys__
 _DEFAULTS = "_delay_options"
+
+
+@overload
+def task_default_options(**options: Unpack[DelayOptions]) -> Callable[[F], F]: ...
+
+
+@overload
+def task_default_options(**options: Unpack[AsyncDelayOptions]) -> Callable[[F], F]: ...
 
 
 def task_default_options(**options: Any) -> Callable[[F], F]:
@@ -91,6 +121,9 @@ def task_default_options(**options: Any) -> Callable[[F], F]:
         @router.post("/report")
         @task_default_options(countdown=30)
         def report() -> None: ...
+
+    Checked by type checkers as ``.options()`` is (a ``client`` of either kind), and when
+    called (unknown options raise ``TypeError``, bad values ``ValueError``).
     """
     check_options("DelayOptions", options, _KNOWN)
 
@@ -115,11 +148,22 @@ class _Sender:
         self._lock = threading.Lock()
 
     def transport(self, client: Any) -> CloudTasksTransport:
+        """The transport sending with ``client`` (checked: a client of the other kind raises
+        ``TypeError``); a sync client's factory is called now, an async one's in the event
+        loop of the first send."""
         with self._lock:
             transport = self._transports.get(id(client))
             if transport is None:
-                given = {"async_client" if self.asynchronous else "client": client}
-                transport = self._transports[id(client)] = CloudTasksTransport(**given)
+                if not self.asynchronous:
+                    made = make_client(client, service="tasks", asynchronous=False)
+                    transport = CloudTasksTransport(client=made)
+                elif is_client_factory(client):
+                    transport = CloudTasksTransport(async_client=functools.partial(
+                        make_client, client, service="tasks", asynchronous=True))
+                else:
+                    check_client(client, service="tasks", asynchronous=True)
+                    transport = CloudTasksTransport(async_client=client)
+                self._transports[id(client)] = transport
             return transport
 
 
@@ -142,10 +186,11 @@ class Delayer:
         """The message of one call: validated, encoded, addressed; nothing is sent."""
         call = self.route.call
         path, headers, body = call.request(args, kwargs)
-        url = self.options["base_url"] + path
+        base = self.options["base_url"]
+        url = callback_url(base, self.route.places, path)
         return compose(
             call.name, body, self.options,
-            target=HttpTarget(path=path, method=call.method, headers=headers),
+            target=HttpTarget(path=url[len(base):], method=call.method, headers=headers),
             destination=Destination(queue_path=self.queue_path, url=url, method=call.method,
                                     relay=False))
 
@@ -222,14 +267,23 @@ def DelayedRouteBuilder(
     base_url: str | None = None,
     task_create_timeout: float = 10.0,
     pre_create_hook: DelayedTaskHook | None = None,
-    client: Any = None,
+    client: SyncTasksClient | None = None,
     auto_create_queue: bool = True,
 ) -> type[DelayedRoute]:
     """A route class (``APIRouter(route_class=...)``) whose endpoints send themselves to the
-    Cloud Tasks queue ``queue_path``, to be called back at ``base_url`` + the route's path.
+    Cloud Tasks queue ``queue_path``, to be called back at ``base_url`` (or its old name
+    ``callback_base_url``).
 
-    ``client`` is a ``CloudTasksClient`` (default: the emulator where
-    ``CLOUD_TASKS_EMULATOR_HOST`` is set, else Application Default Credentials).
+    The URL is ``base_url``, then the mount paths and include prefixes above the route's
+    router that ``base_url`` does not end with, then the route's path (its router's prefix
+    included): ``base_url`` may be the app's URL, or name the prefixes as fastapi-gcp-tasks
+    asks (see :func:`~celery_gcp.fastapi.builtroute.callback_url`).
+
+    ``client`` is a ``CloudTasksClient``, or a function that makes one (called on the first
+    ``.delay()``); default: the emulator where ``CLOUD_TASKS_EMULATOR_HOST`` is set, else
+    Application Default Credentials. An object with a ``create_task`` method is a client (a
+    mock too); a class or another callable is a factory. An async client raises
+    ``TypeError`` here: use :func:`AsyncDelayedRouteBuilder` for it.
     ``auto_create_queue`` creates the queue on the first ``.delay()`` if it does not exist.
     """
     return _build(False, queue_path, base_url, callback_base_url, task_create_timeout,
@@ -243,12 +297,13 @@ def AsyncDelayedRouteBuilder(
     base_url: str | None = None,
     task_create_timeout: float = 10.0,
     pre_create_hook: DelayedTaskHook | None = None,
-    client: Any = None,
+    client: AsyncTasksClient | None = None,
     auto_create_queue: bool = False,
 ) -> type[DelayedRoute]:
     """:func:`DelayedRouteBuilder` whose ``.delay()`` is awaited. ``client`` is a
     ``CloudTasksAsyncClient`` or a function that makes one (called on first use, in the event
-    loop); by default one per event loop is made from the environment."""
+    loop); by default one per event loop is made from the environment. A sync client raises
+    ``TypeError`` here: use :func:`DelayedRouteBuilder` for it."""
     return _build(True, queue_path, base_url, callback_base_url, task_create_timeout,
                   pre_create_hook, client, auto_create_queue)
 
@@ -262,7 +317,7 @@ def _build(asynchronous: bool, queue_path: str, base_url: str | None,
         "base_url": pick_base_url(base_url, callback_base_url),
         "task_create_timeout": task_create_timeout,
         "pre_create_hook": pre_create_hook,
-        "client": client,
+        "client": check_client(client, service="tasks", asynchronous=asynchronous),
     }
     check_options("DelayOptions", options, _KNOWN)
     sender = _Sender(asynchronous=asynchronous, options=options,

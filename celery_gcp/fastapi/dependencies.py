@@ -18,16 +18,20 @@ from typing import Annotated
 from fastapi import Depends, Header, HTTPException
 from starlette import status
 
-from ..context import CloudTasksDelivery
+from ..context import CloudTasksDelivery, _int
 
 __all__ = ["CloudSchedulerHeaders", "CloudTasksHeaders", "max_retries"]
 
+_EPOCH = datetime.fromtimestamp(0, UTC)
+
 
 class CloudTasksHeaders:
-    """The ``X-CloudTasks-*`` headers (use as ``headers: CloudTasksHeaders = Depends()``).
+    """The ``X-CloudTasks-*`` headers (use as ``headers: CloudTasksHeaders = Depends()``),
+    with fastapi-gcp-tasks' field types.
 
-    Outside Cloud Tasks (a direct call), the names are ``None`` and the counts 0. Counts that
-    are not plain digits read as 0, as the worker reads them.
+    Outside Cloud Tasks (a direct call), the names are ``""``, the counts and
+    ``previous_response`` 0 and ``eta`` the epoch. Numbers that do not read as such read as
+    0, as the worker reads them.
     """
 
     def __init__(
@@ -52,20 +56,21 @@ class CloudTasksHeaders:
         delivery = CloudTasksDelivery.from_headers(
             {k: v for k, v in given.items() if v is not None})
         assert delivery is not None  # the queue name is always given above
-        #: The queue's short id (``None`` outside Cloud Tasks).
-        self.queue_name = x_cloudtasks_queuename
+        #: The queue's short id.
+        self.queue_name: str = x_cloudtasks_queuename or ""
         #: The task's short id.
-        self.task_name = delivery.task_name
+        self.task_name: str = delivery.task_name or ""
         #: How many times Cloud Tasks retried the task (0 on the first attempt).
-        self.retry_count = delivery.retry_count
+        self.retry_count: int = delivery.retry_count
         #: Attempts that got an answer from the handler.
-        self.execution_count = delivery.execution_count
-        #: When the task was scheduled to run (UTC).
-        self.eta = delivery.eta
-        #: The HTTP status of the previous attempt.
-        self.previous_response = delivery.previous_response
+        self.execution_count: int = delivery.execution_count
+        #: When the task was scheduled to run: a naive datetime in the local time zone (as
+        #: ``datetime.fromtimestamp``); ``.astimezone(UTC)`` gives it in UTC.
+        self.eta: datetime = (delivery.eta or _EPOCH).astimezone().replace(tzinfo=None)
+        #: The HTTP status of the previous attempt (0 on the first).
+        self.previous_response: int = _int(delivery.previous_response)
         #: Why the previous attempt failed.
-        self.retry_reason = delivery.retry_reason
+        self.retry_reason: str = delivery.retry_reason or ""
 
 
 class CloudSchedulerHeaders:
@@ -101,11 +106,13 @@ class CloudSchedulerHeaders:
 
 
 def max_retries(count: int = 20) -> Callable[..., None]:
-    """A dependency that stops a task after ``count`` retries: it answers 200 ("Max retries
-    exhausted"), so Cloud Tasks does not deliver the task again, and the endpoint is not run."""
+    """A dependency that lets the endpoint run for retry counts 0 to ``count - 1`` (``count``
+    attempts in all, as fastapi-gcp-tasks counts); from then on it answers 200 ("Max retries
+    exhausted") without running the endpoint, so Cloud Tasks does not deliver the task
+    again."""
 
     def check(headers: Annotated[CloudTasksHeaders, Depends()]) -> None:
-        if headers.retry_count > count:
+        if headers.retry_count >= count:
             raise HTTPException(status.HTTP_200_OK, "Max retries exhausted")
 
     return check

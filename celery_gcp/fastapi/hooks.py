@@ -23,6 +23,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 if TYPE_CHECKING:
     from google.cloud import scheduler_v1, tasks_v2
+    from google.protobuf import duration_pb2
 
 __all__ = [
     "DelayedTaskHook",
@@ -104,32 +105,47 @@ def oauth_scheduled_hook(token: scheduler_v1.OAuthToken | None = None) -> Schedu
     return hook
 
 
-def deadline_delayed_hook(duration: timedelta = timedelta(minutes=30)) -> DelayedTaskHook:
-    """Let each attempt run up to ``duration`` (Cloud Tasks allows 15 s to 30 min)."""
-    _check_deadline(duration, timedelta(seconds=15), timedelta(minutes=30), "Cloud Tasks")
+def deadline_delayed_hook(
+        duration: timedelta | duration_pb2.Duration = timedelta(minutes=30)) -> DelayedTaskHook:
+    """Let each attempt run up to ``duration`` (a ``timedelta`` or a protobuf ``Duration``;
+    Cloud Tasks allows 15 s to 30 min)."""
+    deadline = _deadline(duration, "Cloud Tasks")
 
     def hook(request: tasks_v2.CreateTaskRequest) -> tasks_v2.CreateTaskRequest:
-        request.task.dispatch_deadline = duration
+        request.task.dispatch_deadline = deadline
         return request
 
     return hook
 
 
-def deadline_scheduled_hook(duration: timedelta = timedelta(minutes=30)) -> ScheduledHook:
-    """Let each attempt run up to ``duration`` (Cloud Scheduler allows 15 s to 30 min)."""
-    _check_deadline(duration, timedelta(seconds=15), timedelta(minutes=30), "Cloud Scheduler")
+def deadline_scheduled_hook(
+        duration: timedelta | duration_pb2.Duration = timedelta(minutes=30)) -> ScheduledHook:
+    """Let each attempt run up to ``duration`` (a ``timedelta`` or a protobuf ``Duration``;
+    Cloud Scheduler allows 15 s to 30 min)."""
+    deadline = _deadline(duration, "Cloud Scheduler")
 
     def hook(request: scheduler_v1.CreateJobRequest) -> scheduler_v1.CreateJobRequest:
-        request.job.attempt_deadline = duration
+        request.job.attempt_deadline = deadline
         return request
 
     return hook
 
 
-def _check_deadline(duration: timedelta, low: timedelta, high: timedelta, service: str) -> None:
-    if not low <= duration <= high:
-        raise ValueError(f"a deadline of {duration} is outside the {low} to {high} that "
+def _deadline(duration: Any, service: str) -> timedelta:
+    """``duration`` as a ``timedelta``, checked against the 15 s to 30 min ``service``
+    allows."""
+    if isinstance(duration, timedelta):
+        span = duration
+    elif callable(getattr(duration, "ToTimedelta", None)):  # google.protobuf Duration
+        span = duration.ToTimedelta()
+    else:
+        raise TypeError(f"deadline {duration!r}: give a datetime.timedelta or a "
+                        "google.protobuf Duration")
+    low, high = timedelta(seconds=15), timedelta(minutes=30)
+    if not low <= span <= high:
+        raise ValueError(f"a deadline of {span} is outside the {low} to {high} that "
                          f"{service} allows; split a longer job, or run it outside the request")
+    return span
 
 
 def _tasks() -> Any:

@@ -23,8 +23,8 @@ if TYPE_CHECKING:
     from ..canvas import Signature
     from ..result import AsyncResult
     from ..transport import Receipt
-    from .delayed import DelayOptions
-    from .scheduled import SchedulerOptions
+    from .delayed import AsyncDelayOptions, DelayOptions
+    from .scheduled import AsyncSchedulerOptions, SchedulerOptions
 
 __all__ = [
     "AsyncDelayedTask",
@@ -65,7 +65,7 @@ class AsyncDelayedTask(Protocol[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
     def delay(self, *args: P.args, **kwargs: P.kwargs) -> Awaitable[Receipt]: ...
-    def options(self, **options: Unpack[DelayOptions]) -> _AsyncSends[P]: ...
+    def options(self, **options: Unpack[AsyncDelayOptions]) -> _AsyncSends[P]: ...
 
 
 class _Job(Protocol[P]):
@@ -95,7 +95,7 @@ class AsyncScheduledTask(Protocol[P, R]):
 
     def __call__(self, *args: P.args, **kwargs: P.kwargs) -> R: ...
     def scheduler(self, *, name: str, schedule: str,
-                  **options: Unpack[SchedulerOptions]) -> _AsyncJob[P]: ...
+                  **options: Unpack[AsyncSchedulerOptions]) -> _AsyncJob[P]: ...
 
 
 class TaskRouteEndpoint(Protocol[P, T]):

@@ -26,15 +26,25 @@ from __future__ import annotations
 
 import asyncio
 import threading
-from typing import Any, ClassVar, TypedDict
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, ClassVar, TypedDict
 
 from .. import beat, cron, gcp
 from ..exceptions import InvalidSchedule
 from ..message import CONTENT_TYPE
 from ..platform import JOB_ID
-from .builtroute import BuiltRoute, check_options, pick_base_url, unalias_base_url
-from .clients import check_location_path
+from .builtroute import (
+    BuiltRoute,
+    callback_url,
+    check_options,
+    pick_base_url,
+    unalias_base_url,
+)
+from .clients import check_client, check_location_path, make_client
 from .hooks import ScheduledHook
+
+if TYPE_CHECKING:
+    from google.cloud import scheduler_v1
 
 __all__ = [
     "AsyncScheduledRouteBuilder",
@@ -46,10 +56,8 @@ __all__ = [
 ]
 
 
-class SchedulerOptions(TypedDict, total=False):
-    """What ``.scheduler()`` takes besides ``name`` and ``schedule``."""
-
-    retry_config: Any  # scheduler_v1.RetryConfig
+class _SchedulerFields(TypedDict, total=False):
+    retry_config: scheduler_v1.RetryConfig
     time_zone: str
     force: bool
     job_create_timeout: float
@@ -57,16 +65,25 @@ class SchedulerOptions(TypedDict, total=False):
     base_url: str
     location_path: str
     pre_create_hook: ScheduledHook
-    client: Any
     description: str
 
 
-class AsyncSchedulerOptions(SchedulerOptions, total=False):
+class SchedulerOptions(_SchedulerFields, total=False):
+    """What ``.scheduler()`` takes besides ``name`` and ``schedule``."""
+
+    client: scheduler_v1.CloudSchedulerClient | Callable[[], scheduler_v1.CloudSchedulerClient]
+
+
+class AsyncSchedulerOptions(_SchedulerFields, total=False):
     """What ``.scheduler()`` of an async route takes (``client``: a
     ``CloudSchedulerAsyncClient`` or a function that makes one)."""
 
+    client: (scheduler_v1.CloudSchedulerAsyncClient
+             | Callable[[], scheduler_v1.CloudSchedulerAsyncClient])
 
-_KNOWN = frozenset(SchedulerOptions.__annotations__) | {"name", "schedule"}
+
+_KNOWN = SchedulerOptions.__required_keys__ | SchedulerOptions.__optional_keys__ | {
+    "name", "schedule"}
 
 
 class Scheduler:
@@ -88,6 +105,7 @@ class Scheduler:
             raise ValueError(f"time_zone {time_zone!r} is not an IANA zone name such as "
                              "'Europe/Paris'") from None
         cron.validate(schedule, time_zone)  # InvalidSchedule says what is wrong
+        check_client(merged.get("client"), service="scheduler", asynchronous=route.asynchronous)
         self.route = route
         self.options = merged
         self.time_zone = time_zone
@@ -107,10 +125,11 @@ class Scheduler:
         path, headers, body = call.request(args, kwargs)
         if body:
             headers["Content-Type"] = CONTENT_TYPE
+        url = callback_url(self.options["base_url"], self.route.places, path)
         job = scheduler_v1.Job.wrap(beat.http_job(
-            self.job_id, self.schedule_expression, self.time_zone,
-            self.options["base_url"] + path, description=self.options.get("description") or "",
-            method=call.method, headers=headers, body=body))
+            self.job_id, self.schedule_expression, self.time_zone, url,
+            description=self.options.get("description") or "", method=call.method,
+            headers=headers, body=body))
         if self.options.get("retry_config") is not None:
             job.retry_config = self.options["retry_config"]
         request = scheduler_v1.CreateJobRequest(parent=self.location_path, job=job)
@@ -179,7 +198,8 @@ class ScheduledRoute(BuiltRoute):
                 if given is None:
                     client = gcp.scheduler_client(cls.asynchronous)
                 else:
-                    client = given() if callable(given) else given
+                    client = make_client(given, service="scheduler",
+                                         asynchronous=cls.asynchronous)
                 cls._clients[(id(given), loop)] = client
             return client
 
@@ -191,12 +211,17 @@ def ScheduledRouteBuilder(
     base_url: str | None = None,
     job_create_timeout: float = 10.0,
     pre_create_hook: ScheduledHook | None = None,
-    client: Any = None,
+    client: (scheduler_v1.CloudSchedulerClient
+             | Callable[[], scheduler_v1.CloudSchedulerClient] | None) = None,
 ) -> type[ScheduledRoute]:
     """A route class whose endpoints can be put on a Cloud Scheduler cron in
-    ``location_path`` (``projects/P/locations/L``), calling ``base_url`` + the route's path.
-    ``client``: a ``CloudSchedulerClient`` (default: the emulator where
-    ``CLOUD_SCHEDULER_EMULATOR_HOST`` is set, else Application Default Credentials)."""
+    ``location_path`` (``projects/P/locations/L``), calling ``base_url`` and the route's path
+    (by the rule of :func:`~celery_gcp.fastapi.DelayedRouteBuilder`).
+    ``client``: a ``CloudSchedulerClient`` or a function that makes one (told apart by
+    ``create_job``, as ``DelayedRouteBuilder`` tells them by ``create_task``); default: the
+    emulator where ``CLOUD_SCHEDULER_EMULATOR_HOST`` is set, else Application Default
+    Credentials. An async client raises ``TypeError``: use
+    :func:`AsyncScheduledRouteBuilder` for it."""
     return _build(False, location_path, base_url, callback_base_url, job_create_timeout,
                   pre_create_hook, client)
 
@@ -208,10 +233,12 @@ def AsyncScheduledRouteBuilder(
     base_url: str | None = None,
     job_create_timeout: float = 10.0,
     pre_create_hook: ScheduledHook | None = None,
-    client: Any = None,
+    client: (scheduler_v1.CloudSchedulerAsyncClient
+             | Callable[[], scheduler_v1.CloudSchedulerAsyncClient] | None) = None,
 ) -> type[ScheduledRoute]:
     """:func:`ScheduledRouteBuilder` whose ``.schedule()`` and ``.delete()`` are awaited;
-    ``client`` is a ``CloudSchedulerAsyncClient`` or a function that makes one."""
+    ``client`` is a ``CloudSchedulerAsyncClient`` or a function that makes one (a sync
+    client raises ``TypeError``: use :func:`ScheduledRouteBuilder` for it)."""
     return _build(True, location_path, base_url, callback_base_url, job_create_timeout,
                   pre_create_hook, client)
 
@@ -224,7 +251,7 @@ def _build(asynchronous: bool, location_path: str, base_url: str | None,
         "base_url": pick_base_url(base_url, callback_base_url),
         "job_create_timeout": job_create_timeout,
         "pre_create_hook": pre_create_hook,
-        "client": client,
+        "client": check_client(client, service="scheduler", asynchronous=asynchronous),
     }
     check_options("SchedulerOptions", defaults, _KNOWN)
     name = "AsyncScheduledRoute" if asynchronous else "ScheduledRoute"

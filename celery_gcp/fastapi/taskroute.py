@@ -43,7 +43,7 @@ from ..task import Task
 from ..worker.delivery import Admitted, DeliveryRoute, admitted, result_response
 from ..worker.outcomes import Outcome
 from ..worker.run import RunResult, TaskRun, run_async, run_sync
-from .builtroute import BuiltRoute
+from .builtroute import BuiltRoute, claimed_by, refuse_second_route
 
 if TYPE_CHECKING:
     from ..app import Celery
@@ -95,8 +95,10 @@ class RouteTask(Task[..., Any]):
         if running is not None and running[0] is self and running[1:3] == (
                 tuple(args), dict(kwargs)):
             return running[3].body, running[3].target
-        path, headers, body = type(self).route.call.request(args, kwargs, self._names())
-        return body, HttpTarget(path=path, method=type(self).route.call.method,
+        route = type(self).route
+        path, headers, body = route.call.request(args, kwargs, self._names())
+        # task_base_url is where the app is served: the whole path under it is sent.
+        return body, HttpTarget(path="".join(route.places[0]) + path, method=route.call.method,
                                 headers=headers, relay=True)
 
     def _names(self) -> list[str]:
@@ -131,6 +133,10 @@ class TaskRoute(BuiltRoute, DeliveryRoute):
 
     def __init__(self, path: str, endpoint: Callable[..., Any], **kwargs: Any) -> None:
         endpoint = getattr(endpoint, _ENDPOINT, endpoint)  # an include re-makes the route
+        owner = claimed_by(endpoint, "delay")
+        if owner is not None and not (isinstance(owner, TaskRoute)
+                                      and owner.celery_app is self.celery_app):
+            refuse_second_route(path, endpoint, "delay", owner)
         options = dict(getattr(endpoint, _OPTIONS, {}))
         app = self.celery_app
         name = options.get("name") or app.gen_task_name(endpoint.__name__, endpoint.__module__)

@@ -240,7 +240,7 @@ class CloudTasksTransport(Transport):
         given (made by the given function on first use)."""
         given = self._given_async
         if given is not None:
-            if callable(given):  # a factory: clients are not callable
+            if gcp.is_client_factory(given):  # made once; a mock client is callable too
                 given = self._given_async = given()
             return given
         loop = asyncio.get_running_loop()

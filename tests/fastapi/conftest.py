@@ -3,12 +3,13 @@
 from __future__ import annotations
 
 from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 
 import pytest
 from fastapi import FastAPI
 
-from celery_gcp.emulator import Emulator
+from celery_gcp.emulator import Clock, Emulator, ManualClock
 from celery_gcp.fastapi import location_path, queue_path
 from celery_gcp.testing import serve
 
@@ -33,11 +34,10 @@ class Site:
     received: Received
 
 
-@pytest.fixture
-def site(monkeypatch: pytest.MonkeyPatch, module_emulator: SharedEmulator) -> Iterator[Site]:
-    """The emulator (its variables set, so default clients use it) and an app served at
-    ``site.url``; the queue QUEUE exists."""
-    emu = module_emulator.begin()
+@contextmanager
+def make_site(monkeypatch: pytest.MonkeyPatch, module_emulator: SharedEmulator,
+              clock: Clock | None = None) -> Iterator[Site]:
+    emu = module_emulator.begin(clock)
     for name, value in emu.environ().items():
         monkeypatch.setenv(name, value)
     api = FastAPI()
@@ -48,3 +48,25 @@ def site(monkeypatch: pytest.MonkeyPatch, module_emulator: SharedEmulator) -> It
             yield Site(api, url, emu, Received())
         finally:
             module_emulator.reset()
+
+
+@pytest.fixture
+def site(monkeypatch: pytest.MonkeyPatch, module_emulator: SharedEmulator) -> Iterator[Site]:
+    """The emulator (its variables set, so default clients use it) and an app served at
+    ``site.url``; the queue QUEUE exists."""
+    with make_site(monkeypatch, module_emulator) as made:
+        yield made
+
+
+@pytest.fixture
+def clock() -> ManualClock:
+    """The emulator's clock in ``manual_site``: it moves only when advanced."""
+    return ManualClock()
+
+
+@pytest.fixture
+def manual_site(monkeypatch: pytest.MonkeyPatch, module_emulator: SharedEmulator,
+                clock: ManualClock) -> Iterator[Site]:
+    """``site`` with the emulator on ``clock`` (retries wait for ``clock.advance``)."""
+    with make_site(monkeypatch, module_emulator, clock) as made:
+        yield made

@@ -17,9 +17,7 @@ from celery_gcp.fastapi import (
     CloudSchedulerHeaders,
     ScheduledRouteBuilder,
     deadline_scheduled_hook,
-    max_retries,
 )
-from celery_gcp.testing import serve
 
 from .conftest import LOCATION, Site
 
@@ -134,24 +132,3 @@ async def test_async_builder(site: Site) -> None:
     site.emu.scheduler_client().run_job(name=job.job_id)
     assert site.received.wait_for(1) == [("ping", 3)]
     assert await job.delete() is True
-
-
-def test_max_retries_stops_redelivery() -> None:
-    from fastapi import FastAPI
-
-    api = FastAPI()
-    ran: list[int] = []
-
-    @api.post("/flaky", dependencies=[Depends(max_retries(2))])
-    def flaky() -> None:
-        ran.append(1)
-
-    import httpx
-
-    with serve(api) as url:
-        for count, status in [("0", 200), ("2", 200), ("3", 200)]:
-            answer = httpx.post(f"{url}/flaky", headers={
-                "X-CloudTasks-QueueName": "q", "X-CloudTasks-TaskRetryCount": count})
-            assert answer.status_code == status
-        assert answer.json() == {"detail": "Max retries exhausted"}
-    assert ran == [1, 1]
