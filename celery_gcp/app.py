@@ -29,6 +29,7 @@ from .exceptions import AlwaysEagerIgnored
 from .layers import Layers
 from .queue_routing import QueueRouter
 from .registry import TaskRegistry, check_task_name, make_task
+from .results.store import ResultStore
 from .sending import Sender, send_options, warn_once
 from .signals import Signal, SignalLayer, import_modules
 from .task import Task
@@ -47,6 +48,7 @@ __all__ = ["Celery", "TaskRegistry"]
 
 P = ParamSpec("P")
 R = TypeVar("R")
+_UNSET = object()  # app.backend not chosen yet
 logger = logging.getLogger("celery_gcp")
 
 # Celery constructor arguments for machinery that does not exist here (loaders, AMQP, events).
@@ -101,6 +103,7 @@ class Celery(AppSettings):
         self._finalized = False
         self._pending_autodiscover: list[tuple[Any, str]] = []
         self._transport: Transport | None = None
+        self._backend: ResultStore | object | None = _UNSET
         self._queue_router: tuple[int, QueueRouter] | None = None
         self._router: APIRouter | None = None
         self._task_route: type[TaskRoute] | None = None
@@ -312,6 +315,24 @@ class Celery(AppSettings):
         self._transport = transport
 
     @property
+    def backend(self) -> ResultStore | None:
+        """The result store ``result_backend`` names (``None``: no store, as without a
+        Celery result backend); assign one to replace it (tests: ``MemoryStore()``)."""
+        if self._backend is _UNSET:
+            url = self.conf.get("result_backend")
+            if url:
+                from .results import store_for_url
+
+                self._backend = store_for_url(str(url))
+            else:
+                self._backend = None
+        return self._backend  # type: ignore[return-value]
+
+    @backend.setter
+    def backend(self, store: ResultStore | None) -> None:
+        self._backend = store
+
+    @property
     def queue_router(self) -> QueueRouter:
         """The routing of task calls to queues (``task_routes``, ``task_default_queue``)."""
         conf = self.conf
@@ -383,6 +404,8 @@ class Celery(AppSettings):
         """Close the transport."""
         if self._transport is not None:
             self._transport.close()
+        if isinstance(self._backend, ResultStore):
+            self._backend.close()
 
     def __enter__(self) -> Celery:
         return self
