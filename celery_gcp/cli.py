@@ -17,6 +17,7 @@ import click
 
 from .platform import CERTS_URL_VARIABLE, SCHEDULER_VARIABLE, TASKS_VARIABLE
 from .utils.imports import import_object
+from .utils.urls import masked_url
 
 if TYPE_CHECKING:
     from . import queues
@@ -177,9 +178,13 @@ def _environ_default(name: str, value: str) -> Iterator[None]:
 @click.option("--asgi", default=None, metavar="MODULE:ATTRIBUTE",
               help="Serve this ASGI app (your FastAPI app, with the app's router and its "
                    "task routes) instead of the app's task endpoints alone.")
+@click.option("--data-dir", type=click.Path(file_okay=False), default=".celery-gcp",
+              show_default=True,
+              help="Where task results are kept (results.sqlite) if the app sets no "
+                   "result_backend.")
 @click.pass_context
 def dev(ctx: click.Context, port: int, run_target: str | None, exit_when_idle: bool,
-        timeout: float, asgi: str | None) -> None:
+        timeout: float, asgi: str | None, data_dir: str) -> None:
     """Run everything locally: emulator, queues and worker, with a log line per task event."""
     import threading
 
@@ -192,7 +197,7 @@ def dev(ctx: click.Context, port: int, run_target: str | None, exit_when_idle: b
         app = _app(ctx)
     log = TaskLog()
     log.connect(app)
-    stack = DevStack(app, port=port, asgi=asgi)
+    stack = DevStack(app, port=port, asgi=asgi, data_dir=data_dir)
     try:
         stack.__enter__()
     except ScheduleError as exc:  # a beat_schedule entry that cannot run: say which, and why
@@ -200,6 +205,8 @@ def dev(ctx: click.Context, port: int, run_target: str | None, exit_when_idle: b
     try:
         click.echo(f"dev: Cloud Tasks emulator at {stack.address}; worker at {stack.url}; "
                    f"queues: {', '.join(stack.queue_names())}")
+        if stack.results:
+            click.echo(f"dev: results in {masked_url(stack.results)}")
         for change in stack.jobs:
             entry = change.entry
             click.echo(f"dev: beat {entry.name!r}: {entry.task} at '{entry.spec.expression}' "

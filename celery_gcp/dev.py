@@ -11,6 +11,7 @@ import os
 import threading
 import time
 from collections.abc import Callable
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -96,8 +97,11 @@ class DevStack:
     """Emulator + queues + worker for ``app``; use as a context manager."""
 
     def __init__(self, app: Celery, port: int = 8000, host: str = "127.0.0.1",
-                 asgi: Any = None) -> None:
+                 asgi: Any = None, data_dir: str | os.PathLike[str] | None = None) -> None:
         self.app = app
+        #: Where ``dev`` keeps what it stores (the results' SQLite file), if the app names
+        #: no ``result_backend`` of its own; ``None``: no store.
+        self.data_dir = data_dir
         #: What to serve: an ASGI app or ``"module:attribute"`` (default: the app's tasks).
         self.asgi = asgi
         self.host = host
@@ -126,6 +130,7 @@ class DevStack:
             self.address = address
             conf = self.app.conf
             conf.gcp_project = conf.gcp_project or "local"
+            self.results = self.result_store_url()
             # Tasks carry the emulator's OIDC tokens and the worker checks them: the code path
             # of production, with the emulator's keys (and only those) trusted.
             conf.gcp_service_account = conf.gcp_service_account or DEV_SERVICE_ACCOUNT
@@ -162,6 +167,17 @@ class DevStack:
                 os.environ.pop(variable, None)
             else:
                 os.environ[variable] = value
+
+    def result_store_url(self) -> str | None:
+        """The app's ``result_backend``, or else (with :attr:`data_dir`) an SQLite file
+        there, set as the app's: ``.get()`` works locally with no setup."""
+        conf = self.app.conf
+        if not conf.get("result_backend") and self.data_dir is not None:
+            path = Path(self.data_dir).resolve()
+            path.mkdir(parents=True, exist_ok=True)
+            conf.result_backend = f"db+sqlite:///{path / 'results.sqlite'}"
+        url = conf.get("result_backend")
+        return str(url) if url else None
 
     def queue_names(self) -> list[str]:
         """Every Celery queue the app's tasks can be routed to."""

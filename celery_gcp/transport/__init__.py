@@ -2,11 +2,11 @@
 
 from __future__ import annotations
 
-import re
 import warnings
 from collections.abc import Callable
 
 from ..exceptions import CeleryGcpWarning
+from ..utils.urls import masked_url
 from .base import Receipt, SendOptions, Transport
 from .memory import MemoryTransport
 
@@ -24,7 +24,7 @@ def transport_for_url(url: str | None, *, clock: Callable[[], float] | None = No
         return MemoryTransport()
     if url and not str(url).startswith("cloudtasks://"):
         warnings.warn(
-            f"broker_url {_redact(str(url))!r} is ignored: celery_gcp sends tasks through "
+            f"broker_url {masked_url(str(url))!r} is ignored: celery_gcp sends tasks through "
             "Google Cloud Tasks and needs no broker. Remove broker_url, or set it to "
             "'memory://' to record messages in tests.",
             CeleryGcpWarning, stacklevel=4,
@@ -33,6 +33,3 @@ def transport_for_url(url: str | None, *, clock: Callable[[], float] | None = No
 
     return CloudTasksTransport(clock=clock, concurrency=concurrency)
 
-
-def _redact(url: str) -> str:
-    return re.sub(r"//([^:/@]*):[^@/]*@", r"//\1:***@", url)
