@@ -29,6 +29,7 @@ from .exceptions import AlwaysEagerIgnored
 from .layers import Layers
 from .queue_routing import QueueRouter
 from .registry import TaskRegistry, check_task_name, make_task
+from .results.layer import ResultLayer
 from .results.store import ResultStore
 from .sending import Sender, send_options, warn_once
 from .signals import Signal, SignalLayer, import_modules
@@ -111,8 +112,8 @@ class Celery(AppSettings):
         #: The send path (:mod:`celery_gcp.sending`).
         self.sender = Sender(self)
         #: The layers around every send and run (:mod:`celery_gcp.layers`); Celery's signals
-        #: are the first.
-        self.layers = Layers([SignalLayer()])
+        #: are the first, the result store's (idle without one) the second.
+        self.layers = Layers([SignalLayer(), ResultLayer(self)])
         self.on_configure = Signal(name="app.on_configure")
         self.on_after_configure = Signal(name="app.on_after_configure")
         self.on_after_finalize = Signal(name="app.on_after_finalize")
@@ -331,6 +332,7 @@ class Celery(AppSettings):
     @backend.setter
     def backend(self, store: ResultStore | None) -> None:
         self._backend = store
+        self.layers.epoch = -1  # the result layer's wishes follow the store
 
     @property
     def queue_router(self) -> QueueRouter:

@@ -25,6 +25,7 @@ from __future__ import annotations
 
 import os
 from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from datetime import timedelta
 from types import ModuleType
 from typing import Any
 
@@ -43,6 +44,8 @@ _CELERY_DEFAULTS: dict[str, Any] = {
     "imports": (),
     "include": (),
     "result_backend": None,
+    "result_expires": timedelta(days=1),
+    "result_extended": False,
     "result_serializer": "json",
     "task_acks_late": False,
     "task_acks_on_failure_or_timeout": True,
@@ -52,11 +55,15 @@ _CELERY_DEFAULTS: dict[str, Any] = {
     "task_default_rate_limit": None,
     "task_eager_propagates": False,
     "task_ignore_result": False,
+    "task_store_eager_result": False,
+    "task_store_errors_even_if_ignored": False,
+    "task_track_started": False,
     "task_routes": None,
     "task_serializer": "json",
     "task_soft_time_limit": None,
     "task_time_limit": None,
     "timezone": None,
+    "worker_deduplicate_successful_tasks": False,
 }
 
 

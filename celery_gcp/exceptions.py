@@ -28,7 +28,8 @@ This project's own errors share one root, :class:`CeleryGcpError`::
      │    └── MessageTooLargeError       a task over Cloud Tasks' 1 MB limit
      ├── ScheduleError (ValueError)      a periodic schedule Cloud Scheduler cannot run
      │    └── InvalidSchedule            a cron expression or time zone it would reject
-     └── NoResultBackendError (NotImplementedError)  a result or a chord, with no result store
+     ├── NoResultBackendError (NotImplementedError)  a result or a chord, with no result store
+     └── ResultStoreError                the result store could not be read or written
 
 (The emulator's own errors, which become gRPC status codes, are under
 :class:`EmulatorError`.)
@@ -66,6 +67,7 @@ __all__ = [
     "PartialSendError",
     "QueueNotFound",
     "Reject",
+    "ResultStoreError",
     "Retry",
     "ScheduleError",
     "SecurityError",
@@ -313,6 +315,11 @@ class InvalidSchedule(ScheduleError):
 class NoResultBackendError(CeleryGcpError, NotImplementedError):
     """A result (``AsyncResult.get()``) or a chord (which joins on results) was asked for,
     but celery_gcp keeps no result store."""
+
+
+class ResultStoreError(CeleryGcpError):
+    """The result store could not be read or written. A worker run that meets it answers 503,
+    so Cloud Tasks delivers the task again: its outcome is never silently lost."""
 
 
 class EmulatorError(CeleryGcpError):

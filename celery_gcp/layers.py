@@ -18,14 +18,17 @@ Example::
     app.layers.add(Timing())
 
 ``before_send`` may return a changed copy of the message, which is sent instead (and seen by
-the layers after it). A layer that has nothing to do says so with :meth:`Layer.wants`; layers
+the layers after it). ``before_run``, ``succeeded``, ``retried`` and ``failed`` may return an
+awaitable, which the run awaits before it goes on: a layer doing I/O on the async path
+(``run.asynchronous``; the result store's writes) returns one instead of blocking the event
+loop. A layer that has nothing to do says so with :meth:`Layer.wants`; layers
 that want no step of a send cost nothing on the send path (the per-step lists are rebuilt only
 when a layer is added or removed, or calls :func:`changed`).
 """
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
@@ -71,16 +74,18 @@ class Layer:
     def received(self, run: TaskRun) -> None:
         """A delivery was admitted and is about to run."""
 
-    def before_run(self, run: TaskRun) -> None:
+    def before_run(self, run: TaskRun) -> Awaitable[None] | None:
         """The run's request is pushed; the task body is next (``task_prerun``)."""
 
-    def succeeded(self, run: TaskRun, retval: Any) -> None:
+    def succeeded(self, run: TaskRun, retval: Any) -> Awaitable[None] | None:
         """The body returned ``retval``; callbacks were sent, ``on_success`` called."""
 
-    def retried(self, run: TaskRun, retry: Retry, einfo: ExceptionInfo) -> None:
+    def retried(self, run: TaskRun, retry: Retry,
+                einfo: ExceptionInfo) -> Awaitable[None] | None:
         """The run ended in a retry (its new task was sent); ``on_retry`` was called."""
 
-    def failed(self, run: TaskRun, exc: BaseException, einfo: ExceptionInfo) -> None:
+    def failed(self, run: TaskRun, exc: BaseException,
+               einfo: ExceptionInfo) -> Awaitable[None] | None:
         """The body raised and no retry was made; ``on_failure`` was called."""
 
     def after_run(self, run: TaskRun, result: RunResult) -> None:
@@ -101,7 +106,7 @@ class Layers:
     def __init__(self, layers: list[Layer] | None = None) -> None:
         self._layers: list[Layer] = list(layers or ())
         self.epoch = -1
-        self.steps: dict[str, tuple[Callable[..., None], ...]] = {}
+        self.steps: dict[str, tuple[Callable[..., Any], ...]] = {}
 
     def add(self, layer: Layer) -> None:
         """Add ``layer`` after the others."""
@@ -113,7 +118,7 @@ class Layers:
         self._layers.remove(layer)
         self.epoch = -1
 
-    def refresh(self) -> dict[str, tuple[Callable[..., None], ...]]:
+    def refresh(self) -> dict[str, tuple[Callable[..., Any], ...]]:
         """Ask every layer what it wants now; returns the new :attr:`steps`."""
         self.steps = {
             step: tuple(getattr(layer, step) for layer in self._layers if layer.wants(step))
@@ -121,7 +126,7 @@ class Layers:
         self.epoch = _epoch
         return self.steps
 
-    def step(self, name: str) -> tuple[Callable[..., None], ...]:
+    def step(self, name: str) -> tuple[Callable[..., Any], ...]:
         """The callables of step ``name``, in layer order (empty when no layer wants it)."""
         steps = self.steps if self.epoch == _epoch else self.refresh()
         return steps[name]

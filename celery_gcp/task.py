@@ -12,6 +12,7 @@ from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
+from . import states
 from .arguments import Arguments
 from .canvas import Signature
 from .context import (
@@ -340,13 +341,26 @@ class Task(Generic[P, R]):
 
     def update_state(self, task_id: str | None = None, state: str | None = None,
                      meta: Any = None, **kwargs: Any) -> None:
-        """Accepted and dropped, with a one-time warning: there is no result store to update.
-
-        (Celery without a result backend drops these updates silently.)
+        """Record ``state`` (a custom one, such as ``"PROGRESS"``) with ``meta`` for
+        ``task_id`` (by default the running task's): ``AsyncResult(id).state`` / ``.info``
+        read it. Without a result store it is dropped, with a one-time warning (Celery
+        without a result backend drops it silently).
         """
-        warn_once(self.app, "update_state",
-                  "update_state() is dropped: celery_gcp keeps no result store; "
-                  "record progress in your own storage, keyed by self.request.id")
+        store = self.app.backend
+        if store is None:
+            warn_once(self.app, "update_state",
+                      "update_state() is dropped: the app has no result store; set "
+                      "result_backend (or record progress in your own storage, keyed by "
+                      "self.request.id)")
+            return
+        from .results.layer import store_state
+
+        request = self.request
+        task_id = task_id or request.id
+        if task_id is None:
+            raise ValueError(f"update_state() outside a run of {self.name!r} needs task_id=")
+        store_state(self.app, store, task_id, state or states.PENDING, meta,
+                    request if request.id == task_id else None)
 
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[R]:
         """The result handle for ``task_id``."""

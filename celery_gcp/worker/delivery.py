@@ -31,10 +31,12 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
+from .. import states
 from ..context import CloudTasksDelivery
-from ..exceptions import MessageDecodeError
+from ..exceptions import MessageDecodeError, ResultStoreError
 from ..message import HttpTarget, Message
 from ..platform import RELAY_HEADER
+from ..results.codec import decode_result
 from ..transport import SendOptions
 from .intake import Intake, intake, invalid
 from .outcomes import STATE, Outcome, answer_outcome
@@ -207,11 +209,34 @@ async def run(delivery: Admitted, values: dict[str, Any],
     """Run an admitted delivery whose body FastAPI validated into ``values`` (a sync task in
     the thread pool, an async one on the event loop)."""
     task = delivery.task
+    done = await _already_succeeded(task, delivery.message)
+    if done is not None:
+        return done
     run = TaskRun(task, delivery.message, values, dependencies,
                   cloudtasks=delivery.cloudtasks).announce()
     if task.is_async:
         return await run_async(run)
     return await run_in_threadpool(run_sync, run)
+
+
+async def _already_succeeded(task: Task[..., Any], message: Message) -> RunResult | None:
+    """With ``worker_deduplicate_successful_tasks`` and a store: the answer to a delivery
+    whose task already succeeded (200, not run again), or ``None`` to run it."""
+    app = task.app
+    store = app.backend
+    if store is None or not app.conf.get("worker_deduplicate_successful_tasks"):
+        return None
+    try:
+        meta = await store.aget_meta(message.id)
+    except Exception as exc:  # cannot tell: have it delivered again rather than guess
+        logger.warning("task %s[%s]: the result store could not be read (%r), will be "
+                       "redelivered", task.name, message.id, exc)
+        return RunResult(Outcome.REQUEUE, ResultStoreError(
+            f"the result store could not be read for task {message.id}: {exc!r}"))
+    if meta is None or meta.get("status") != states.SUCCESS:
+        return None
+    logger.info("task %s[%s] already succeeded: not run again", task.name, message.id)
+    return RunResult(Outcome.SUCCESS, decode_result(meta))
 
 
 def result_response(task: Task[..., Any], message: Message, result: RunResult) -> Response:

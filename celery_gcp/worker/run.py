@@ -5,6 +5,11 @@ A run pushes ``self.request``, runs the layers' ``before_run`` step (``task_prer
 steps (Celery's signals among them), callbacks (``link``) or errbacks (``link_error``),
 autoretry, and the :class:`~celery_gcp.worker.outcomes.Outcome` that the worker turns into an
 HTTP status. Sync and async tasks share every step but the call itself.
+
+A layer's ``before_run``, ``succeeded``, ``retried`` and ``failed`` steps may return an
+awaitable (a result store's write, on the async path: :attr:`TaskRun.asynchronous`); the run
+awaits it before it goes on. A :class:`~celery_gcp.exceptions.ResultStoreError` from a step
+ends the run as ``REQUEUE`` (503): Cloud Tasks delivers the task again.
 """
 
 from __future__ import annotations
@@ -15,14 +20,14 @@ import logging
 import random
 import socket
 import threading
-from collections.abc import Generator
+from collections.abc import Awaitable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
 from ..canvas import maybe_signature
 from ..context import CloudTasksDelivery, Context, pop_request, push_request
 from ..einfo import ExceptionInfo
-from ..exceptions import ImproperlyConfigured, Retry, TaskPredicate
+from ..exceptions import ImproperlyConfigured, ResultStoreError, Retry, TaskPredicate
 from ..result import EagerResult
 from .outcomes import STATE, Outcome, classify
 
@@ -80,6 +85,17 @@ class TaskRun:
         )
         self._token: Any = None
         self.step = task.app.layers.step
+        #: Whether the run is driven on an event loop (:func:`run_async`): layers then return
+        #: awaitables for their I/O instead of blocking.
+        self.asynchronous = False
+        #: Awaitables returned by the layers' steps, awaited in order before the run goes on.
+        self.awaiting: list[Awaitable[Any]] = []
+
+    def _each(self, step: str, *args: Any) -> None:
+        for call in self.step(step):
+            pending = call(self, *args)
+            if pending is not None:
+                self.awaiting.append(pending)
 
     def announce(self) -> TaskRun:
         """Run the layers' ``received`` step (``task_received``); returns the run."""
@@ -90,8 +106,7 @@ class TaskRun:
     def start(self) -> None:
         """Push the request and run the before-hooks."""
         self._token = push_request(self.task, self.request)
-        for before in self.step("before_run"):
-            before(self)
+        self._each("before_run")
         self.task.before_start(self.message.id, self.args, self.kwargs)
 
     def call(self) -> Any:
@@ -107,8 +122,7 @@ class TaskRun:
             maybe_signature(callback, app=task.app).apply_async(
                 (retval,), parent_id=request.id, root_id=request.root_id)
         task.on_success(retval, request.id, self.args, self.kwargs)  # type: ignore[arg-type]
-        for succeeded in self.step("succeeded"):
-            succeeded(self, retval)
+        self._each("succeeded", retval)
         return RunResult(Outcome.SUCCESS, retval)
 
     def failed(self, exc: BaseException) -> RunResult:
@@ -120,16 +134,14 @@ class TaskRun:
         if outcome is Outcome.RETRY:
             assert isinstance(exc, Retry)
             task.on_retry(exc.exc, request.id, self.args, self.kwargs, einfo)  # type: ignore[arg-type]
-            for retried in self.step("retried"):
-                retried(self, exc, einfo)
+            self._each("retried", exc, einfo)
             logger.info("task %s[%s] retry: %s", task.name, request.id, exc)
             return RunResult(outcome, exc, einfo.traceback, exc.retry_message)
         if isinstance(exc, TaskPredicate):
             logger.info("task %s[%s] %s: %r", task.name, request.id, outcome.value, exc)
             return RunResult(outcome, exc, None)
         task.on_failure(exc, request.id, self.args, self.kwargs, einfo)  # type: ignore[arg-type]
-        for failed in self.step("failed"):
-            failed(self, exc, einfo)
+        self._each("failed", exc, einfo)
         self._call_errbacks(exc, einfo)
         if task.throws and isinstance(exc, task.throws):
             # Expected errors (Celery's ``throws``): logged briefly, without a traceback.
@@ -138,6 +150,13 @@ class TaskRun:
             logger.error("task %s[%s] raised %r", task.name, request.id, exc,
                          exc_info=(type(exc), exc, exc.__traceback__))
         return RunResult(outcome, exc, einfo.traceback)
+
+    def unstored(self, exc: ResultStoreError) -> RunResult:
+        """Settle a run whose outcome the result store could not record: 503, delivered
+        again (the body may run again; its outcome is not lost)."""
+        logger.warning("task %s[%s]: %s; answering 503 so it is delivered again",
+                       self.task.name, self.request.id, exc)
+        return RunResult(Outcome.REQUEUE, exc)
 
     def finish(self, result: RunResult) -> None:
         """Run the after-hooks and pop the request."""
@@ -202,65 +221,76 @@ def _takes_request(task: Task[..., Any]) -> bool:
     return len(names) > 1
 
 
+def _awaited(run: TaskRun) -> Generator[Any, Any, None]:
+    while run.awaiting:
+        yield run.awaiting.pop(0)
+
+
 def _steps(run: TaskRun) -> Generator[Any, Any, RunResult]:
-    """The I/O-free core of a run: yields the body's coroutine, if it returned one, for the
-    caller to complete (and send back its value, or throw its error in)."""
-    run.start()
+    """The I/O-free core of a run: yields the body's coroutine, if it returned one, and the
+    layers' awaitables, for the caller to complete (and send back the value, or throw the
+    error in)."""
     result: RunResult | None = None
     try:
         try:
-            retval = run.call()
-            if asyncio.iscoroutine(retval):
-                retval = yield retval
-            result = run.succeeded(retval)
-        except BaseException as exc:
-            result = run.failed(exc)
+            try:
+                run.start()
+                yield from _awaited(run)
+                retval = run.call()
+                if asyncio.iscoroutine(retval):
+                    retval = yield retval
+                result = run.succeeded(retval)
+                yield from _awaited(run)
+            except ResultStoreError:
+                raise
+            except BaseException as exc:
+                result = run.failed(exc)
+                yield from _awaited(run)
+        except ResultStoreError as exc:
+            run.awaiting.clear()
+            result = run.unstored(exc)
     finally:
         if result is not None:
             run.finish(result)
-        else:  # pragma: no cover - a hook itself failed before an outcome existed
+        elif run._token is not None:  # pragma: no cover - a hook failed before an outcome
             pop_request(run._token)
     return result
 
 
-def _resume(steps: Generator[Any, Any, RunResult], value: Any, error: BaseException | None,
-            ) -> RunResult:
+def _advance(steps: Generator[Any, Any, RunResult], value: Any, error: BaseException | None,
+             ) -> tuple[Any, RunResult | None]:
+    """The next awaitable of a run, or its result when it is over."""
     try:
-        if error is not None:
-            steps.throw(error)
-        else:
-            steps.send(value)
+        return (steps.throw(error) if error is not None else steps.send(value)), None
     except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    raise RuntimeError("a task run yielded twice")  # pragma: no cover
+        return None, done.value
 
 
 def run_sync(run: TaskRun) -> RunResult:
     """Run a sync task to its outcome (an ``async def`` body on a loop of its own)."""
-    steps = _steps(run)
-    try:
-        coroutine = next(steps)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    try:
-        value = _run_coroutine(coroutine)
-    except BaseException as exc:
-        return _resume(steps, None, exc)
-    return _resume(steps, value, None)
+    steps, settled = _steps(run), _NOTHING
+    while (step := _advance(steps, *settled))[1] is None:
+        try:
+            settled = _run_coroutine(step[0]), None
+        except BaseException as exc:
+            settled = None, exc
+    return step[1]
 
 
 async def run_async(run: TaskRun) -> RunResult:
     """Run an async task to its outcome on the running event loop."""
-    steps = _steps(run)
-    try:
-        coroutine = next(steps)
-    except StopIteration as done:
-        return done.value  # type: ignore[no-any-return]
-    try:
-        value = await coroutine
-    except BaseException as exc:
-        return _resume(steps, None, exc)
-    return _resume(steps, value, None)
+    run.asynchronous = True
+    steps, settled = _steps(run), _NOTHING
+    while (step := _advance(steps, *settled))[1] is None:
+        try:
+            settled = await step[0], None
+        except BaseException as exc:
+            settled = None, exc
+    return step[1]
+
+
+# What is sent into a run's steps first: no value, no error.
+_NOTHING: tuple[Any, BaseException | None] = (None, None)
 
 
 def _run_coroutine(coro: Any) -> Any:
@@ -299,6 +329,8 @@ def _eager_values(task: Task[..., Any], message: Message) -> dict[str, Any]:
 
 def _eager_result(task: Task[..., Any], message: Message, result: RunResult,
                   propagate: bool) -> EagerResult[Any]:
+    if isinstance(result.retval, ResultStoreError):
+        raise result.retval  # the caller asked to store the eager result: say it could not
     if propagate and result.outcome in _PROPAGATED:
         raise result.retval
     return EagerResult(message.id, result.retval, result.state, result.traceback, task.name)

@@ -1,0 +1,337 @@
+"""``AsyncResult`` and ``EagerResult`` (re-exported by :mod:`celery_gcp.result`).
+
+With a result store (``app.backend``) an :class:`AsyncResult` reads the task's meta from it,
+as Celery's does from its result backend: ``state``, ``result``, ``get()``... Without one it
+behaves as before there were stores: its state is what Cloud Tasks can tell (``PENDING``,
+``RETRY``) and :meth:`AsyncResult.get` raises :class:`NoResultBackendError`.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable, Iterator
+from datetime import datetime
+from typing import TYPE_CHECKING, Any, Generic, TypeVar
+
+from .. import states
+from ..exceptions import NoResultBackendError, TaskRevokedError, TimeoutError
+
+if TYPE_CHECKING:
+    from ..app import Celery
+    from .store import Meta, ResultStore
+
+__all__ = ["AsyncResult", "EagerResult", "ResultBase", "assert_will_not_block"]
+
+R = TypeVar("R")
+
+_NO_STORE = (
+    "the result of task {id} cannot be fetched: the app has no result store. Set "
+    "result_backend (redis://..., db+postgresql://..., db+sqlite:///path; see the migration "
+    "guide), have the task save what callers need keyed by its id, chain a follow-up task "
+    "with link=, or use task_always_eager=True in tests to get EagerResult values."
+)
+_WOULD_BLOCK = (
+    "Never call result.get() within a task: it blocks the worker's request until another "
+    "task finishes (set disable_sync_subtasks=False to do it anyway, or chain the tasks)."
+)
+
+
+def assert_will_not_block() -> None:
+    """``RuntimeError`` inside a task run by a worker, as Celery's ``get()`` raises."""
+    from ..context import current_request
+
+    request = current_request()
+    if request is not None and not request.is_eager:
+        raise RuntimeError(_WOULD_BLOCK)
+
+
+class ResultBase:
+    """Base class for results."""
+
+    parent: Any = None
+
+
+class AsyncResult(ResultBase, Generic[R]):
+    """The handle of a task that was sent.
+
+    Example::
+
+        result = add.delay(2, 3)
+        result.id       # the task id, also the Cloud Tasks task name
+        result.get(timeout=10)   # 5, with a result store
+    """
+
+    def __init__(self, id: str, backend: Any = None, task_name: str | None = None,
+                 app: Celery | None = None, parent: Any = None,
+                 location: str | None = None) -> None:
+        self.id = id
+        self.task_id = id
+        self.name = task_name
+        self.app = app
+        self.parent = parent
+        #: Where the transport put the task (the Cloud Tasks task name), when known.
+        self.location = location
+        self._backend = backend
+        self._cache: Meta | None = None  # a ready meta does not change: read once
+        self._on_ready: list[Callable[[AsyncResult[R]], Any]] = []
+
+    @property
+    def backend(self) -> ResultStore | None:
+        """The result store read (``backend=``, else the app's; ``None``: no store)."""
+        if self._backend is not None:
+            return self._backend  # type: ignore[no-any-return]
+        return (self.app or _current_app()).backend
+
+    def _meta(self) -> Meta | None:
+        if self._cache is not None:
+            return self._cache
+        store = self.backend
+        return None if store is None else self._seen(store.get_meta(self.id))
+
+    def _seen(self, meta: Meta | None) -> Meta | None:
+        if meta is not None and meta.get("status") in states.READY_STATES:
+            self._cache = meta
+            callbacks, self._on_ready = self._on_ready, []
+            for callback in callbacks:
+                callback(self)
+        return meta
+
+    @property
+    def state(self) -> str:
+        """The stored state; with no record, what the platform can tell: ``PENDING`` (not
+        tried yet) or ``RETRY`` (attempts failed so far) while Cloud Tasks holds the task,
+        ``PENDING`` otherwise, as Celery reports an id it has no record of."""
+        meta = self._meta()
+        if meta is not None:
+            return str(meta["status"])
+        if self.app is not None and self.location:
+            return self.app.transport.task_state(self.location) or states.PENDING
+        return states.PENDING
+
+    status = state
+
+    @property
+    def result(self) -> Any:
+        """The return value, the exception of a failed task, the ``meta`` of a custom state
+        (``None`` while pending)."""
+        meta = self._meta()
+        if meta is None:
+            return None
+        from .codec import decode_result
+
+        return decode_result(meta)
+
+    info = result
+
+    @property
+    def traceback(self) -> str | None:
+        """The formatted traceback of a failed (or retried) task."""
+        meta = self._meta()
+        return None if meta is None else meta.get("traceback")
+
+    @property
+    def date_done(self) -> datetime | None:
+        """When the task finished (UTC), or ``None``."""
+        meta = self._meta()
+        done = None if meta is None else meta.get("date_done")
+        return datetime.fromisoformat(done) if done else None
+
+    @property
+    def children(self) -> list[AsyncResult[Any]]:
+        """The results of the tasks this one sent, as recorded with its result."""
+        meta = self._meta()
+        ids = [] if meta is None else meta.get("children") or []
+        return [AsyncResult(child[0] if isinstance(child, list) else child, app=self.app)
+                for child in ids]
+
+    def ready(self) -> bool:
+        """Whether the task finished (SUCCESS, FAILURE or REVOKED)."""
+        return self.state in states.READY_STATES
+
+    def successful(self) -> bool:
+        """Whether the task succeeded."""
+        return self.state == states.SUCCESS
+
+    def failed(self) -> bool:
+        """Whether the task failed."""
+        return self.state == states.FAILURE
+
+    def _outcome(self, meta: Meta, propagate: bool) -> R:
+        from .codec import decode_result
+
+        value = decode_result(meta)
+        if propagate and meta.get("status") in states.PROPAGATE_STATES:
+            raise value if isinstance(value, BaseException) else TaskRevokedError(value)
+        return value  # type: ignore[no-any-return]
+
+    def _store_for_get(self, disable_sync_subtasks: bool) -> ResultStore:
+        store = self.backend
+        if store is None:
+            raise NoResultBackendError(_NO_STORE.format(id=self.id))
+        if disable_sync_subtasks:
+            assert_will_not_block()
+        return store
+
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            interval: float = 0.5, disable_sync_subtasks: bool = True, **kwargs: Any) -> R:
+        """Wait until the task is ready and return its result, polling the store every
+        ``interval`` seconds; a failure is re-raised (``propagate=False``: returned).
+        :class:`TimeoutError` after ``timeout`` seconds; ``RuntimeError`` inside a task."""
+        store = self._store_for_get(disable_sync_subtasks)
+        deadline = None if timeout is None else time.monotonic() + timeout
+        while True:
+            meta = self._cache or self._seen(store.get_meta(self.id))
+            if meta is not None and meta.get("status") in states.READY_STATES:
+                return self._outcome(meta, propagate)
+            if deadline is not None and time.monotonic() >= deadline:
+                raise TimeoutError("The operation timed out.")
+            # Poll no later than the deadline (the store offers no wake-up to wait on).
+            time.sleep(interval if deadline is None
+                       else max(0.0, min(interval, deadline - time.monotonic())))
+
+    wait = get
+
+    async def aget(self, timeout: float | None = None, propagate: bool = True,
+                   interval: float = 0.5, disable_sync_subtasks: bool = True) -> R:
+        """:meth:`get` for async callers: the store is read without blocking the loop."""
+        store = self._store_for_get(disable_sync_subtasks)
+        loop = asyncio.get_running_loop()
+        deadline = None if timeout is None else loop.time() + timeout
+        while True:
+            meta = self._cache or self._seen(await store.aget_meta(self.id))
+            if meta is not None and meta.get("status") in states.READY_STATES:
+                return self._outcome(meta, propagate)
+            if deadline is not None and loop.time() >= deadline:
+                raise TimeoutError("The operation timed out.")
+            await asyncio.sleep(interval if deadline is None
+                                else max(0.0, min(interval, deadline - loop.time())))
+
+    def collect(self, intermediate: bool = False, **kwargs: Any,
+                ) -> Iterator[tuple[AsyncResult[Any], Any]]:
+        """``(result, value)`` for this task and, depth first, the tasks it sent."""
+        yield self, self.get(**kwargs)
+        for child in self.children:
+            yield from child.collect(intermediate=intermediate, **kwargs)
+
+    def then(self, callback: Callable[[AsyncResult[R]], Any],
+             on_error: Any = None, weak: bool = False) -> None:
+        """Call ``callback(result)`` once, when this result is seen ready (by ``get()``,
+        ``ready()``, ``state``...: nothing watches the store in the background)."""
+        if self._cache is not None:
+            callback(self)
+        else:
+            self._on_ready.append(callback)
+
+    def forget(self) -> None:
+        """Delete the stored result (nothing to do without a store)."""
+        self._cache = None
+        store = self.backend
+        if store is not None:
+            store.forget(self.id)
+
+    def revoke(self, connection: Any = None, terminate: bool = False, signal: Any = None,
+               wait: bool = False, timeout: float | None = None) -> bool:
+        """Delete the task if it has not run yet; returns whether it was deleted. With a
+        store, a task not finished yet is recorded as REVOKED.
+
+        A running task cannot be stopped (``terminate=True`` raises): Cloud Tasks has no
+        way to interrupt a request in flight.
+        """
+        if terminate:
+            raise NotImplementedError("terminate=True: Cloud Tasks cannot stop a running task")
+        deleted = bool(self.app is not None and self.location
+                       and self.app.transport.revoke(self.location))
+        store = self.backend
+        if store is not None and not self.ready():
+            from .codec import encode_exception
+            from .layer import expires_of, make_meta
+
+            app = self.app or _current_app()
+            store.set_meta(self.id, make_meta(app, self.id, states.REVOKED, encode_exception(
+                TaskRevokedError("revoked"))), expires_of(app))
+            self._cache = None
+        return deleted
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, AsyncResult):
+            return other.id == self.id
+        if isinstance(other, str):
+            return other == self.id
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash(self.id)
+
+    def __str__(self) -> str:
+        return self.id
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: {self.id}>"
+
+
+class EagerResult(AsyncResult[R]):
+    """The outcome of a task run in this process (``apply()`` or ``task_always_eager``)."""
+
+    def __init__(self, id: str, ret_value: Any, state: str, traceback: str | None = None,
+                 name: str | None = None) -> None:
+        super().__init__(id, task_name=name)
+        self._result = ret_value
+        self._state = state
+        self._traceback = traceback
+
+    @property
+    def state(self) -> str:
+        """The state the run ended in (``SUCCESS``, ``FAILURE``, ``REVOKED``, ...)."""
+        return self._state
+
+    status = state
+
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            interval: float = 0.5, disable_sync_subtasks: bool = True, **kwargs: Any) -> R:
+        """Return the result; a failure is re-raised unless ``propagate=False``."""
+        if self.successful():
+            return self._result  # type: ignore[no-any-return]
+        if self._state in states.PROPAGATE_STATES and propagate:
+            raise self._result
+        return self._result  # type: ignore[no-any-return]
+
+    wait = get
+
+    @property
+    def result(self) -> Any:
+        """The return value, or the exception of a failed run."""
+        return self._result
+
+    info = result
+
+    @property
+    def traceback(self) -> str | None:
+        """The formatted traceback of a failed run."""
+        return self._traceback
+
+    def ready(self) -> bool:
+        """``True``: an eager run is over when this exists."""
+        return True
+
+    def successful(self) -> bool:
+        """Whether the run succeeded."""
+        return self._state == states.SUCCESS
+
+    def failed(self) -> bool:
+        """Whether the run failed."""
+        return self._state == states.FAILURE
+
+    def revoke(self, connection: Any = None, terminate: bool = False, signal: Any = None,
+               wait: bool = False, timeout: float | None = None) -> bool:
+        """Nothing to revoke: the task already ran."""
+        return False
+
+    def __repr__(self) -> str:
+        return f"<EagerResult: {self.id} {self._state}>"
+
+
+def _current_app() -> Celery:
+    from .._state import get_current_app
+
+    return get_current_app()

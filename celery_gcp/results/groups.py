@@ -1,0 +1,166 @@
+"""``ResultSet`` and ``GroupResult`` (re-exported by :mod:`celery_gcp.result`), as Celery's.
+
+A :class:`GroupResult` is kept in the result store by :meth:`GroupResult.save` (its id and
+its members' ids, in order) and found again by :meth:`GroupResult.restore`.
+"""
+
+from __future__ import annotations
+
+import time
+from collections.abc import Iterable, Iterator
+from typing import TYPE_CHECKING, Any
+
+from ..exceptions import NoResultBackendError, TimeoutError
+from .asyncresult import AsyncResult, ResultBase, _current_app
+
+if TYPE_CHECKING:
+    from ..app import Celery
+    from .store import ResultStore
+
+__all__ = ["GroupResult", "ResultSet"]
+
+
+class ResultSet(ResultBase):
+    """Several results, read together, in order."""
+
+    def __init__(self, results: Iterable[AsyncResult[Any]], app: Celery | None = None,
+                 **kwargs: Any) -> None:
+        self.results = list(results)
+        self.app = app
+
+    def add(self, result: AsyncResult[Any]) -> None:
+        """Add ``result`` to the set (if it is not there yet)."""
+        if result not in self.results:
+            self.results.append(result)
+
+    def remove(self, result: AsyncResult[Any] | str) -> None:
+        """Remove ``result`` (``KeyError`` if it is not there)."""
+        if result not in self.results:
+            raise KeyError(result)
+        self.results.remove(result)  # type: ignore[arg-type]
+
+    def get(self, timeout: float | None = None, propagate: bool = True,
+            interval: float = 0.5, disable_sync_subtasks: bool = True,
+            **kwargs: Any) -> list[Any]:
+        """Every result's value, in order; ``timeout`` bounds the whole wait."""
+        return self.join(timeout, propagate, interval, disable_sync_subtasks=disable_sync_subtasks)
+
+    def join(self, timeout: float | None = None, propagate: bool = True,
+             interval: float = 0.5, callback: Any = None, no_ack: bool = True,
+             on_message: Any = None, disable_sync_subtasks: bool = True,
+             **kwargs: Any) -> list[Any]:
+        """Wait for each result in turn and return their values (each failure re-raised
+        unless ``propagate=False``; :class:`TimeoutError` once ``timeout`` has passed)."""
+        deadline = None if timeout is None else time.monotonic() + timeout
+        values = []
+        for result in self.results:
+            remaining = None
+            if deadline is not None:
+                remaining = deadline - time.monotonic()
+                if remaining <= 0:
+                    raise TimeoutError("join operation timed out")
+            value = result.get(timeout=remaining, propagate=propagate, interval=interval,
+                               disable_sync_subtasks=disable_sync_subtasks)
+            if callback is not None:
+                callback(result.id, value)
+            values.append(value)
+        return values
+
+    def completed_count(self) -> int:
+        """How many results succeeded."""
+        return sum(r.successful() for r in self.results)
+
+    def ready(self) -> bool:
+        """Whether every result is ready."""
+        return all(r.ready() for r in self.results)
+
+    def successful(self) -> bool:
+        """Whether every result succeeded."""
+        return all(r.successful() for r in self.results)
+
+    def failed(self) -> bool:
+        """Whether any result failed."""
+        return any(r.failed() for r in self.results)
+
+    def waiting(self) -> bool:
+        """Whether any result is not ready yet."""
+        return not self.ready()
+
+    def forget(self) -> None:
+        """Forget every result."""
+        for result in self.results:
+            result.forget()
+
+    def revoke(self, connection: Any = None, terminate: bool = False, signal: Any = None,
+               wait: bool = False, timeout: float | None = None) -> None:
+        """Revoke every result."""
+        for result in self.results:
+            result.revoke(terminate=terminate)
+
+    def __iter__(self) -> Iterator[AsyncResult[Any]]:
+        return iter(self.results)
+
+    def __len__(self) -> int:
+        return len(self.results)
+
+    def __getitem__(self, index: int) -> AsyncResult[Any]:
+        return self.results[index]
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__name__}: [{', '.join(r.id for r in self.results)}]>"
+
+
+class GroupResult(ResultSet):
+    """The results of a group, in the order of its signatures, under the group's id."""
+
+    def __init__(self, results: Iterable[AsyncResult[Any]] | None = None,
+                 id: str | None = None, parent: Any = None, app: Celery | None = None,
+                 **kwargs: Any) -> None:
+        super().__init__(results or (), app=app)
+        self.id = id
+        self.parent = parent
+
+    def _store(self, backend: ResultStore | None = None) -> ResultStore:
+        store = backend or (self.app or _current_app()).backend
+        if store is None:
+            raise NoResultBackendError(
+                f"group {self.id} cannot be saved or restored: the app has no result store "
+                "(set result_backend)")
+        return store
+
+    def save(self, backend: ResultStore | None = None) -> GroupResult:
+        """Keep this group in the result store (until ``result_expires``), for
+        :meth:`restore`."""
+        from .layer import expires_of
+
+        if self.id is None:
+            raise ValueError("a GroupResult without an id cannot be saved: give it id=")
+        self._store(backend).save_group(self.id, [r.id for r in self.results],
+                                        expires_of(self.app or _current_app()))
+        return self
+
+    def delete(self, backend: ResultStore | None = None) -> None:
+        """Remove this group from the result store (not its tasks' results)."""
+        if self.id is not None:
+            self._store(backend).delete_group(self.id)
+
+    @classmethod
+    def restore(cls, id: str, backend: ResultStore | None = None,
+                app: Celery | None = None) -> GroupResult | None:
+        """The group saved under ``id``, or ``None``."""
+        ids = cls(id=id, app=app)._store(backend).restore_group(id)
+        if ids is None:
+            return None
+        return cls([AsyncResult(task_id, app=app, backend=backend) for task_id in ids],
+                   id=id, app=app)
+
+    def __eq__(self, other: object) -> bool:
+        if isinstance(other, GroupResult):
+            return other.id == self.id and other.results == self.results
+        return NotImplemented
+
+    def __hash__(self) -> int:
+        return hash((self.id, tuple(self.results)))
+
+    def __repr__(self) -> str:
+        return f"<GroupResult: {self.id} [{', '.join(r.id for r in self.results)}]>"

@@ -1,0 +1,231 @@
+"""The result layer: records each run's states in the app's result store, as Celery does.
+
+It is one :class:`~celery_gcp.layers.Layer` of every app (after the signal layer) and wants
+no step while ``app.backend`` is ``None``, so an app without a store runs as before. With a
+store it records, for task endpoints, ``TaskRoute`` routes and eager runs alike (eager ones
+with ``task_store_eager_result``):
+
+=========  =================================================================================
+STARTED    before the body, with ``track_started`` / ``task_track_started``
+RETRY      the run ended in a retry (the exception and its traceback)
+SUCCESS    the return value, unless results are ignored (``ignore_result``)
+FAILURE    the exception and its traceback (kept with ``ignore_result`` only when
+           ``task_store_errors_even_if_ignored``)
+=========  =================================================================================
+
+Each record expires after ``result_expires`` (one day by default; a ``timedelta`` or
+seconds; ``None`` keeps it). A write that fails raises
+:class:`~celery_gcp.exceptions.ResultStoreError`, which the run answers with 503 so Cloud
+Tasks delivers the task again. On the async path (:attr:`TaskRun.asynchronous`) the writes
+are awaitables the run awaits, so store I/O never blocks the event loop.
+"""
+
+from __future__ import annotations
+
+import os
+import socket
+from collections.abc import Awaitable, Mapping
+from datetime import timedelta
+from typing import TYPE_CHECKING, Any
+
+from .. import states
+from ..exceptions import ResultStoreError
+from ..layers import Layer
+
+if TYPE_CHECKING:
+    from ..app import Celery
+    from ..context import Context
+    from ..einfo import ExceptionInfo
+    from ..exceptions import Retry
+    from ..task import Task
+    from ..worker.run import TaskRun
+    from .store import ResultStore
+
+__all__ = ["ResultLayer", "expires_of", "make_meta", "store_state"]
+
+_HOSTNAME = socket.gethostname()
+
+
+def expires_of(app: Celery) -> float | None:
+    """``result_expires`` in seconds (``None``: records do not expire)."""
+    value = app.conf.get("result_expires")
+    if value is None:
+        return None
+    if isinstance(value, timedelta):
+        return value.total_seconds()
+    return float(value)
+
+
+def make_meta(app: Celery, task_id: str, state: str, result: Any, traceback: str | None = None,
+              request: Context | None = None, children: list[Any] | None = None,
+              ) -> dict[str, Any]:
+    """A meta in Celery's layout (with the request's fields under ``result_extended``)."""
+    meta: dict[str, Any] = {
+        "status": state, "result": result, "traceback": traceback,
+        "children": children or [],
+        "date_done": app.now().isoformat() if state in states.READY_STATES else None,
+        "task_id": task_id,
+    }
+    if request is not None and app.conf.get("result_extended"):
+        from .codec import encode_result
+
+        info = request.delivery_info or {}
+        meta.update(name=request.task, args=encode_result(list(request.args or ())),
+                    kwargs=encode_result(dict(request.kwargs or {})),
+                    worker=request.hostname, retries=request.retries,
+                    queue=info.get("routing_key"))
+    return meta
+
+
+def store_state(app: Celery, store: ResultStore, task_id: str, state: str, meta: Any,
+                request: Context | None = None) -> None:
+    """Record a custom state (``update_state``): ``meta`` is the result as Celery stores it
+    (an exception is encoded as one)."""
+    from .codec import encode_exception, encode_result
+
+    value = encode_exception(meta) if isinstance(meta, BaseException) else encode_result(meta)
+    _write(store, make_meta(app, task_id, state, value, request=request), expires_of(app))
+
+
+def _write(store: ResultStore, meta: Mapping[str, Any], expires: float | None) -> None:
+    try:
+        store.set_meta(meta["task_id"], meta, expires)
+    except Exception as exc:
+        raise _unstored(store, meta, exc) from exc
+
+
+async def _awrite(store: ResultStore, meta: Mapping[str, Any], expires: float | None) -> None:
+    try:
+        await store.aset_meta(meta["task_id"], meta, expires)
+    except Exception as exc:
+        raise _unstored(store, meta, exc) from exc
+
+
+def _unstored(store: ResultStore, meta: Mapping[str, Any], exc: Exception) -> ResultStoreError:
+    return ResultStoreError(
+        f"the {meta['status']} state of task {meta['task_id']} could not be stored in the "
+        f"result store {store.url or type(store).__name__}: {exc!r}")
+
+
+def _ignores_result(task: Task[..., Any]) -> bool:
+    ignore = task.ignore_result
+    return bool(task.app.conf.task_ignore_result if ignore is None else ignore)
+
+
+class ResultLayer(Layer):
+    """Records the states of ``app``'s runs in ``app.backend`` (see the module docstring)."""
+
+    def __init__(self, app: Celery) -> None:
+        self.app = app
+
+    def wants(self, step: str) -> bool:
+        """The run steps it overrides, and only while the app has a store."""
+        return super().wants(step) and self.app.backend is not None
+
+    def _store(self, run: TaskRun) -> ResultStore | None:
+        """The store to record ``run`` in, or ``None`` (an eager run, unless
+        ``task_store_eager_result``)."""
+        store = self.app.backend
+        if store is None or (run.request.is_eager
+                             and not self.app.conf.get("task_store_eager_result")):
+            return None
+        return store
+
+    def _stores_errors(self, run: TaskRun) -> bool:
+        return (not _ignores_result(run.task)
+                or bool(run.task.store_errors_even_if_ignored
+                        or self.app.conf.get("task_store_errors_even_if_ignored")))
+
+    def _record(self, run: TaskRun, store: ResultStore, meta: dict[str, Any],
+                ) -> Awaitable[None] | None:
+        expires = expires_of(self.app)
+        chord = self._chord_part(run, store, meta)
+        if run.asynchronous:
+            return self._arecord(store, meta, expires, chord)
+        _write(store, meta, expires)
+        if chord is not None:
+            _chord_done(*chord)
+        return None
+
+    async def _arecord(self, store: ResultStore, meta: dict[str, Any], expires: float | None,
+                       chord: tuple[Any, ...] | None) -> None:
+        await _awrite(store, meta, expires)
+        if chord is not None:
+            import anyio.to_thread
+
+            await anyio.to_thread.run_sync(_chord_done, *chord)
+
+    def _chord_part(self, run: TaskRun, store: ResultStore, meta: dict[str, Any],
+                    ) -> tuple[Any, ...] | None:
+        from .chords import CHORD_HEADER
+
+        if (CHORD_HEADER not in run.message.headers
+                or meta["status"] not in (states.SUCCESS, states.FAILURE)):
+            return None
+        from .codec import decode_result
+
+        return self.app, store, run.message, meta["status"], decode_result(meta)
+
+    def before_run(self, run: TaskRun) -> Awaitable[None] | None:
+        """STARTED, with ``track_started`` (as Celery: not when results are ignored)."""
+        store = self._store(run)
+        task = run.task
+        if store is None or _ignores_result(task) or not (
+                task.track_started or self.app.conf.get("task_track_started")):
+            return None
+        return self._record(run, store, make_meta(
+            self.app, run.message.id, states.STARTED,
+            {"pid": os.getpid(), "hostname": _HOSTNAME}, request=run.request))
+
+    def succeeded(self, run: TaskRun, retval: Any) -> Awaitable[None] | None:
+        """SUCCESS and the return value (FAILURE if the value has no JSON form)."""
+        from .codec import encode_exception, encode_result
+
+        store = self._store(run)
+        if store is None or _ignores_result(run.task):
+            return None
+        try:
+            meta = make_meta(self.app, run.message.id, states.SUCCESS, encode_result(retval),
+                             request=run.request)
+        except TypeError as exc:  # stored as the failure it is, as Celery does
+            meta = make_meta(self.app, run.message.id, states.FAILURE, encode_exception(exc),
+                             repr(exc), request=run.request)
+        return self._record(run, store, meta)
+
+    def retried(self, run: TaskRun, retry: Retry,
+                einfo: ExceptionInfo) -> Awaitable[None] | None:
+        """RETRY, with the exception that caused it."""
+        from .codec import encode_exception
+
+        store = self._store(run)
+        if store is None or not self._stores_errors(run):
+            return None
+        reason = retry.exc if isinstance(retry.exc, BaseException) else retry
+        return self._record(run, store, make_meta(
+            self.app, run.message.id, states.RETRY, encode_exception(reason),
+            einfo.traceback, request=run.request))
+
+    def failed(self, run: TaskRun, exc: BaseException,
+               einfo: ExceptionInfo) -> Awaitable[None] | None:
+        """FAILURE, with the exception and its traceback."""
+        from .codec import encode_exception
+
+        store = self._store(run)
+        if store is None or not self._stores_errors(run):
+            return None
+        return self._record(run, store, make_meta(
+            self.app, run.message.id, states.FAILURE, encode_exception(exc), einfo.traceback,
+            request=run.request))
+
+
+def _chord_done(app: Celery, store: ResultStore, message: Any, state: str, result: Any) -> None:
+    """Count a chord header member done; a failure to do so is redelivered like a failed
+    write (the count is idempotent)."""
+    from . import chords
+
+    try:
+        chords.part_done(app, store, message, state, result)
+    except Exception as exc:
+        raise ResultStoreError(
+            f"chord member {message.id} was stored as {state} but could not be counted done: "
+            f"{exc!r}") from exc
