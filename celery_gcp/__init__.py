@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ._state import current_app, get_current_app
     from .app import Celery
-    from .canvas import Signature, chain, group, signature
+    from .canvas import Signature, chain, chord, group, signature
     from .result import AsyncResult, EagerResult
     from .shared import shared_task
     from .task import Task
@@ -24,6 +24,7 @@ __all__ = [
     "Signature",
     "Task",
     "chain",
+    "chord",
     "current_app",
     "get_current_app",
     "group",
@@ -43,6 +44,7 @@ _HOMES = {
     "Signature": "canvas",
     "Task": "task",
     "chain": "canvas",
+    "chord": "canvas",
     "current_app": "_state",
     "get_current_app": "_state",
     "group": "canvas",

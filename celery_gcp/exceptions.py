@@ -7,7 +7,8 @@ Celery's own names keep Celery's hierarchy::
      ├── ImproperlyConfigured
      ├── SecurityError
      └── TaskError: NotRegistered (KeyError), AlreadyRegistered, TimeoutError,
-                    MaxRetriesExceededError, TaskRevokedError, InvalidTaskError, QueueNotFound
+                    MaxRetriesExceededError, TaskRevokedError, InvalidTaskError, QueueNotFound,
+                    ChordError
     SoftTimeLimitExceeded, TimeLimitExceeded   (plain exceptions, as in Celery)
     ParseException (ValueError)   a crontab field that cannot be parsed (Celery's is a plain
                                   Exception; here it is also the ValueError of the other
@@ -51,6 +52,7 @@ __all__ = [
     "CeleryGcpError",
     "CeleryGcpWarning",
     "CeleryWarning",
+    "ChordError",
     "DuplicateTaskError",
     "EmulatorError",
     "Ignore",
@@ -219,6 +221,10 @@ class TaskRevokedError(TaskError):
 
 class InvalidTaskError(TaskError):
     """The task has invalid data or is not properly constructed."""
+
+
+class ChordError(TaskError):
+    """A chord's header had a failing member: the body is not run, its errbacks get this."""
 
 
 class SoftTimeLimitExceeded(Exception):

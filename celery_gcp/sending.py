@@ -384,14 +384,16 @@ def _datetime(option: str, value: Any) -> datetime:
 
 
 def _signatures(option: str, value: Any) -> tuple[Mapping[str, Any], ...]:
-    from .canvas import maybe_signature  # loaded with the tasks; only calls with links
+    from .canvas import Signature  # loaded with the tasks; only calls with links
 
     items = list(value) if isinstance(value, list | tuple) else [value]
     out = []
     for item in items:
         if not isinstance(item, Mapping) or not isinstance(item.get("task"), str):
             raise TaskArgumentError(f"{option}= takes signatures (task.s(...)), got {item!r}")
-        maybe_signature(item)  # a chain's or group's members too: the worker rebuilds them
+        # Rebuilt from its dict as the worker will (a chain's or group's members too; a
+        # chord's refusal without a result store happens here, at the call site).
+        Signature.from_dict(item)
         out.append(_plain(option, item))
     return tuple(out)
 

@@ -10,7 +10,8 @@ import celery_gcp
 
 def test_top_level_names_are_pinned() -> None:
     assert sorted(celery_gcp.__all__) == [
-        "AsyncResult", "Celery", "EagerResult", "Signature", "Task", "chain", "current_app",
+        "AsyncResult", "Celery", "EagerResult", "Signature", "Task", "chain", "chord",
+        "current_app",
         "get_current_app", "group", "shared_task", "signature", "uuid",
     ]
 

@@ -10,13 +10,15 @@ Example::
     chain(add.s(2, 2), mul.s(4)).apply_async()      # mul(4, 4) after add
     add.apply_async((1, 1), link=group(mul.s(2), mul.s(3)))   # both get 2
     add.s(1, 1).set(countdown=10).apply_async()
+    chord([add.s(1, 1), add.s(2, 2)])(tsum.s())      # tsum([2, 4]), with a result store
 """
 
 from __future__ import annotations
 
 from ..result import GroupResult
+from .chords import chord
 from .signatures import Signature, maybe_signature, signature, subtask
 from .workflows import chain, group
 
-__all__ = ["GroupResult", "Signature", "chain", "group", "maybe_signature", "signature",
-           "subtask"]
+__all__ = ["GroupResult", "Signature", "chain", "chord", "group", "maybe_signature",
+           "signature", "subtask"]

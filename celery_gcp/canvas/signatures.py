@@ -11,7 +11,7 @@ from __future__ import annotations
 from collections.abc import Callable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
-from ..exceptions import NoResultBackendError, TaskArgumentError
+from ..exceptions import TaskArgumentError
 from ..message import new_id
 from ..result import AsyncResult, ResultBase
 from ..utils.functional import maybe_list
@@ -28,14 +28,6 @@ S = TypeVar("S", bound="Signature")
 
 # Options that hold lists of signatures: merged by adding, not by replacing.
 _LISTS = ("link", "link_error")
-
-CHORD = (
-    "{what} is a chord (a group followed by another step, joined on every member's result), "
-    "and a chord needs a result store to join on, which celery_gcp does not have yet. Run the "
-    "group as the last step instead (each member gets the previous result), or have each "
-    "member record its completion and the last one send the next step."
-)
-
 
 class Signature(dict[str, Any]):
     """A task call that can be passed around and made later."""
@@ -89,8 +81,8 @@ class Signature(dict[str, Any]):
         """The signature a dict describes, as the class its ``subtask_type`` names.
 
         Raises :class:`~celery_gcp.exceptions.TaskArgumentError` for a dict that is no
-        signature or names an unknown type, and
-        :class:`~celery_gcp.exceptions.NoResultBackendError` for a chord.
+        signature or names an unknown type (and a chord's, with no result store to join it,
+        :class:`~celery_gcp.exceptions.NoResultBackendError`).
         """
         if not isinstance(d, Mapping) or not isinstance(d.get("task"), str):
             raise TaskArgumentError(f"expected a signature (task.s(...)), got {d!r}")
@@ -99,8 +91,6 @@ class Signature(dict[str, Any]):
             return Signature(d, app=app)
         target = cls.TYPES.get(kind)
         if target is None:
-            if kind == "chord":
-                raise NoResultBackendError(CHORD.format(what=f"signature {d['task']!r}"))
             raise TaskArgumentError(
                 f"signature {d['task']!r} has subtask_type {kind!r}, which is not known here: "
                 f"known types are {sorted(cls.TYPES)}; register its class with "

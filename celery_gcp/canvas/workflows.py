@@ -3,8 +3,8 @@
 As in Celery, a chain's or group's dict holds its members in ``kwargs["tasks"]`` (with
 ``subtask_type`` ``"chain"`` / ``"group"``), so one used as a callback (``link=group(...)``),
 as a chain step or as a group member is rebuilt whole by the worker
-(:meth:`Signature.from_dict`). A group followed by another step is a chord, which needs a
-result store: it is refused when the chain is built.
+(:meth:`Signature.from_dict`). A group followed by another step is a chord
+(:mod:`.chords`), which needs a result store.
 """
 
 from __future__ import annotations
@@ -13,15 +13,16 @@ import itertools
 from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from ..exceptions import NoResultBackendError, PartialSendError, TaskArgumentError
+from ..exceptions import PartialSendError, TaskArgumentError
 from ..result import AsyncResult, GroupResult, ResultBase
 from ..utils.functional import maybe_list
-from .signatures import CHORD, Signature, maybe_signature, merged_options
+from .signatures import Signature, maybe_signature, merged_options
 
 if TYPE_CHECKING:
     from ..app import Celery
+    from ..transport.base import SendOptions
 
-__all__ = ["chain", "group"]
+__all__ = ["chain", "group", "send_members"]
 
 
 class _Workflow(Signature):
@@ -77,8 +78,8 @@ class chain(_Workflow):
 
     ``apply_async`` sends the first step with the rest attached as ``link`` callbacks, so each
     worker sends the next step when its own succeeds; ``apply`` runs every step here. A
-    chain inside a chain is spliced in; a group may be the last step (each member gets the
-    result before it), but a group followed by another step is a chord and is refused.
+    chain inside a chain is spliced in; a group as the last step gets the result before it
+    (each member); a group followed by another step is a chord (joined on every member).
 
     Example::
 
@@ -93,10 +94,27 @@ class chain(_Workflow):
             steps.extend(member._unchained() if isinstance(member, chain) else [member])
         if not steps:
             raise ValueError("chain() needs at least one signature")
-        for step, following in itertools.pairwise(steps):
-            if isinstance(step, group):
-                raise NoResultBackendError(CHORD.format(what=f"{step!r} | {following!r}"))
-        return steps
+        from .chords import chord
+
+        joined: list[Signature] = []
+        for step in steps:  # a group followed by a step is a chord, as in Celery
+            if joined and isinstance(joined[-1], group) and not isinstance(step, group):
+                step = chord(joined.pop(), step, app=step._app)
+            joined.append(step)
+        return joined
+
+    @classmethod
+    def from_dict(cls, d: Mapping[str, Any], app: Celery | None = None) -> Signature:
+        """Rebuild a chain and its steps from its dict form (a chord step, from a group
+        followed by a step, needs a result store: refused here, where it is sent)."""
+        from .chords import chord, joinable
+
+        rebuilt = super().from_dict(d, app=app)
+        assert isinstance(rebuilt, chain)
+        for step in rebuilt.tasks:
+            if isinstance(step, chord):
+                joinable(app, repr(step))
+        return rebuilt
 
     def _unchained(self) -> list[Signature]:
         """The steps of this chain spliced into another: its callback on its last step, its
@@ -242,19 +260,7 @@ class group(_Workflow):
         if self.immutable:
             args = kwargs = None
         prepared = [member._prepared(args, kwargs, {}) for member in members]
-        messages = [first.message(**first_options) for first, first_options, _ in prepared]
-        outcomes = app.sender.send_many(
-            messages, send_options(merged_options(self.options, options)))
-        slots: list[Any] = [
-            outcome if isinstance(outcome, Exception)
-            else frozen if frozen is not None  # a chain member: its last step's result
-            else AsyncResult(outcome.task_id, task_name=message.task, app=app,
-                             location=outcome.name)
-            for message, outcome, (_, _, frozen)
-            in zip(messages, outcomes, prepared, strict=True)
-        ]
-        if any(isinstance(slot, Exception) for slot in slots):
-            raise PartialSendError(slots)
+        slots = send_members(app, prepared, send_options(merged_options(self.options, options)))
         return GroupResult(slots, id=group_id)
 
     def apply(self, args: Sequence[Any] | None = None,
@@ -292,5 +298,32 @@ class group(_Workflow):
             args = kwargs = None
         return self._copy([task.clone(args, kwargs) for task in self.tasks], options)
 
+    def __or__(self, other: Signature) -> Signature:  # type: ignore[override]
+        """``group | step`` is a chord, as in Celery (``group | group``: a chain)."""
+        if isinstance(other, group):
+            return chain(self, other, app=self._app)
+        from .chords import chord
+
+        return chord(self, other, app=self._app)
+
     def __repr__(self) -> str:
         return f"group({self.tasks!r})"
+
+
+def send_members(app: Celery, prepared: Sequence[tuple[Signature, dict[str, Any], Any]],
+                 options: SendOptions | None) -> list[Any]:
+    """Send prepared members (``_prepared``'s triples) in one bulk send; their results in
+    order (a chain member: its last step's). If any could not be sent the others still are,
+    and :class:`~celery_gcp.exceptions.PartialSendError` says which failed and why."""
+    messages = [first.message(**first_options) for first, first_options, _ in prepared]
+    outcomes = app.sender.send_many(messages, options)
+    slots: list[Any] = [
+        outcome if isinstance(outcome, Exception)
+        else frozen if frozen is not None  # a chain member: its last step's result
+        else AsyncResult(outcome.task_id, task_name=message.task, app=app,
+                         location=outcome.name)
+        for message, outcome, (_, _, frozen) in zip(messages, outcomes, prepared, strict=True)
+    ]
+    if any(isinstance(slot, Exception) for slot in slots):
+        raise PartialSendError(slots)
+    return slots
