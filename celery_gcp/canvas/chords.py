@@ -16,7 +16,6 @@ Example::
 from __future__ import annotations
 
 from collections.abc import Iterable, Mapping, Sequence
-from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import NoResultBackendError, TaskArgumentError
@@ -29,7 +28,7 @@ from .workflows import chain, group, send_members
 if TYPE_CHECKING:
     from ..app import Celery
 
-__all__ = ["chord", "joinable", "result_expires"]
+__all__ = ["chord", "joinable"]
 
 _NO_STORE = (
     "{what} is a chord: its header's members count themselves done in a result store and the "
@@ -50,15 +49,6 @@ def joinable(app: Celery | None, what: str) -> Celery:
     if app.backend is None and not app.sender.eager():
         raise NoResultBackendError(_NO_STORE.format(what=what))
     return app
-
-
-def result_expires(app: Celery) -> float | None:
-    """How long chord records live, in seconds: ``result_expires`` (Celery's default, one
-    day; ``None`` or 0: no expiry)."""
-    value = app.conf.get("result_expires", 86400)
-    if isinstance(value, timedelta):
-        value = value.total_seconds()
-    return float(value) if value else None
 
 
 @Signature.register_type()
@@ -196,7 +186,9 @@ class chord(Signature):
         ids = [member.id for member in header.results]
         if not members:
             raise TaskArgumentError("a chord needs at least one header member")
-        store.save_group(str(header.id), ids, result_expires(app))
+        from ..results.layer import expires_of
+
+        store.save_group(str(header.id), ids, expires_of(app))
         for member, description in zip(members, describe(str(header.id), ids, sig.body),
                                        strict=True):
             _reporting_step(member).set(

@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Mapping, Sequence
-from datetime import UTC, datetime
 from typing import TYPE_CHECKING, Any
 
 from .. import states
@@ -59,9 +58,9 @@ def part_done(app: Celery, store: ResultStore, message: Message, state: str,
     if description is None:
         return
     chord_id, index, size, task_ids, body = _fields(description, message)
-    from ..canvas.chords import result_expires
+    from .layer import expires_of
 
-    expires = result_expires(app)
+    expires = expires_of(app)
     if store.chord_part_done(chord_id, index, expires) < size:
         return
     metas = store.get_metas(task_ids)
@@ -117,16 +116,6 @@ def _describe_error(meta: Meta) -> str:
     return repr(error)
 
 
-def failure_meta(task_id: str, exc: BaseException) -> dict[str, Any]:
-    """A ``FAILURE`` meta in Celery's JSON layout for ``exc``."""
-    return {
-        "task_id": task_id, "status": states.FAILURE,
-        "result": {"exc_type": type(exc).__name__, "exc_message": list(exc.args),
-                   "exc_module": type(exc).__module__},
-        "traceback": None, "children": [], "date_done": datetime.now(UTC).isoformat(),
-    }
-
-
 def _fail(app: Celery, store: ResultStore, body: Signature, error: ChordError,
           expires: float | None) -> None:
     """Fail the chord: its (body's) result is FAILURE with ``error``; the body's errbacks
@@ -137,7 +126,11 @@ def _fail(app: Celery, store: ResultStore, body: Signature, error: ChordError,
 
     body_id = str(body.options["task_id"])
     logger.warning("chord %s failed: %s", body_id, error)
-    store.set_meta(body_id, failure_meta(body_id, error), expires)
+    from .codec import encode_exception
+    from .layer import make_meta
+
+    store.set_meta(body_id, make_meta(app, body_id, states.FAILURE, encode_exception(error)),
+                   expires)
     errbacks = body.options.get("link_error") or []
     request = Context(id=body_id, task=body.task, args=body.args, kwargs=body.kwargs,
                       errbacks=errbacks, delivery_info={})

@@ -1,5 +1,5 @@
 """Chords: refused without a store, eager as Celery's, and through a served worker over HTTP
-with the memory store (the result layer is stood in for by tests/results/chord_layer.py).
+with the memory store (through the app's result layer).
 
 The same chords under faults, through the emulator: test_chords_emulator.py.
 """
