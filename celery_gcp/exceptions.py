@@ -43,6 +43,7 @@ __all__ = [
     "AlreadyRegistered",
     "AlwaysEagerIgnored",
     "AuthError",
+    "BackendError",
     "BadMethodError",
     "CDeprecationWarning",
     "CPendingDeprecationWarning",
@@ -66,6 +67,7 @@ __all__ = [
     "PartialSendError",
     "QueueNotFound",
     "Reject",
+    "ResultStoreError",
     "Retry",
     "ScheduleError",
     "SecurityError",
@@ -313,6 +315,15 @@ class InvalidSchedule(ScheduleError):
 class NoResultBackendError(CeleryGcpError, NotImplementedError):
     """A result (``AsyncResult.get()``) or a chord (which joins on results) was asked for,
     but celery_gcp keeps no result store."""
+
+
+class BackendError(Exception):
+    """Celery's: a result store could not be written or read."""
+
+
+class ResultStoreError(CeleryGcpError, BackendError):
+    """The result store ``result_backend`` names cannot be reached or refused the call; the
+    message names its URL (password masked) and what to check."""
 
 
 class EmulatorError(CeleryGcpError):
