@@ -45,6 +45,7 @@ __all__ = [
     "AlreadyRegistered",
     "AlwaysEagerIgnored",
     "AuthError",
+    "BackendError",
     "BadMethodError",
     "CDeprecationWarning",
     "CPendingDeprecationWarning",
@@ -323,9 +324,14 @@ class NoResultBackendError(CeleryGcpError, NotImplementedError):
     but celery_gcp keeps no result store."""
 
 
-class ResultStoreError(CeleryGcpError):
-    """The result store could not be read or written. A worker run that meets it answers 503,
-    so Cloud Tasks delivers the task again: its outcome is never silently lost."""
+class BackendError(Exception):
+    """Celery's: a result store could not be written or read."""
+
+
+class ResultStoreError(CeleryGcpError, BackendError):
+    """The result store ``result_backend`` names cannot be reached or refused the call; the
+    message names its URL (password masked) and what to check. A worker run that meets it
+    answers 503, so Cloud Tasks delivers the task again: its outcome is never lost."""
 
 
 class EmulatorError(CeleryGcpError):

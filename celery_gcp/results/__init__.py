@@ -30,9 +30,26 @@ _SCHEMES: dict[str, Callable[..., ResultStore]] = {
 }
 
 
+def _redis_store(url: str, **options: Any) -> ResultStore:
+    """``redis://`` / ``rediss://``: redis-py is imported here, when such a store is made."""
+    try:
+        import redis  # noqa: F401 - only to tell a missing driver from other import errors
+    except ImportError as exc:
+        raise ImproperlyConfigured(
+            f"result_backend {url.split('://', 1)[0]}:// needs redis-py: "
+            f"pip install 'celery-gcp[redis]'") from exc
+    from .redis_store import RedisStore
+
+    return RedisStore(url, **options)
+
+
+_SCHEMES["redis"] = _SCHEMES["rediss"] = _redis_store
+
+
 def register_scheme(scheme: str, factory: Callable[..., ResultStore]) -> None:
     """Make ``result_backend`` URLs of ``scheme`` (``"redis"``, ``"db+postgresql"``) build
-    their store with ``factory(url, **options)``."""
+    their store with ``factory(url, **options)`` (``app.backend`` passes ``conf=app.conf``,
+    so a store can read its Celery settings)."""
     _SCHEMES[scheme] = factory
 
 
