@@ -323,7 +323,7 @@ class Celery(AppSettings):
             if url:
                 from .results import store_for_url
 
-                self._backend = store_for_url(str(url))
+                self._backend = store_for_url(str(url), conf=self.conf)
             else:
                 self._backend = None
         return self._backend  # type: ignore[return-value]

@@ -9,6 +9,8 @@ Celery's own names keep Celery's hierarchy::
      └── TaskError: NotRegistered (KeyError), AlreadyRegistered, TimeoutError,
                     MaxRetriesExceededError, TaskRevokedError, InvalidTaskError, QueueNotFound
     SoftTimeLimitExceeded, TimeLimitExceeded   (plain exceptions, as in Celery)
+    BackendError   (a plain exception, as in Celery) a result store that cannot be read or
+                   written (unreachable, refused); the message names its URL, password masked
     ParseException (ValueError)   a crontab field that cannot be parsed (Celery's is a plain
                                   Exception; here it is also the ValueError of the other
                                   crontab field errors)
@@ -43,6 +45,7 @@ __all__ = [
     "AlreadyRegistered",
     "AlwaysEagerIgnored",
     "AuthError",
+    "BackendError",
     "BadMethodError",
     "CDeprecationWarning",
     "CPendingDeprecationWarning",
@@ -173,6 +176,11 @@ class Reject(TaskPredicate):
 
 class ImproperlyConfigured(CeleryError):
     """The configuration is wrong; the message says which setting and how to fix it."""
+
+
+class BackendError(Exception):
+    """A result store could not be read or written; the message names the store's URL
+    (password masked) and the reason (``celery.exceptions.BackendError``)."""
 
 
 class SecurityError(CeleryError):
