@@ -97,6 +97,7 @@ class SqlStore(ResultStore):
         self._next_purge = float("-inf")  # the first write purges what an earlier run left
         self._ready = False
         self._ready_lock = threading.Lock()
+        self._serial: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
         self._engine = self._make_engine(sa, target, dict(engine_options or {}))
         self._define_tables(sa, {**_TABLE_NAMES, **(table_names or {})}, table_schemas or {})
 
@@ -115,8 +116,10 @@ class SqlStore(ResultStore):
             connect_args.setdefault("check_same_thread", False)
             connect_args.setdefault("timeout", 30)
             if target.database in (None, "", ":memory:"):
-                # One shared connection, else each thread would see its own empty database.
+                # One shared connection, else each thread would see its own empty database;
+                # its transactions taken one at a time.
                 options.setdefault("poolclass", sa.pool.StaticPool)
+                self._serial = threading.RLock()
         try:
             engine = sa.create_engine(target, **options)
         except ImportError as exc:
@@ -163,10 +166,9 @@ class SqlStore(ResultStore):
                 return
             try:
                 self._metadata.create_all(self._engine, checkfirst=True)
-            except self._sa.exc.OperationalError:
-                raise
             except self._sa.exc.DBAPIError:
-                # Another process created them between our check and our CREATE.
+                # Another process created them between our check and our CREATE (SQLite
+                # says so with an OperationalError); a second failure is a real one.
                 self._metadata.create_all(self._engine, checkfirst=True)
             self._ready = True
 
@@ -178,7 +180,7 @@ class SqlStore(ResultStore):
         try:
             if not self._ready:
                 self._create_tables()
-            with self._engine.begin() as conn:
+            with self._serial, self._engine.begin() as conn:
                 yield conn
         except (exc_mod.OperationalError, exc_mod.InterfaceError) as exc:
             reason = str(exc.orig).strip().splitlines()[0] if exc.orig else str(exc)
