@@ -378,5 +378,29 @@ def purge(ctx: click.Context, queue: str) -> None:
     click.echo(f"purged {path}")
 
 
+@main.group("results")
+def results_group() -> None:
+    """The result store result_backend names."""
+
+
+@results_group.command("purge")
+@click.pass_context
+def results_purge(ctx: click.Context) -> None:
+    """Delete expired results now (SQL stores also do it on writes; Redis expires keys)."""
+    from .exceptions import BackendError, CeleryError
+
+    try:
+        store = _app(ctx).backend
+        if store is None:
+            raise click.ClickException(
+                "the app has no result_backend: set one (e.g. db+postgresql://...) to purge")
+        gone = store.purge()
+        store.close()  # the pooled connections; a command is done once it has printed
+    except (CeleryError, BackendError) as exc:
+        # One line, no traceback: the message names the store and how to fix it.
+        raise click.ClickException(" ".join(str(exc).split())) from None
+    click.echo(f"purged {gone} expired record{'s' if gone != 1 else ''} from {store.url}")
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()

@@ -10,6 +10,8 @@ Celery's own names keep Celery's hierarchy::
                     MaxRetriesExceededError, TaskRevokedError, InvalidTaskError, QueueNotFound,
                     ChordError
     SoftTimeLimitExceeded, TimeLimitExceeded   (plain exceptions, as in Celery)
+    BackendError   (a plain exception, as in Celery) a result store that cannot be read or
+                   written (unreachable, refused); the message names its URL, password masked
     ParseException (ValueError)   a crontab field that cannot be parsed (Celery's is a plain
                                   Exception; here it is also the ValueError of the other
                                   crontab field errors)
@@ -180,6 +182,11 @@ class ImproperlyConfigured(CeleryError):
     """The configuration is wrong; the message says which setting and how to fix it."""
 
 
+class BackendError(Exception):
+    """A result store could not be read or written; the message names the store's URL
+    (password masked) and the reason (``celery.exceptions.BackendError``)."""
+
+
 class SecurityError(CeleryError):
     """A security check failed."""
 
@@ -322,10 +329,6 @@ class InvalidSchedule(ScheduleError):
 class NoResultBackendError(CeleryGcpError, NotImplementedError):
     """A result (``AsyncResult.get()``) or a chord (which joins on results) was asked for,
     but celery_gcp keeps no result store."""
-
-
-class BackendError(Exception):
-    """Celery's: a result store could not be written or read."""
 
 
 class ResultStoreError(CeleryGcpError, BackendError):

@@ -13,7 +13,7 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Mapping
 from typing import Any
 
 from ..exceptions import ImproperlyConfigured
@@ -28,6 +28,11 @@ _SCHEMES: dict[str, Callable[..., ResultStore]] = {
     "memory": lambda url, **_: MemoryStore(url),
     "cache+memory": lambda url, **_: MemoryStore(url),
 }
+# prefix -> factory, for scheme families (``db+`` and any SQLAlchemy dialect[+driver]).
+_PREFIXES: dict[str, Callable[..., ResultStore]] = {}
+# scheme or prefix -> {factory option: the app setting it is read from}
+_SETTINGS: dict[str, Mapping[str, str]] = {}
+_PASS_CONF: set[str] = set()
 
 
 def _redis_store(url: str, **options: Any) -> ResultStore:
@@ -43,24 +48,52 @@ def _redis_store(url: str, **options: Any) -> ResultStore:
     return RedisStore(url, **options)
 
 
-_SCHEMES["redis"] = _SCHEMES["rediss"] = _redis_store
+def _sql_store(url: str, **options: Any) -> ResultStore:
+    from .sql_store import SqlStore  # imports SQLAlchemy: only when a db+ store is made
+
+    return SqlStore(url, **options)
 
 
-def register_scheme(scheme: str, factory: Callable[..., ResultStore]) -> None:
-    """Make ``result_backend`` URLs of ``scheme`` (``"redis"``, ``"db+postgresql"``) build
-    their store with ``factory(url, **options)`` (``app.backend`` passes ``conf=app.conf``,
-    so a store can read its Celery settings)."""
-    _SCHEMES[scheme] = factory
+def register_scheme(scheme: str, factory: Callable[..., ResultStore], *, prefix: bool = False,
+                    settings: Mapping[str, str] | None = None, pass_conf: bool = False) -> None:
+    """Make ``result_backend`` URLs of ``scheme`` (``"redis"``; with ``prefix=True`` every
+    scheme starting with it, ``"db+"``) build their store with ``factory(url, **options)``;
+    ``settings`` maps a factory option to the app setting :func:`store_for_url` reads it
+    from when given ``conf``; with ``pass_conf`` the factory is given ``conf=`` itself (a
+    store reading many of its settings, Redis)."""
+    (_PREFIXES if prefix else _SCHEMES)[scheme] = factory
+    _SETTINGS[scheme] = dict(settings or {})
+    if pass_conf:
+        _PASS_CONF.add(scheme)
 
 
-def store_for_url(url: str, **options: Any) -> ResultStore:
+register_scheme("redis", _redis_store, pass_conf=True)
+register_scheme("rediss", _redis_store, pass_conf=True)
+register_scheme("db+", _sql_store, prefix=True, settings={
+    "engine_options": "database_engine_options", "table_names": "database_table_names",
+    "table_schemas": "database_table_schemas"})
+
+
+def store_for_url(url: str, conf: Mapping[str, Any] | None = None,
+                  **options: Any) -> ResultStore:
     """The store a ``result_backend`` URL names; :class:`ImproperlyConfigured` for a scheme
-    no store serves (naming the ones that exist)."""
+    no store serves (naming the ones that exist). With ``conf`` (the app's settings), the
+    settings the scheme registered are passed on as options when set."""
     scheme = url.split("://", 1)[0] if "://" in url else url
-    factory = _SCHEMES.get(scheme)
+    key, factory = scheme, _SCHEMES.get(scheme)
+    for prefix, candidate in _PREFIXES.items():
+        if factory is None and scheme.startswith(prefix) and len(scheme) > len(prefix):
+            key, factory = prefix, candidate
     if factory is None:
-        known = ", ".join(f"{s}://" for s in sorted(_SCHEMES))
+        known = ", ".join([*(f"{s}://" for s in sorted(_SCHEMES)),
+                           *(f"{p}<dialect>://" for p in sorted(_PREFIXES))])
         raise ImproperlyConfigured(
             f"result_backend {scheme + '://'!r} is not a result store celery_gcp has: use one "
             f"of {known}, or leave result_backend unset to keep no results")
+    for option, setting in _SETTINGS.get(key, {}).items():
+        value = None if conf is None else conf.get(setting)
+        if value is not None:
+            options.setdefault(option, value)
+    if key in _PASS_CONF:
+        options.setdefault("conf", conf)
     return factory(url, **options)
