@@ -11,21 +11,26 @@ from pathlib import Path
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def run_demo(example: str) -> subprocess.CompletedProcess[str]:
-    """``celery-gcp -A examples.<example>.tasks dev --run ...:demo --exit-when-idle``."""
+def run_demo(example: str, data_dir: Path) -> subprocess.CompletedProcess[str]:
+    """``celery-gcp -A examples.<example>.tasks dev --run ...:demo --exit-when-idle``, keeping
+    results in ``data_dir``."""
     module = f"examples.{example}.tasks"
     env = {k: v for k, v in os.environ.items() if k != "CELERY_GCP_TASK_AUTH"}  # the default
     out = subprocess.run(
         [sys.executable, "-m", "celery_gcp.cli", "-A", module, "dev", "--port", "0",
-         "--run", f"{module}:demo", "--exit-when-idle"],
+         "--run", f"{module}:demo", "--exit-when-idle", "--data-dir", str(data_dir)],
         cwd=ROOT, capture_output=True, text=True, timeout=90, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     return out
 
 
-def test_quickstart_runs_under_dev_and_exits_0() -> None:
-    out = run_demo("quickstart")
+def test_quickstart_runs_under_dev_and_exits_0(tmp_path: Path) -> None:
+    out = run_demo("quickstart", tmp_path)
     lines = out.stdout.splitlines()
+    # Results out of the box: dev's SQLite store, in its data directory.
+    assert f"dev: results in db+sqlite:///{tmp_path.resolve() / 'results.sqlite'}" in lines
+    assert "add(2, 3) = 5" in lines
+    assert (tmp_path / "results.sqlite").is_file()
     assert sum(" finished " in line for line in lines) == 3
     assert sum(" retried " in line for line in lines) == 2
     assert sum(" sent " in line for line in lines) == 5  # 3 tasks + 2 retries
@@ -33,8 +38,8 @@ def test_quickstart_runs_under_dev_and_exits_0() -> None:
     assert lines[-1] == "dev: every task finished"
 
 
-def test_periodic_example_syncs_its_schedule_and_runs_each_entry() -> None:
-    out = run_demo("periodic")
+def test_periodic_example_syncs_its_schedule_and_runs_each_entry(tmp_path: Path) -> None:
+    out = run_demo("periodic", tmp_path)
     lines = out.stdout.splitlines()
     assert ("dev: beat 'morning-report': examples.periodic.tasks.report at '0 7 * * 1-5' "
             "(Europe/Paris)") in lines
@@ -46,7 +51,7 @@ def test_periodic_example_syncs_its_schedule_and_runs_each_entry() -> None:
     assert lines[-1] == "dev: every task finished"
 
 
-def test_routes_example_runs_both_kinds_of_route_tasks() -> None:
+def test_routes_example_runs_both_kinds_of_route_tasks(tmp_path: Path) -> None:
     with socket.socket() as probe:  # dev serves on this port; the builder calls back to it
         probe.bind(("127.0.0.1", 0))
         port = probe.getsockname()[1]
@@ -55,7 +60,8 @@ def test_routes_example_runs_both_kinds_of_route_tasks() -> None:
     env["EXAMPLE_BASE_URL"] = f"http://127.0.0.1:{port}"
     out = subprocess.run(
         [sys.executable, "-m", "celery_gcp.cli", "-A", module, "dev", "--port", str(port),
-         "--asgi", f"{module}:api", "--run", f"{module}:demo", "--exit-when-idle"],
+         "--asgi", f"{module}:api", "--run", f"{module}:demo", "--exit-when-idle",
+         "--data-dir", str(tmp_path)],
         cwd=ROOT, capture_output=True, text=True, timeout=90, env=env)
     assert out.returncode == 0, out.stdout + out.stderr
     lines = out.stdout.splitlines()

@@ -39,7 +39,8 @@ def flaky_fetch(self: Task[..., str], url: str) -> str:
 
 
 def demo() -> None:
-    """Send a plain task, a countdown task and a task that retries."""
-    add.delay(2, 3)
+    """Send a plain task and wait for its result (``dev`` keeps results in SQLite), then a
+    countdown task and a task that retries."""
+    print("add(2, 3) =", add.delay(2, 3).get(timeout=30))
     remind.apply_async(("stand up", datetime.now(UTC) + timedelta(seconds=2)), countdown=2)
     flaky_fetch.delay("https://example.com/feed")
