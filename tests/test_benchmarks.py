@@ -16,3 +16,12 @@ def test_benchmarks_smoke_run_prints_every_ratio() -> None:
     for row in ("1. CPU per .delay()", "2a. worker, async task", "2b. worker, sync task",
                 "3. import time", "3. google/grpc imports"):
         assert row in out.stdout
+
+
+def test_result_store_benchmarks_smoke_run_prints_every_ratio() -> None:
+    out = subprocess.run([sys.executable, "benchmarks/results.py", "--smoke"], cwd=ROOT,
+                         capture_output=True, text=True, timeout=300)
+    assert out.returncode == 0, out.stdout + out.stderr
+    for row in ("1a. worker, redis store", "1b. worker, sqlite store",
+                "2. AsyncResult.get(), done"):
+        assert row in out.stdout
