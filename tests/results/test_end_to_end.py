@@ -1,7 +1,7 @@
 """Results end to end: a FastAPI app as migrated projects write it (POST starts a task and
 returns its id; GET returns its state and result), the official Cloud Tasks client, the
-emulator, and a worker served over real HTTP, with the memory store (the worker is in this
-process)."""
+emulator, and a worker served over real HTTP, with each store kind (memory, Redis, SQLite,
+PostgreSQL: the ``store`` fixture)."""
 
 from __future__ import annotations
 
@@ -16,7 +16,7 @@ from fastapi import FastAPI
 
 from celery_gcp import Celery, Task
 from celery_gcp.result import AsyncResult
-from celery_gcp.results import MemoryStore
+from celery_gcp.results import MemoryStore, ResultStore
 from celery_gcp.testing import serve
 
 from ..transport.conftest import Ran, Stack, stack_factory  # noqa: F401 - the fixture
@@ -104,10 +104,10 @@ def define(release: threading.Event) -> Callable[[Celery, Ran], None]:
 
 
 def test_status_endpoint_follows_a_task(stack_factory: Any,  # noqa: F811
-                                        client_for: Any) -> None:
+                                        client_for: Any, store: ResultStore) -> None:
     release = threading.Event()
-    stack: Stack = stack_factory(define(release), result_backend="memory://",
-                                 result_extended=True)
+    stack: Stack = stack_factory(define(release), result_extended=True)
+    stack.app.backend = store
     client = client_for(stack.app)
     task_id = client.post("/jobs/proj.report", json={"rows": 2}).json()["task_id"]
     assert poll(client, task_id, "STARTED")["result"]["pid"]
@@ -120,9 +120,11 @@ def test_status_endpoint_follows_a_task(stack_factory: Any,  # noqa: F811
     assert (meta["name"], meta["args"], meta["queue"]) == ("proj.report", [2], "celery")
 
 
-def test_progress_from_update_state(stack_factory: Any, client_for: Any) -> None:  # noqa: F811
+def test_progress_from_update_state(stack_factory: Any, client_for: Any,  # noqa: F811
+                                    store: ResultStore) -> None:
     release = threading.Event()
-    stack: Stack = stack_factory(define(release), result_backend="memory://")
+    stack: Stack = stack_factory(define(release))
+    stack.app.backend = store
     client = client_for(stack.app)
     task_id = client.post("/jobs/proj.progress", json={"rows": 5}).json()["task_id"]
     assert poll(client, task_id, "PROGRESS")["result"] == {"done": 1, "total": 5}
@@ -131,8 +133,9 @@ def test_progress_from_update_state(stack_factory: Any, client_for: Any) -> None
 
 
 def test_a_failed_task_is_failure_and_get_reraises(stack_factory: Any,  # noqa: F811
-                                                   client_for: Any) -> None:
-    stack: Stack = stack_factory(define(threading.Event()), result_backend="memory://")
+                                                   client_for: Any, store: ResultStore) -> None:
+    stack: Stack = stack_factory(define(threading.Event()))
+    stack.app.backend = store
     client = client_for(stack.app)
     task_id = client.post("/jobs/proj.fail", json={"sku": "X9"}).json()["task_id"]
     assert "no such sku X9" in poll(client, task_id, "FAILURE")["result"]
