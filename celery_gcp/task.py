@@ -7,7 +7,7 @@ function, instantiated once, as in Celery. Options Celery does not know become c
 from __future__ import annotations
 
 import inspect
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from datetime import datetime
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
@@ -338,6 +338,24 @@ class Task(Generic[P, R]):
         return Signature(self, args, kwargs, options)
 
     subtask = signature
+
+    def map(self, it: Iterable[Any]) -> Signature:
+        """One task calling this one for each item: ``add.map([1, 2]).delay()``."""
+        from .canvas import xmap
+
+        return xmap(self.s(), it)
+
+    def starmap(self, it: Iterable[Any]) -> Signature:
+        """One task calling this one with each item as arguments: ``add.starmap([(1, 2)])``."""
+        from .canvas import xstarmap
+
+        return xstarmap(self.s(), it)
+
+    def chunks(self, it: Iterable[Any], n: int) -> Signature:
+        """The items in parts of ``n``, each part one task (``add.chunks(pairs, 10)()``)."""
+        from .canvas import chunks
+
+        return chunks(self.s(), it, n)
 
     def update_state(self, task_id: str | None = None, state: str | None = None,
                      meta: Any = None, **kwargs: Any) -> None:

@@ -17,8 +17,9 @@ from __future__ import annotations
 
 from ..result import GroupResult
 from .chords import chord
+from .mapping import chunks, xmap, xstarmap
 from .signatures import Signature, maybe_signature, signature, subtask
 from .workflows import chain, group
 
-__all__ = ["GroupResult", "Signature", "chain", "chord", "group", "maybe_signature",
-           "signature", "subtask"]
+__all__ = ["GroupResult", "Signature", "chain", "chord", "chunks", "group", "maybe_signature",
+           "signature", "subtask", "xmap", "xstarmap"]

@@ -56,6 +56,9 @@ def build_router(app: Celery) -> APIRouter:
     for problem in verifier.problems():
         logger.error("task_auth='oidc': %s; until then every task request is refused",
                      problem)
+    from .. import builtins
+
+    builtins.ensure(app)  # celery.map / celery.starmap, served like any task
     route_class = type("TaskEndpointRoute", (_TaskEndpointRoute,), {"celery_app": app})
     router = APIRouter(route_class=route_class)
     for task in app.tasks.values():
