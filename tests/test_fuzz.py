@@ -752,7 +752,8 @@ def check_raw(served: Served, raw: Raw) -> None:
 
 # Hypothesis warns when it builds the text of a large example (a body of hundreds of kB), which
 # it does only on some runs; that is about its report, not about the worker.
-@pytest.mark.filterwarnings("ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning")
+@pytest.mark.filterwarnings(
+    "ignore:Generating overly large repr:hypothesis.errors.HypothesisWarning")
 def test_raw_requests(served: Served) -> None:
     """Random paths, headers, content types, bodies and tokens: never a 5xx, and nothing runs
     without a valid token or with malformed metadata."""
