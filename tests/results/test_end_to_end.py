@@ -35,8 +35,9 @@ def project_api(app: Celery) -> FastAPI:
     @api.get("/jobs/{task_id}")
     def status(task_id: str) -> dict[str, Any]:
         result = AsyncResult(task_id, app=app)
+        state = result.state  # first: a ready state's result does not change after it
         value = result.result
-        return {"state": result.state,
+        return {"state": state,
                 "result": repr(value) if isinstance(value, BaseException) else value}
 
     return api
