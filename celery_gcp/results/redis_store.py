@@ -33,9 +33,10 @@ import redis
 import redis.asyncio
 
 from ..exceptions import ImproperlyConfigured, ResultStoreError
+from ..utils.urls import masked_url
 from .store import Meta, ResultStore
 
-__all__ = ["RedisStore", "mask_password"]
+__all__ = ["RedisStore"]
 
 #: Celery's settings the store reads (``app.conf``), by redis-py's connection option.
 SETTINGS = {
@@ -50,16 +51,6 @@ CERT_REQS = {"CERT_REQUIRED": "required", "CERT_OPTIONAL": "optional", "CERT_NON
 UNREACHABLE = (redis.exceptions.ConnectionError, redis.exceptions.TimeoutError)
 
 
-def mask_password(url: str) -> str:
-    """``url`` with its password, if any, shown as ``**`` (for messages and logs)."""
-    parts = urlsplit(url)
-    if parts.password is None:
-        return url
-    host = parts.netloc.rpartition("@")[2]
-    user = parts.username or ""
-    return urlunsplit(parts._replace(netloc=f"{user}:**@{host}"))
-
-
 def _ssl_query(url: str) -> str:
     """``url`` with Celery's ``ssl_cert_reqs=CERT_...`` spelt as redis-py reads it."""
     parts = urlsplit(url)
@@ -69,7 +60,7 @@ def _ssl_query(url: str) -> str:
         if name == "ssl_cert_reqs":
             if value not in CERT_REQS:
                 raise ImproperlyConfigured(
-                    f"result_backend {mask_password(url)!r}: ssl_cert_reqs={value!r} is not "
+                    f"result_backend {masked_url(url)!r}: ssl_cert_reqs={value!r} is not "
                     f"one of {', '.join(CERT_REQS)}")
             value = CERT_REQS[value]
         fixed.append((name, value))
@@ -125,7 +116,7 @@ class RedisStore(ResultStore):
 
     def __init__(self, url: str, *, conf: Mapping[str, Any] | None = None,
                  **options: Any) -> None:
-        self.url = mask_password(url)
+        self.url = masked_url(url)
         self._url = _ssl_query(url) if url.startswith("rediss://") else url
         self._options = _options(conf, options)
         transport = (conf or {}).get("result_backend_transport_options") or {}

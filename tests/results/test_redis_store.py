@@ -14,7 +14,8 @@ import pytest
 from celery_gcp import Celery
 from celery_gcp.exceptions import BackendError, ImproperlyConfigured, ResultStoreError
 from celery_gcp.results import store_for_url
-from celery_gcp.results.redis_store import RedisStore, mask_password
+from celery_gcp.results.redis_store import RedisStore
+from celery_gcp.utils.urls import masked_url
 
 from ..redis_server import RedisServer, _free_port
 from ..test_imports import loaded
@@ -117,7 +118,7 @@ def test_a_store_from_a_url_with_user_password_and_db(redis_server: RedisServer)
     try:
         store = app.backend
         assert isinstance(store, RedisStore)
-        assert store.url == redis_server.url(5, user="results", password="**")
+        assert store.url == redis_server.url(5, user="results", password="***")
         store.set_meta("t", _meta("t"), None)
         assert redis_server.client(5).exists("celery-task-meta-t") == 1
         assert redis_server.client(0).exists("celery-task-meta-t") == 0
@@ -134,7 +135,7 @@ def test_a_wrong_password_names_the_url_masked(redis_server: RedisServer) -> Non
     store = RedisStore(redis_server.url(DB, user="nobody", password="wrong-pw"))
     with pytest.raises(ResultStoreError) as caught:
         store.get_meta("t")
-    assert f"redis://nobody:**@127.0.0.1:{redis_server.port}/{DB}" in str(caught.value)
+    assert f"redis://nobody:***@127.0.0.1:{redis_server.port}/{DB}" in str(caught.value)
     assert "wrong-pw" not in str(caught.value)
     store.close()
 
@@ -142,7 +143,7 @@ def test_a_wrong_password_names_the_url_masked(redis_server: RedisServer) -> Non
 def test_connection_refused_names_the_url_masked() -> None:
     url = f"redis://:hunter2@127.0.0.1:{_free_port()}/0"  # nothing listens there
     store = store_for_url(url)
-    with pytest.raises(ResultStoreError, match=r"redis://:\*\*@127\.0\.0\.1:\d+/0 cannot be "
+    with pytest.raises(ResultStoreError, match=r"redis://:\*\*\*@127\.0\.0\.1:\d+/0 cannot be "
                                                 r"reached") as caught:
         store.set_meta("t", _meta("t"), None)
     assert "hunter2" not in str(caught.value)
@@ -187,10 +188,10 @@ def test_rediss_takes_celerys_ssl_cert_reqs() -> None:
         RedisStore("rediss://:pw@127.0.0.1:1/0?ssl_cert_reqs=CERT_MAYBE")
 
 
-def test_mask_password() -> None:
-    assert mask_password("redis://u:p@h:1/0") == "redis://u:**@h:1/0"
-    assert mask_password("redis://:p@h/0") == "redis://:**@h/0"
-    assert mask_password("redis://h:1/0") == "redis://h:1/0"
+def test_masked_url() -> None:
+    assert masked_url("redis://u:p@h:1/0") == "redis://u:***@h:1/0"
+    assert masked_url("redis://:p@h/0") == "redis://:***@h/0"
+    assert masked_url("redis://h:1/0") == "redis://h:1/0"
 
 
 def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
