@@ -704,10 +704,10 @@ def check_raw(served: Served, raw: Raw) -> None:
     ran, sent, errors = len(served.ran), served.sent(), served.errors.count
     body = raw.body if isinstance(raw.body, bytes) else iter(raw.body)
     large = isinstance(raw.body, tuple) or len(raw.body) >= MAX_BODY
-    if large:
-        # The server may answer before reading it all (below): a connection of its own, so
-        # what is left unread is never parsed as the next request's start.
-        headers["Connection"] = "close"
+    # A connection per request: what one request leaves on a connection (a body the server
+    # answered early and did not read, a connection it closed after a malformed request)
+    # never decides the next request's fate.
+    headers["Connection"] = "close"
     try:
         response = served.client.post(raw.path, content=body, headers=headers)
     except (httpx.ReadError, httpx.RemoteProtocolError, httpx.WriteError):
