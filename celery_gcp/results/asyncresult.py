@@ -181,14 +181,11 @@ class AsyncResult(ResultBase, Generic[R]):
         store = self._store_for_get(disable_sync_subtasks)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
-            meta = self._cache or self._seen(store.get_meta(self.id))
-            if meta is not None and meta.get("status") in states.READY_STATES:
-                return self._outcome(meta, propagate)
-            if deadline is not None and time.monotonic() >= deadline:
-                raise TimeoutError("The operation timed out.")
-            # Poll no later than the deadline (the store offers no wake-up to wait on).
-            time.sleep(interval if deadline is None
-                       else max(0.0, min(interval, deadline - time.monotonic())))
+            raw = None if self._cache else store.get_meta(self.id)
+            done, value = self._poll(raw, propagate, deadline, time.monotonic(), interval)
+            if done:
+                return value  # type: ignore[no-any-return]
+            time.sleep(value)
 
     wait = get
 
@@ -199,13 +196,23 @@ class AsyncResult(ResultBase, Generic[R]):
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
-            meta = self._cache or self._seen(await store.aget_meta(self.id))
-            if meta is not None and meta.get("status") in states.READY_STATES:
-                return self._outcome(meta, propagate)
-            if deadline is not None and loop.time() >= deadline:
-                raise TimeoutError("The operation timed out.")
-            await asyncio.sleep(interval if deadline is None
-                                else max(0.0, min(interval, deadline - loop.time())))
+            raw = None if self._cache else await store.aget_meta(self.id)
+            done, value = self._poll(raw, propagate, deadline, loop.time(), interval)
+            if done:
+                return value  # type: ignore[no-any-return]
+            await asyncio.sleep(value)
+
+    def _poll(self, raw: Meta | None, propagate: bool, deadline: float | None, now: float,
+              interval: float) -> tuple[bool, Any]:
+        """One poll of :meth:`get` / :meth:`aget`, without I/O: ``(True, the outcome)`` once
+        ready, else ``(False, seconds to wait)``; :class:`TimeoutError` past ``deadline``."""
+        meta = self._cache or self._seen(raw)
+        if meta is not None and meta.get("status") in states.READY_STATES:
+            return True, self._outcome(meta, propagate)
+        if deadline is not None and now >= deadline:
+            raise TimeoutError("The operation timed out.")
+        # Poll no later than the deadline (the store offers no wake-up to wait on).
+        return False, interval if deadline is None else max(0.0, min(interval, deadline - now))
 
     def collect(self, intermediate: bool = False, **kwargs: Any,
                 ) -> Iterator[tuple[AsyncResult[Any], Any]]:
