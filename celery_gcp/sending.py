@@ -40,7 +40,8 @@ if TYPE_CHECKING:
 __all__ = ["Sender", "asend", "compose", "new_id", "send", "send_options", "warn_once"]
 
 # Options that steer the send here. ``retry``/``retry_policy`` govern the transport's own
-# retries of a failed send; ``ignore_result`` has no effect without a result store.
+# retries of a failed send; a per-call ``ignore_result`` has no effect (the task's own
+# ``ignore_result`` / ``task_ignore_result`` decides what the result layer stores).
 _HANDLED = frozenset({
     "task_id", "countdown", "eta", "expires", "queue", "headers", "link", "link_error",
     "retry", "retry_policy", "root_id", "parent_id", "retries", "ignore_result",
