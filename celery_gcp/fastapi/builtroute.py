@@ -173,7 +173,9 @@ def _build_index() -> dict[int, tuple[BaseRoute, list[tuple[str, ...]]]]:
     # app's routes are reached, with the mount path, through the app it is mounted in).
     walked: list[tuple[Starlette, list[tuple[BaseRoute, tuple[str, ...]]]]] = []
     mounted: set[int] = set()
-    for app in (obj for obj in gc.get_objects() if isinstance(obj, Starlette)):
+    # type(), not isinstance(): isinstance reads __class__, which a lazy proxy (Celery's
+    # PromiseProxy, Django's SimpleLazyObject) answers by evaluating what it wraps.
+    for app in (obj for obj in gc.get_objects() if issubclass(type(obj), Starlette)):
         found: list[tuple[BaseRoute, tuple[str, ...]]] = []
         _walk(app.router.routes, (), found, mounted, 0)
         walked.append((app, found))

@@ -186,3 +186,32 @@ def test_a_mounted_app_gives_its_mount_path(site: Site) -> None:
     site.api.mount("/v1", sub)
     hook.delay(2)  # type: ignore[attr-defined]
     assert site.received.wait_for(1) == [("hook", 2)]
+
+
+class _LazyProxy:
+    """Like Celery's PromiseProxy: asking for its class evaluates what it wraps."""
+
+    @property  # type: ignore[misc]
+    def __class__(self) -> type:
+        raise RuntimeError("evaluated")
+
+
+def test_finding_where_a_route_is_served_never_evaluates_a_lazy_proxy() -> None:
+    from fastapi import APIRouter, FastAPI
+
+    from celery_gcp.fastapi import DelayedRouteBuilder
+    from celery_gcp.fastapi.builtroute import served_prefixes
+
+    proxy = _LazyProxy()  # alive while the apps are looked for
+    router = APIRouter(prefix="/delayed", route_class=DelayedRouteBuilder(
+        base_url="http://h", queue_path="projects/p/locations/l/queues/q"))
+
+    @router.post("/lazy")
+    def lazy() -> None: ...
+
+    api = FastAPI()
+    api.mount("/_fct", FastAPI())
+    api.include_router(router)
+    [route] = [r for r in router.routes if getattr(r, "path", "") == "/delayed/lazy"]
+    assert served_prefixes(route) == [()]
+    assert proxy is not None
