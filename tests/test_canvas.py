@@ -6,6 +6,7 @@ tests/transport/test_canvas_cloudtasks.py.
 
 from __future__ import annotations
 
+import functools
 import json
 from typing import Any
 
@@ -22,23 +23,25 @@ def define_tasks(app: Any) -> list[tuple[str, Any]]:
     """Tasks proj.add, proj.record, proj.fail and proj.on_error on ``app`` (celery_gcp's or
     Celery's); what they ran, in order."""
     calls: list[tuple[str, Any]] = []
+    # Celery's tasks are shared with every Celery app by default: not these.
+    task = app.task if isinstance(app, Celery) else functools.partial(app.task, shared=False)
 
-    @app.task(name="proj.add")
+    @task(name="proj.add")
     def add(x: int, y: int) -> int:
         calls.append(("add", x + y))
         return x + y
 
-    @app.task(name="proj.record")
+    @task(name="proj.record")
     def record(value: int, label: str) -> int:
         calls.append((label, value))
         return value
 
-    @app.task(name="proj.fail")
+    @task(name="proj.fail")
     def fail(value: int) -> int:
         calls.append(("fail", value))
         raise ValueError("boom")
 
-    @app.task(name="proj.on_error")
+    @task(name="proj.on_error")
     def on_error(task_id: str) -> None:
         calls.append(("on_error", task_id))
 
