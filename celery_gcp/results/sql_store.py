@@ -42,6 +42,7 @@ _DRIVERS = {"postgresql": ("psycopg2", "psycopg", "psycopg[binary]"),
 _TABLE_NAMES = {"task": "celery_taskmeta", "group": "celery_tasksetmeta",
                 "chord": "celery_gcp_chord_parts", "claim": "celery_gcp_claims"}
 _ID = 155  # Celery's task_id column length
+_CREATE_ATTEMPTS = 3  # per table: ours, then a check after another process made it
 
 
 def _import_sqlalchemy() -> Any:
@@ -164,12 +165,18 @@ class SqlStore(ResultStore):
         with self._ready_lock:
             if self._ready:
                 return
-            try:
-                self._metadata.create_all(self._engine, checkfirst=True)
-            except self._sa.exc.DBAPIError:
-                # Another process created them between our check and our CREATE (SQLite
-                # says so with an OperationalError); a second failure is a real one.
-                self._metadata.create_all(self._engine, checkfirst=True)
+            for table in self._metadata.sorted_tables:
+                # Workers starting together on one database race to create each table: a
+                # CREATE that fails because another process made the table between our
+                # check and our statement (SQLite: OperationalError; PostgreSQL: an
+                # IntegrityError on its catalog) is followed by a check that now finds it.
+                for attempt in range(_CREATE_ATTEMPTS):
+                    try:
+                        table.create(self._engine, checkfirst=True)
+                        break
+                    except self._sa.exc.DBAPIError:
+                        if attempt == _CREATE_ATTEMPTS - 1:
+                            raise
             self._ready = True
 
     @contextlib.contextmanager

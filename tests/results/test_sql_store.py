@@ -181,8 +181,7 @@ def test_chord_counting_from_many_threads_is_exact(db_url: str) -> None:
 
 def _count_in_process(url: str, indexes: list[int], barrier: Any, out: Any) -> None:
     store = SqlStore(url)
-    store.get_meta("warm")  # tables ready before the race
-    barrier.wait(timeout=60)
+    barrier.wait(timeout=60)  # every process meets a new database at once
     out.put([store.chord_part_done("procs", index, None) for index in indexes])
     store.close()
 
@@ -205,6 +204,29 @@ def test_chord_counting_from_several_processes(db_url: str) -> None:
     after = SqlStore(db_url)
     assert after.chord_part_done("procs", 39, None) == 40
     after.close()
+
+
+def test_workers_starting_together_each_create_or_find_every_table(db_url: str) -> None:
+    # Failure injection: just before this store creates each table, another store (another
+    # worker starting on the same database) creates it first, so every CREATE this store
+    # sends fails with "already exists". It must find the tables and go on.
+    other = SqlStore(db_url)
+    store = SqlStore(db_url)
+    raced: list[str] = []
+
+    def create_it_first(table: sa.Table, connection: Any, **_: Any) -> None:
+        if table.name not in raced:
+            raced.append(table.name)
+            other._metadata.tables[table.key].create(
+                other._engine, checkfirst=True)
+
+    for table in store._metadata.sorted_tables:
+        sa.event.listen(table, "before_create", create_it_first)
+    store.set_meta("t", _meta("t"), None)
+    assert set(raced) == TABLES
+    assert other.get_meta("t")["status"] == "SUCCESS"
+    store.close()
+    other.close()
 
 
 def test_urls_settings_and_paths(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
