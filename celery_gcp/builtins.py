@@ -1,8 +1,11 @@
-"""Celery's built-in tasks that canvas needs: ``celery.map`` and ``celery.starmap``.
+"""Celery's built-in tasks that canvas needs: ``celery.map``, ``celery.starmap`` and
+``celery.accumulate``.
 
 ``task.map(it)``, ``task.starmap(it)`` and each part of ``task.chunks(it, n)`` are one task
-that calls ``task`` once per item, in the worker that runs it, as Celery's do. They are
-served like any task: every app's router has their endpoints (:func:`ensure`), and an
+that calls ``task`` once per item, in the worker that runs it, as Celery's do;
+``celery.accumulate`` is the body of the chord a group becomes when it replaces a task
+(``self.replace(group(...))``), so the replaced task's result is the group's results. They
+are served like any task: every app's router has their endpoints (:func:`ensure`), and an
 eager run registers them on first use.
 """
 
@@ -14,14 +17,16 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from .app import Celery
 
-__all__ = ["MAP", "STARMAP", "ensure"]
+__all__ = ["ACCUMULATE", "MAP", "STARMAP", "ensure"]
 
 MAP = "celery.map"
 STARMAP = "celery.starmap"
+ACCUMULATE = "celery.accumulate"
 
 
 def ensure(app: Celery) -> None:
-    """Register ``celery.map`` and ``celery.starmap`` with ``app`` (once)."""
+    """Register ``celery.map``, ``celery.starmap`` and ``celery.accumulate`` with ``app``
+    (once)."""
     if MAP in app.tasks:
         return
 
@@ -36,6 +41,11 @@ def ensure(app: Celery) -> None:
         """Call ``task`` with each item of ``it`` as its positional arguments."""
         fn = _target(app, task)
         return [_done(fn(*item)) for item in it]
+
+    @app.task(name=ACCUMULATE)
+    def accumulate(*args: Any, index: int | None = None) -> Any:
+        """Its arguments (a chord's results, as its body), or the one at ``index``."""
+        return list(args) if index is None else args[index]
 
 
 def _target(app: Celery, task: dict[str, Any]) -> Any:

@@ -40,11 +40,14 @@ from typing import Any
 
 from .exceptions import MessageDecodeError, TaskArgumentError
 
-__all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "VERSION", "Destination", "HttpTarget", "Message",
-           "checked_id", "new_id"]
+__all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "REPLACED_NESTING", "VERSION", "Destination",
+           "HttpTarget", "Message", "checked_id", "new_id"]
 
 VERSION = 1
 CONTENT_TYPE = "application/json"
+#: The ``Message.headers`` key counting how often a task id was handed to a replacement
+#: (``self.replace()``): the replacement's Cloud Tasks name differs from the replaced task's.
+REPLACED_NESTING = "replaced_task_nesting"
 HEADER_PREFIX = "x-celery-"
 _DIGITS = re.compile(r"^[0-9]{1,9}\Z")
 

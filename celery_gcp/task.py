@@ -322,6 +322,29 @@ class Task(Generic[P, R]):
             raise ret
         return ret
 
+    def replace(self, sig: Any) -> Any:
+        """Hand this run's place to ``sig``, as Celery's ``Task.replace``: it takes over this
+        task's id (so ``AsyncResult(id)`` reads its outcome), callbacks, errbacks and chord
+        membership; a group becomes a chord gathering its results (a result store needed).
+
+        Sent, it ends this run with :class:`Ignore`; eagerly, it runs here and its result is
+        returned. Example::
+
+            @app.task(bind=True)
+            def fetch_all(self, urls):
+                return self.replace(group(fetch.s(url) for url in urls))
+        """
+        from .canvas.replacing import replace
+
+        return replace(self, sig)
+
+    def on_replace(self, sig: Any) -> Any:
+        """Called by :meth:`replace` with the prepared signature: sends it and raises
+        :class:`Ignore` (eagerly: runs it and returns its result). Override to change how."""
+        from .canvas.replacing import on_replace
+
+        return on_replace(self, sig)
+
     # -- signatures ------------------------------------------------------------------------
 
     def s(self, *args: Any, **kwargs: Any) -> Signature:

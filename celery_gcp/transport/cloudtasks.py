@@ -8,7 +8,7 @@ The transport only does I/O: each message carries its whole
 :class:`~celery_gcp.message.Destination` (resolved by :mod:`celery_gcp.sending`), so it reads
 nothing of an app. What a task looks like::
 
-    name      {queue path}/tasks/{celery id}[-r{retries}][-h{relay hop}]
+    name      {queue path}/tasks/{celery id}[-x{replaced}][-r{retries}][-h{relay hop}]
     url       the destination's URL, called with its method
     headers   the Message's X-Celery-* headers (+ X-Celery-Relay on a relay hop)
     body      the Message's body
@@ -33,7 +33,7 @@ from typing import Any, NamedTuple
 
 from .. import gcp
 from ..exceptions import ImproperlyConfigured, MessageTooLargeError, TaskArgumentError
-from ..message import Message
+from ..message import REPLACED_NESTING, Message
 from ..platform import HORIZON_SECONDS, MAX_TASK_BYTES, RELAY_HEADER
 from .base import Receipt, SendOptions, Transport
 from .policy import Attempts
@@ -47,10 +47,14 @@ _VALID_ID = re.compile(r"^[A-Za-z0-9_-]{1,480}\Z")
 def task_id_for(message: Message, hop: int | None = None) -> str:
     """The Cloud Tasks task id of a message: its Celery id where it fits, else a hash of it.
 
-    A retry of task X is ``X-r{n}``; a relay hop is suffixed ``-h{schedule second}``.
+    A retry of task X is ``X-r{n}``; a relay hop is suffixed ``-h{schedule second}``; the
+    task replacing X (``self.replace()``, which keeps X's id) is ``X-x{nesting}``.
     """
     base = message.id if _VALID_ID.match(message.id) else (
         "h" + hashlib.sha256(message.id.encode()).hexdigest()[:40])
+    nesting = message.headers.get(REPLACED_NESTING) if message.headers else None
+    if isinstance(nesting, int) and nesting > 0:
+        base += f"-x{nesting}"
     if message.retries:
         base += f"-r{message.retries}"
     if hop is not None:
