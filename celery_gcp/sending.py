@@ -188,7 +188,7 @@ class Sender:
         """Bind, validate, encode and route one call of task ``name``, and address it for the
         app's transport (``route=False``: neither, for a run here); raises
         :class:`TaskArgumentError` for a call the worker would reject."""
-        self._current()  # the queue router and caches of the settings as they are now
+        settings = self._current()  # the queue router and caches of the settings as they are now
         args = tuple(args or ())
         kwargs = dict(kwargs or {})
         target = None
@@ -205,7 +205,7 @@ class Sender:
         timed = "eta" in options or "expires" in options
         return compose(name, body, options, target=target, queue=queue,
                        now=app.now, zone=app.timezone if timed else UTC,
-                       destination=self.destination(name, queue, target, task)
+                       destination=self._address(settings, name, queue, target, task)
                        if route and self.transport.addressed else None)
 
     def _queue(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -234,7 +234,11 @@ class Sender:
         """Where a message of task ``name`` in ``queue`` goes, from the app's settings (cached
         per task and queue); raises :class:`~celery_gcp.exceptions.ImproperlyConfigured`
         naming a missing setting (``task_base_url``, ``gcp_project``)."""
-        settings = self._current()
+        return self._address(self._current(), name, queue, target, task)
+
+    def _address(self, settings: Settings, name: str, queue: str | None,
+                 target: HttpTarget | None, task: Task[Any, Any] | None) -> Destination:
+        # The settings were just checked (a live source is read once per message).
         if target is not None:
             return self._destination(settings, name, queue, target, task)
         key = (name, queue)
