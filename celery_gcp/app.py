@@ -340,7 +340,10 @@ class Celery(AppSettings):
         conf = self.conf
         cached = self._queue_router
         if cached is None or cached[0] != conf.version:
-            cached = (conf.version, QueueRouter(conf.task_routes, conf.task_default_queue))
+            from .queue_bindings import Bindings
+
+            cached = (conf.version, QueueRouter(conf.task_routes, conf.task_default_queue,
+                                                Bindings.from_settings(conf)))
             self._queue_router = cached
         return cached[1]
 

@@ -7,7 +7,8 @@ from datetime import UTC, datetime, tzinfo
 from typing import TYPE_CHECKING, Any
 from zoneinfo import ZoneInfo
 
-from .config import PendingSettings, Settings, defaults, detect_mixed_names, read_source
+from .config import PendingSettings, Settings, defaults, detect_mixed_names
+from .config_sources import Source
 from .exceptions import ImproperlyConfigured
 
 if TYPE_CHECKING:
@@ -44,23 +45,24 @@ class AppSettings:
     def _load_conf(self) -> Settings:
         if self._conf is None:
             self.on_configure.send(sender=self)
-            changes: dict[str, Any] = {}
+            sources: list[Source] = []
             # As Celery: one style of names across the sources and the app's arguments (a
             # namespaced source always uses the new names).
             names = set(self._preconf)
-            for source, namespace, silent in self._sources:
+            for obj, namespace, silent in self._sources:
+                source = Source(obj, namespace)
                 try:
-                    values = read_source(source, namespace)
+                    values = source.read()
                 except ImportError:
                     if not silent:
                         raise
                     continue
                 if not namespace:
                     names |= values.keys()
-                changes.update(values)
+                sources.append(source)
             detect_mixed_names(names)
-            changes.update(self._preconf)
-            self._conf = Settings(changes, defaults())
+            # The sources stay live: app.conf reads through to them, as Celery's does.
+            self._conf = Settings(self._preconf, defaults(), sources)
             self.on_after_configure.send(sender=self, source=self._conf)
         return self._conf
 
@@ -75,21 +77,25 @@ class AppSettings:
 
         ``namespace="CELERY"`` reads Django-style ``CELERY_*`` names, as in Celery. As in
         Celery the source is read when the settings are first used (so a Django settings
-        module is not touched at import time); afterwards, at once.
+        module is not touched at import time); afterwards, at once. As in Celery the object is
+        kept and read through: a value set on it later (``settings.CELERY_TASK_ALWAYS_EAGER =
+        True`` in a test) is what ``app.conf`` and the next send see. Writes to ``app.conf``
+        win over it.
         """
         namespace = namespace if namespace is not None else self.namespace
         if self._conf is None:
             self._sources.append((obj, namespace, silent))
             return
+        source = Source(obj, namespace)
         try:
-            values = read_source(obj, namespace)
+            values = source.read()
         except ImportError:
             if not silent:
                 raise
             return
         if not namespace:
             detect_mixed_names(set(values))
-        self._conf.update(values)
+        self._conf.add_source(source)
 
     def config_from_envvar(self, variable_name: str, silent: bool = False,
                            force: bool = False) -> bool:

@@ -24,15 +24,14 @@ setting                    environment variable                        default
 from __future__ import annotations
 
 import os
-from collections.abc import Callable, Iterator, Mapping, MutableMapping
+from collections.abc import Callable, Iterator, Mapping, MutableMapping, Sequence
 from datetime import timedelta
-from types import ModuleType
 from typing import Any
 
 from ._setting_names import NEW_TO_OLD, OLD_TO_NEW
+from .config_sources import Source, read_source
 from .exceptions import ImproperlyConfigured
 from .platform import CERTS_URL_VARIABLE
-from .utils.imports import import_object
 
 __all__ = ["PendingSettings", "Settings", "defaults", "detect_mixed_names", "read_source"]
 
@@ -92,7 +91,8 @@ def defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
 
 
 class Settings(MutableMapping[str, Any]):
-    """The app's configuration: user changes over defaults.
+    """The app's configuration: user changes over the ``config_from_object`` sources (read
+    through, as in Celery) over defaults.
 
     Example::
 
@@ -101,16 +101,59 @@ class Settings(MutableMapping[str, Any]):
         app.conf["CELERY_ALWAYS_EAGER"]     # old names read the new keys
     """
 
-    def __init__(self, changes: Mapping[str, Any], defaults: Mapping[str, Any]) -> None:
+    def __init__(self, changes: Mapping[str, Any], defaults: Mapping[str, Any],
+                 sources: Sequence[Source] = ()) -> None:
         set_ = object.__setattr__
         set_(self, "_changes", {_new_key(k): v for k, v in changes.items()})
         set_(self, "_defaults", dict(defaults))
-        # Reads are on the send path: one dict holds the current value of every setting.
-        set_(self, "_values", {**self._defaults, **self._changes})
-        #: Bumped on every change, so derived objects (the queue router) know to rebuild.
+        #: The ``config_from_object`` sources, read through (as Celery): between the defaults
+        #: and the changes, later sources over earlier ones.
+        set_(self, "_sources", list(sources))
+        set_(self, "_values", {})
+        #: Bumped on every change (here or in a source), so derived objects (the queue router,
+        #: the send path's caches) know to rebuild. A plain attribute: a warm send reads it
+        #: without entering this module, unless a source is live (see _LiveSettings).
         set_(self, "version", 0)
+        self._merge()
+        if self._sources:
+            set_(self, "__class__", _LiveSettings)
+
+    def _merge(self) -> None:
+        # Reads are on the send path: one dict holds the current value of every setting.
+        values = dict(self._defaults)
+        for source in self._sources:
+            values.update((_new_key(k), v) for k, v in source.values.items())
+        values.update(self._changes)
+        object.__setattr__(self, "_values", values)
+
+    def _bump(self) -> None:
+        counter = self.__dict__  # the instance's own, also under _LiveSettings' property
+        counter["version"] += 1
+
+    def _sync(self) -> None:
+        """Take in what changed in the live sources since they were last read."""
+        changed = False
+        for source in self._sources:
+            changed = source.changed() or changed  # each changed source reads again
+        if changed:
+            self._merge()
+            self._bump()
+
+
+    def add_source(self, source: Source) -> None:
+        """Put ``source`` (already read) over the others: the keys it sets win over earlier
+        writes too, as a later ``config_from_object`` does."""
+        values = {_new_key(k) for k in source.values}
+        for key in values & self._changes.keys():
+            del self._changes[key]
+        self._sources.append(source)
+        self._merge()
+        self._bump()
+        object.__setattr__(self, "__class__", _LiveSettings)
 
     def __getitem__(self, key: str) -> Any:
+        if self._sources:
+            self._sync()
         try:
             return self._values[key]
         except KeyError:
@@ -120,32 +163,39 @@ class Settings(MutableMapping[str, Any]):
         key = _new_key(key)
         self._changes[key] = value
         self._values[key] = value
-        object.__setattr__(self, "version", self.version + 1)
+        self._bump()
 
     def __delitem__(self, key: str) -> None:
         key = _new_key(key)
         del self._changes[key]
-        if key in self._defaults:
-            self._values[key] = self._defaults[key]
-        else:
-            del self._values[key]
-        object.__setattr__(self, "version", self.version + 1)
+        self._merge()
+        self._bump()
 
     def __iter__(self) -> Iterator[str]:
+        if self._sources:
+            self._sync()
         return iter(self._values)
 
     def __len__(self) -> int:
+        if self._sources:
+            self._sync()
         return len(self._values)
 
     def __contains__(self, key: object) -> bool:
+        if self._sources:
+            self._sync()
         return isinstance(key, str) and _new_key(key) in self._values
 
     def __getattr__(self, key: str) -> Any:
+        if key.startswith("_"):
+            raise AttributeError(key)
+        if self._sources:
+            self._sync()
         try:
             return self._values[key]
         except KeyError:
             pass
-        if key.startswith("_") or key not in OLD_TO_NEW:
+        if key not in OLD_TO_NEW:
             raise AttributeError(f"no setting named {key!r}")
         return self._values[OLD_TO_NEW[key]]
 
@@ -154,8 +204,11 @@ class Settings(MutableMapping[str, Any]):
 
     @property
     def changes(self) -> dict[str, Any]:
-        """The settings the user set, by new name."""
-        return dict(self._changes)
+        """The settings the user set (in sources too, as they are now), by new name."""
+        if self._sources:
+            self._sync()
+        keys = set(self._changes).union(*(map(_new_key, s.values) for s in self._sources))
+        return {k: v for k, v in self._values.items() if k in keys}
 
     def table(self) -> dict[str, Any]:
         """Every setting with its current value."""
@@ -163,6 +216,18 @@ class Settings(MutableMapping[str, Any]):
 
     def __repr__(self) -> str:
         return f"<Settings: {len(self._changes)} changed>"
+
+
+class _LiveSettings(Settings):
+    """Settings with ``config_from_object`` sources: reading :attr:`version` first takes in
+    what changed in them, so the send path sees a source's new values on its next call."""
+
+    @property
+    def version(self) -> int:
+        """The settings' version, after taking in what changed in the sources."""
+        self._sync()
+        version: int = self.__dict__["version"]
+        return version
 
 
 class PendingSettings(Settings):
@@ -182,6 +247,18 @@ class PendingSettings(Settings):
 
     def __getattr__(self, key: str) -> Any:
         return getattr(self._load(), key)
+
+    @property
+    def version(self) -> int:
+        """The loaded settings' version (loads them)."""
+        version: int = self._load().version
+        return version
+
+    @property
+    def changes(self) -> dict[str, Any]:
+        """The loaded settings' changes (loads them)."""
+        changes: dict[str, Any] = self._load().changes
+        return changes
 
     def __setattr__(self, key: str, value: Any) -> None:
         self[key] = value
@@ -223,6 +300,7 @@ def _new_key(key: str) -> str:
     return OLD_TO_NEW.get(key, key)
 
 
+
 def detect_mixed_names(keys: set[str]) -> None:
     """Raise :class:`ImproperlyConfigured` if ``keys`` mix old and new setting names.
 
@@ -243,25 +321,3 @@ def detect_mixed_names(keys: set[str]) -> None:
             "The configuration mixes old (upper-case, Celery < 4) and new setting names. "
             f"Rename these so it uses one style:\n{renames}"
         )
-
-
-def read_source(obj: Any, namespace: str | None = None) -> dict[str, Any]:
-    """Read settings from a dict, object, module or ``"module"``/``"module:attr"`` name.
-
-    With ``namespace="CELERY"`` only ``CELERY_``-prefixed names are read, prefix removed and
-    lower-cased (Django's convention): ``CELERY_TASK_ALWAYS_EAGER`` -> ``task_always_eager``.
-    """
-    if isinstance(obj, str):
-        obj = import_object(obj)
-    if isinstance(obj, Mapping):
-        items = dict(obj)
-    else:
-        items = {
-            k: getattr(obj, k)
-            for k in dir(obj)
-            if not k.startswith("_") and not isinstance(getattr(obj, k), ModuleType)
-        }
-    if namespace:
-        prefix = namespace.rstrip("_") + "_"
-        items = {k[len(prefix) :].lower(): v for k, v in items.items() if k.startswith(prefix)}
-    return items

@@ -12,6 +12,8 @@ Celery's own names keep Celery's hierarchy::
     SoftTimeLimitExceeded, TimeLimitExceeded   (plain exceptions, as in Celery)
     BackendError   (a plain exception, as in Celery) a result store that cannot be read or
                    written (unreachable, refused); the message names its URL, password masked
+    OperationalError   (kombu's, re-exported by celery.exceptions as here) a send that failed:
+                       the base of TransportError
     ParseException (ValueError)   a crontab field that cannot be parsed (Celery's is a plain
                                   Exception; here it is also the ValueError of the other
                                   crontab field errors)
@@ -25,7 +27,7 @@ This project's own errors share one root, :class:`CeleryGcpError`::
      │    └── BadMethodError             a route whose method cannot carry the call
      ├── MessageDecodeError (ValueError) a request whose X-Celery-* metadata is malformed
      ├── AuthError (SecurityError)       a caller that may not run tasks (401/403/503)
-     ├── TransportError                  the transport could not hand a message over
+     ├── TransportError (OperationalError)  the transport could not hand a message over
      │    ├── DuplicateTaskError         a caller-given task_id that was already used
      │    ├── PartialSendError           some messages of a bulk send failed
      │    └── MessageTooLargeError       a task over Cloud Tasks' 1 MB limit
@@ -68,6 +70,7 @@ __all__ = [
     "MissingParamError",
     "NoResultBackendError",
     "NotRegistered",
+    "OperationalError",
     "ParseException",
     "PartialSendError",
     "QueueNotFound",
@@ -289,7 +292,13 @@ class AuthError(CeleryGcpError, SecurityError):
         self.reason = reason
 
 
-class TransportError(CeleryGcpError):
+class OperationalError(Exception):
+    """kombu's (and ``celery.exceptions``') ``OperationalError``: a message could not be sent.
+    Here it is the base of :class:`TransportError`; also importable as
+    ``celery_gcp.kombu.exceptions.OperationalError``."""
+
+
+class TransportError(CeleryGcpError, OperationalError):
     """The transport could not hand the message over; the message says what to do."""
 
 

@@ -5,6 +5,9 @@ queue name or ``{"queue": name}``), a router function ``(name, args, kwargs, opt
 **kw) -> str | dict | None``, an importable ``"module.function"`` name, or a list of these.
 Routers are tried in order and the first answer wins; a ``queue`` given explicitly to
 ``apply_async`` (or set on the task) wins over all of them; otherwise ``task_default_queue``.
+An answer may also be a ``Queue`` (``celery_gcp.kombu``), or name a ``routing_key`` and
+``exchange`` instead of a queue: the queue of ``task_queues`` those reach
+(:mod:`celery_gcp.queue_bindings`), or an error, never the default queue.
 
 Cloud Tasks queue ids allow only ``[A-Za-z0-9-]``, at most 100 characters. The one rule:
 every other character becomes ``-``, so Celery's ``high_priority`` is the queue ``high-priority``.
@@ -19,6 +22,7 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Any
 
 from .exceptions import ImproperlyConfigured
+from .queue_bindings import Bindings
 from .utils.functional import maybe_list
 from .utils.imports import import_object
 
@@ -47,8 +51,10 @@ def queue_id(name: str) -> str:
 class QueueRouter:
     """Resolves the queue for a task call from ``task_routes`` and ``task_default_queue``."""
 
-    def __init__(self, routes: Any, default_queue: str) -> None:
+    def __init__(self, routes: Any, default_queue: str, bindings: Bindings | None = None) -> None:
         self.default_queue = default_queue
+        #: ``task_queues``: the declared queues, matched by routing key and exchange.
+        self.bindings = bindings or Bindings()
         self.routers = [_compile(r) for r in maybe_list(routes)]
         #: Whether the queue of a call depends on the task name alone (no router functions).
         self.static = all(isinstance(r, _MapRouter) for r in self.routers)
@@ -85,6 +91,9 @@ class QueueRouter:
         for router in self.routers:
             answer = router(name, args, kwargs or {}, options, task=task)
             if answer:
+                if (isinstance(answer, Mapping) and not answer.get("queue")
+                        and ("routing_key" in answer or "exchange" in answer)):
+                    return self.bindings.queue_for(answer, name)
                 return _queue_name(answer)
         return self.default_queue
 
@@ -141,10 +150,11 @@ class _MapRouter:
 def _queue_name(answer: Any) -> str:
     if isinstance(answer, str):
         return answer
-    if isinstance(answer, Mapping) and isinstance(answer.get("queue"), str):
-        return str(answer["queue"])
-    if hasattr(answer, "name") and isinstance(answer.name, str):  # a kombu-like Queue object
+    if isinstance(answer, Mapping) and answer.get("queue"):
+        return _queue_name(answer["queue"])
+    if hasattr(answer, "name") and isinstance(answer.name, str):  # a Queue (celery_gcp.kombu)
         return str(answer.name)
     raise ImproperlyConfigured(
-        f"route {answer!r} names no queue; routes must give a queue name or {{'queue': name}}"
+        f"route {answer!r} names no queue; routes must give a queue name, a Queue, "
+        "{'queue': name} or a routing_key that a queue of task_queues is bound with"
     )

@@ -81,8 +81,10 @@ class Change:
 
 
 def queue_names(app: Celery) -> list[str]:
-    """Every Celery queue the app's tasks can be routed to (or that gcp_queues names)."""
-    names = {app.conf.task_default_queue, *(app.conf.get("gcp_queues") or {})}
+    """Every Celery queue the app's tasks can be routed to (or that gcp_queues or
+    task_queues names)."""
+    names = {app.conf.task_default_queue, *(app.conf.get("gcp_queues") or {}),
+             *app.queue_router.bindings.names}
     for name, task in app.tasks.items():
         options = {"queue": task.queue} if task.queue else {}
         names.add(app.queue_router.route(name, (), {}, options, task))
@@ -91,6 +93,7 @@ def queue_names(app: Celery) -> list[str]:
         if isinstance(table, dict):
             for value in table.values():
                 queue = value.get("queue") if isinstance(value, dict) else value
+                queue = getattr(queue, "name", queue)  # a Queue (celery_gcp.kombu)
                 if isinstance(queue, str):
                     names.add(queue)
     return sorted(names)

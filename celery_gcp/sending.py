@@ -17,6 +17,7 @@ the app's transport between its layers (:mod:`celery_gcp.layers`).
 from __future__ import annotations
 
 import json
+import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -83,6 +84,33 @@ def warn_once(app: Celery, key: str, text: str, stacklevel: int = 2,
     if key not in app._warned:
         app._warned.add(key)
         warnings.warn(text, category, stacklevel=stacklevel + 1)
+
+
+def _warn_unsigned(app: Celery, settings: Settings) -> None:
+    """Once per app: tasks sent with no OIDC token while callers are verified (the default)
+    would be refused by the worker (401) on every attempt until Cloud Tasks gives up."""
+    if str(settings.task_auth or "oidc").lower() != "oidc":
+        return
+    warn_once(app, "unsigned-tasks", (
+        "gcp_service_account is not set, so tasks are created without an OIDC token, and "
+        "with task_auth='oidc' (the default) a worker refuses each of them (401) until Cloud "
+        "Tasks stops retrying: set gcp_service_account (or CELERY_GCP_SERVICE_ACCOUNT) to the "
+        "service account Cloud Tasks signs as (it needs roles/iam.serviceAccountUser), or "
+        "task_auth='none' where only a private network reaches the worker"),
+        stacklevel=_outside_package())
+
+
+def _outside_package() -> int:
+    """The ``stacklevel`` for :func:`warn_once`, called by this function's caller, that
+    points at the first frame outside celery_gcp: the user's call, whichever path (delay, a
+    canvas, a route) led here."""
+    import sys
+
+    package = os.path.dirname(__file__) + os.sep
+    frame, level = sys._getframe(2), 2
+    while frame.f_back is not None and frame.f_code.co_filename.startswith(package):
+        frame, level = frame.f_back, level + 1
+    return level
 
 
 def compose(name: str, body: bytes, options: Mapping[str, Any], *,
@@ -188,7 +216,7 @@ class Sender:
         """Bind, validate, encode and route one call of task ``name``, and address it for the
         app's transport (``route=False``: neither, for a run here); raises
         :class:`TaskArgumentError` for a call the worker would reject."""
-        self._current()  # the queue router and caches of the settings as they are now
+        settings = self._current()  # the queue router and caches of the settings as they are now
         args = tuple(args or ())
         kwargs = dict(kwargs or {})
         target = None
@@ -205,7 +233,7 @@ class Sender:
         timed = "eta" in options or "expires" in options
         return compose(name, body, options, target=target, queue=queue,
                        now=app.now, zone=app.timezone if timed else UTC,
-                       destination=self.destination(name, queue, target, task)
+                       destination=self._address(settings, name, queue, target, task)
                        if route and self.transport.addressed else None)
 
     def _queue(self, name: str, args: tuple[Any, ...], kwargs: dict[str, Any],
@@ -234,7 +262,11 @@ class Sender:
         """Where a message of task ``name`` in ``queue`` goes, from the app's settings (cached
         per task and queue); raises :class:`~celery_gcp.exceptions.ImproperlyConfigured`
         naming a missing setting (``task_base_url``, ``gcp_project``)."""
-        settings = self._current()
+        return self._address(self._current(), name, queue, target, task)
+
+    def _address(self, settings: Settings, name: str, queue: str | None,
+                 target: HttpTarget | None, task: Task[Any, Any] | None) -> Destination:
+        # The settings were just checked (a live source is read once per message).
         if target is not None:
             return self._destination(settings, name, queue, target, task)
         key = (name, queue)
@@ -262,6 +294,8 @@ class Sender:
             # The URL as the worker routes it (path decoded, no query): what it checks.
             method, relay, audience = target.method, target.relay, gcp.routed_path(url)
         account = settings.gcp_service_account or None
+        if account is None:
+            _warn_unsigned(app, settings)
         return Destination(
             queue_path=path, url=url, method=method,
             deadline=float(limit) if limit else None, service_account=account,

@@ -51,6 +51,9 @@ def test_router_by_import_name() -> None:
 
 def test_route_without_queue_is_an_error() -> None:
     with pytest.raises(ImproperlyConfigured, match="names no queue"):
+        QueueRouter({"a": {"priority": 1}}, "celery").route("a")
+    # An exchange with no task_queues to match it against: an error, not the default queue.
+    with pytest.raises(ImproperlyConfigured, match="task_queues declares no queues"):
         QueueRouter({"a": {"exchange": "x"}}, "celery").route("a")
 
 
