@@ -10,7 +10,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._state import current_app, get_current_app
+    from ._state import current_app, current_task, get_current_app
     from .app import Celery
     from .canvas import Signature, chain, chord, group, signature
     from .result import AsyncResult, EagerResult
@@ -26,6 +26,7 @@ __all__ = [
     "chain",
     "chord",
     "current_app",
+    "current_task",
     "get_current_app",
     "group",
     "shared_task",
@@ -46,6 +47,7 @@ _HOMES = {
     "chain": "canvas",
     "chord": "canvas",
     "current_app": "_state",
+    "current_task": "_state",
     "get_current_app": "_state",
     "group": "canvas",
     "shared_task": "shared",

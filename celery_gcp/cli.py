@@ -1,7 +1,8 @@
 """The ``celery-gcp`` command: ``celery-gcp -A proj worker``, ``celery-gcp -A proj inspect ...``.
 
 ``-A`` names the Celery app as Celery's command does: ``module``, ``module:attr`` or
-``module.attr``; a module's ``app`` or ``celery`` attribute is used when no attribute is given.
+``module.attr``; for a module, its ``app``, its ``celery``, its ``celery`` submodule (a
+package), then any Celery app it holds (utils/app_search.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,19 +27,21 @@ __all__ = ["main"]
 
 
 def find_app(name: str) -> Celery:
-    """Import the app named by ``-A``."""
-    from .app import Celery
+    """Import the app named by ``-A``, as Celery's ``find_app`` (see utils/app_search.py)."""
+    from .utils.app_search import AppNotFound
+    from .utils.app_search import find_app as search
 
     sys.path.insert(0, os.getcwd())
-    found = import_object(name)
-    if isinstance(found, ModuleType):  # as Celery: a module's `app` or `celery` attribute
-        found = getattr(found, "app", None) or getattr(found, "celery", None)
-    if not isinstance(found, Celery):
-        raise click.UsageError(
-            f"no Celery app found at {name!r} (a module's 'app' or 'celery' attribute is "
-            "used when no attribute is named); pass -A module:attribute"
-        )
-    return found
+    try:
+        return search(name)
+    except AppNotFound as exc:
+        raise _AppNotFound(str(exc)) from None
+
+
+class _AppNotFound(click.ClickException):
+    """A wrong ``-A``: one line (no usage block), with the usage error's exit status."""
+
+    exit_code = 2
 
 
 class _AppRef:
