@@ -112,7 +112,8 @@ def test_nothing_found_says_what_was_passed_looked_at_and_found(project: Layout)
     assert code == 2
     assert "module 'no_app' has no Celery app (from -A no_app" in output
     assert "no_app.app, no_app.celery" in output
-    assert "app (a FastAPI)" in output and "settings" in output
+    assert "app (a FastAPI)" in output
+    assert "settings" in output
     assert "pass -A module:attribute" in output
 
 
@@ -125,7 +126,8 @@ def test_a_named_attribute_that_is_not_an_app_does_not_suggest_naming_one(
     assert "module:attribute" not in output
     code, output = registered("wrong_attr:nope")
     assert code == 2
-    assert "module 'wrong_attr' has no attribute 'nope'" in output and "api" in output
+    assert "module 'wrong_attr' has no attribute 'nope'" in output
+    assert "api" in output
     assert "module:attribute" not in output
 
 

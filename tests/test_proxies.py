@@ -21,13 +21,15 @@ def test_current_app_is_an_instance_of_celery() -> None:
     assert current_app.main == "proxied"
     current_app.conf.task_default_queue = "through-the-proxy"  # writes reach the app
     assert app.conf.task_default_queue == "through-the-proxy"
-    assert current_app == app and hash(current_app) == hash(app)
+    assert current_app == app
+    assert hash(current_app) == hash(app)
 
 
 def test_a_scan_of_live_objects_by_type_never_evaluates_the_proxy() -> None:
     # builtroute.py scans gc objects with type(obj): the proxy's own type is never Celery.
     proxies = [obj for obj in gc.get_objects() if type(obj) is type(current_task)]
-    assert proxies and not any(issubclass(type(obj), Celery) for obj in proxies)
+    assert proxies
+    assert not any(issubclass(type(obj), Celery) for obj in proxies)
 
 
 def test_shared_task_passes_writes_and_deletes_through_and_is_a_task() -> None:
@@ -37,7 +39,8 @@ def test_shared_task_passes_writes_and_deletes_through_and_is_a_task() -> None:
 
     app = Celery("shared-proxy", broker_url="memory://")
     app.conf.task_always_eager = True
-    assert isinstance(retrying, app.Task) and isinstance(retrying, celery_gcp.Task)
+    assert isinstance(retrying, app.Task)
+    assert isinstance(retrying, celery_gcp.Task)
     with mock.patch.object(retrying, "retry", return_value="patched") as patched:
         assert retrying.delay().get() == "patched"  # the patch is seen inside the run
     patched.assert_called_once_with(countdown=1)
@@ -73,7 +76,8 @@ def test_current_task_is_the_task_being_run_or_none() -> None:
         await asyncio.sleep(0)
         return str(current_task.name)
 
-    assert not current_task and app.current_task is None
+    assert not current_task
+    assert app.current_task is None
     assert which.delay().get() == "tests.test_proxies.which"
     assert seen == [which]
     assert which() == "tests.test_proxies.which"  # called directly, as Celery's stack
