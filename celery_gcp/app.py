@@ -429,3 +429,12 @@ class Celery(AppSettings):
 
     def __repr__(self) -> str:
         return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
+
+    if not TYPE_CHECKING:  # hidden from type checkers, so a typo stays a type error
+
+        def __getattr__(self, name: str) -> Any:
+            # Celery's attributes left out on purpose (app.control, app.connection, ...) say
+            # so and name the guide's section; any other name is a plain AttributeError.
+            from .absent import attribute_error
+
+            raise attribute_error(f"{type(self).__name__!r} object", f"app.{name}", name)
