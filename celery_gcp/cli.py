@@ -52,11 +52,30 @@ class _AppRef:
 
     def load(self) -> Celery:
         if not self.name:
-            raise click.UsageError("this command needs the app: pass -A module[:attribute]")
+            raise _AppNotFound("this command needs the app: pass -A module[:attribute] (or set "
+                               "CELERY_GCP_APP)")
         return find_app(self.name)
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group: an error that escapes a command becomes one line and a non-zero
+    exit, never a traceback (cli_errors.py says which line)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            from .cli_errors import one_line
+
+            line = one_line(exc)
+            if line is None:
+                raise
+            raise click.ClickException(line) from None
+
+
+@click.group(cls=_Commands)
 @click.option("-A", "--app", "app_name", envvar="CELERY_GCP_APP", default=None,
               help="The Celery app: module or module:attribute.")
 @click.pass_context
@@ -251,7 +270,13 @@ def call(ctx: click.Context, name: str, args_json: str, kwargs_json: str,
         raise click.BadParameter(f"--args/--kwargs must be JSON: {exc}") from None
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise click.BadParameter("--args takes a JSON list and --kwargs a JSON object")
-    result = _app(ctx).send_task(name, args, kwargs, countdown=countdown, queue=queue)
+    app = _app(ctx)
+    if name not in app.tasks:
+        raise click.ClickException(
+            f"task {name!r} is not registered in the app -A names ({app.main!r}); registered: "
+            f"{', '.join(sorted(n for n in app.tasks if not n.startswith('celery.'))) or 'none'}"
+            "; check that -A imports the module defining it (include=, imports=)")
+    result = app.send_task(name, args, kwargs, countdown=countdown, queue=queue)
     click.echo(result.id)
 
 
@@ -363,7 +388,12 @@ def beat_run(ctx: click.Context, name: str) -> None:
     """Fire the job of beat_schedule entry NAME now (as "Force run" in the Cloud Console)."""
     from . import beat
 
-    click.echo(f"ran {beat.run(_app(ctx), name)}")
+    app = _app(ctx)
+    entries = app.conf.beat_schedule or {}
+    if name not in entries:
+        raise click.ClickException(
+            f"beat_schedule has no entry {name!r}; it has: {', '.join(sorted(entries)) or 'none'}")
+    click.echo(f"ran {beat.run(app, name)}")
 
 
 @main.command()
