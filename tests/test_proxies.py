@@ -4,7 +4,9 @@ deletes reach the object they stand for; app.AsyncResult takes Celery's `id`."""
 from __future__ import annotations
 
 import asyncio
+import copy
 import gc
+import pickle
 from typing import Any
 from unittest import mock
 
@@ -21,6 +23,10 @@ def test_current_app_is_an_instance_of_celery() -> None:
     assert current_app.main == "proxied"
     current_app.conf.task_default_queue = "through-the-proxy"  # writes reach the app
     assert app.conf.task_default_queue == "through-the-proxy"
+    copied = pickle.loads(pickle.dumps(current_app))  # as the app itself, as Celery's proxy
+    assert type(copied) is Celery
+    assert copied.main == "proxied"
+    assert type(copy.copy(current_app)) is Celery
     assert current_app == app
     assert hash(current_app) == hash(app)
 

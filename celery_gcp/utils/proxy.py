@@ -15,8 +15,9 @@ __all__ = ["Proxy"]
 
 
 class Proxy:
-    """Forwards attribute reads, writes, deletes, calls, ``bool``, ``==`` and ``repr`` to
-    ``resolve()``, called on every use (the target may change, as the current app does)."""
+    """Forwards attribute reads, writes, deletes, calls, ``bool``, ``==``, ``repr`` and
+    pickling to ``resolve()``, called on every use (the target may change, as the current app
+    does)."""
 
     __slots__ = ("__resolve", "__weakref__")
 
@@ -57,6 +58,10 @@ class Proxy:
 
     def __hash__(self) -> int:
         return hash(self._get_current_object())
+
+    def __reduce__(self) -> str | tuple[Any, ...]:
+        # Pickled and copied as the object itself, as Celery's proxy is.
+        return self._get_current_object().__reduce__()  # type: ignore[no-any-return]
 
     def __repr__(self) -> str:
         return repr(self._get_current_object())
