@@ -272,10 +272,12 @@ def call(ctx: click.Context, name: str, args_json: str, kwargs_json: str,
         raise click.BadParameter("--args takes a JSON list and --kwargs a JSON object")
     app = _app(ctx)
     if name not in app.tasks:
+        known = sorted(n for n in app.tasks if not n.startswith("celery."))
+        shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if known[10:] else "")
         raise click.ClickException(
             f"task {name!r} is not registered in the app -A names ({app.main!r}); registered: "
-            f"{', '.join(sorted(n for n in app.tasks if not n.startswith('celery.'))) or 'none'}"
-            "; check that -A imports the module defining it (include=, imports=)")
+            f"{shown or 'none'}; check that -A imports the module defining it (include=, "
+            "imports=)")
     result = app.send_task(name, args, kwargs, countdown=countdown, queue=queue)
     click.echo(result.id)
 
