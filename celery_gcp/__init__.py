@@ -10,9 +10,20 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from ._state import current_app, get_current_app
+    from ._state import current_app, current_task, get_current_app
     from .app import Celery
-    from .canvas import Signature, chain, chord, group, signature
+    from .canvas import (
+        Signature,
+        chain,
+        chord,
+        chunks,
+        group,
+        maybe_signature,
+        signature,
+        subtask,
+        xmap,
+        xstarmap,
+    )
     from .result import AsyncResult, EagerResult
     from .shared import shared_task
     from .task import Task
@@ -25,12 +36,18 @@ __all__ = [
     "Task",
     "chain",
     "chord",
+    "chunks",
     "current_app",
+    "current_task",
     "get_current_app",
     "group",
+    "maybe_signature",
     "shared_task",
     "signature",
+    "subtask",
     "uuid",
+    "xmap",
+    "xstarmap",
 ]
 
 __version__ = "0.1.0"
@@ -45,11 +62,17 @@ _HOMES = {
     "Task": "task",
     "chain": "canvas",
     "chord": "canvas",
+    "chunks": "canvas",
     "current_app": "_state",
+    "current_task": "_state",
     "get_current_app": "_state",
     "group": "canvas",
+    "maybe_signature": "canvas",
     "shared_task": "shared",
     "signature": "canvas",
+    "subtask": "canvas",
+    "xmap": "canvas",
+    "xstarmap": "canvas",
 }
 
 
@@ -65,8 +88,10 @@ def uuid(_uuid: Callable[[], Any] | None = None) -> str:
 
 def __getattr__(name: str) -> Any:
     home = _HOMES.get(name)
-    if home is None:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    if home is None:  # a Celery name left out on purpose says so (absent.py)
+        from .absent import name_error
+
+        raise name_error(__name__, name)
     # The import statement's own machinery (importlib.import_module bypasses it), so
     # ``-X importtime`` reports these imports as it does every other.
     value = getattr(__import__(home, globals(), fromlist=[name], level=1), name)

@@ -5,12 +5,22 @@ from __future__ import annotations
 import threading
 import weakref
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, cast
+
+from .utils.proxy import Proxy
 
 if TYPE_CHECKING:
     from .app import Celery
+    from .task import Task
 
-__all__ = ["connect_on_app_finalize", "get_current_app", "set_current_app"]
+__all__ = [
+    "connect_on_app_finalize",
+    "current_app",
+    "current_task",
+    "get_current_app",
+    "get_current_task",
+    "set_current_app",
+]
 
 _lock = threading.Lock()
 _current: Celery | None = None
@@ -57,14 +67,15 @@ def apply_finalizers(app: Celery) -> None:
         callback(app)
 
 
-class _CurrentApp:
-    """``celery_gcp.current_app``: attribute access goes to the current app."""
+def get_current_task() -> Task[Any, Any] | None:
+    """The task being run in this thread or asyncio task (innermost), or ``None``."""
+    from .context import top_request
 
-    def __getattr__(self, name: str) -> Any:
-        return getattr(get_current_app(), name)
-
-    def __repr__(self) -> str:
-        return repr(get_current_app())
+    top = top_request()
+    return cast("Task[Any, Any]", top[0]) if top is not None else None
 
 
-current_app: Any = _CurrentApp()
+# Proxies, as Celery's: ``isinstance(current_app, Celery)`` is True and a module doing
+# ``celery = current_app`` holds an app that ``-A`` finds; the target is looked up on each use.
+current_app: Any = Proxy(get_current_app)
+current_task: Any = Proxy(get_current_task)

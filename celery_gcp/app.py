@@ -302,6 +302,13 @@ class Celery(AppSettings):
         return AsyncResult(receipt.task_id, task_name=name, app=self, location=receipt.name)
 
     @property
+    def current_task(self) -> Task[Any, Any] | None:
+        """The task being run in this thread or asyncio task, or ``None`` (as Celery's)."""
+        from ._state import get_current_task
+
+        return get_current_task()
+
+    @property
     def transport(self) -> Transport:
         """The transport chosen by ``broker_url``; assign one to replace it (tests)."""
         if self._transport is None:
@@ -347,11 +354,16 @@ class Celery(AppSettings):
             self._queue_router = cached
         return cached[1]
 
-    def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[Any]:
-        """The result handle for ``task_id``."""
+    def AsyncResult(self, id: str | None = None, *, task_id: str | None = None,
+                    **kwargs: Any) -> AsyncResult[Any]:
+        """The result handle for task ``id`` (Celery's parameter name; ``task_id=`` too)."""
         from .result import AsyncResult
 
-        return AsyncResult(task_id, app=self, **kwargs)
+        if (id is None) == (task_id is None):
+            raise TypeError("AsyncResult() takes the task id once: AsyncResult(id) or "
+                            "AsyncResult(id=...)")
+        return AsyncResult(id if id is not None else task_id, app=self,  # type: ignore[arg-type]
+                           **kwargs)
 
     # -- serving ---------------------------------------------------------------------------
 
@@ -420,3 +432,12 @@ class Celery(AppSettings):
 
     def __repr__(self) -> str:
         return f"<Celery {self.main or '__main__'} at {id(self):#x}>"
+
+    if not TYPE_CHECKING:  # hidden from type checkers, so a typo stays a type error
+
+        def __getattr__(self, name: str) -> Any:
+            # Celery's attributes left out on purpose (app.control, app.connection, ...) say
+            # so and name the guide's section; any other name is a plain AttributeError.
+            from .absent import attribute_error
+
+            raise attribute_error(f"{type(self).__name__!r} object", f"app.{name}", name)

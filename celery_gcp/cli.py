@@ -1,7 +1,8 @@
 """The ``celery-gcp`` command: ``celery-gcp -A proj worker``, ``celery-gcp -A proj inspect ...``.
 
 ``-A`` names the Celery app as Celery's command does: ``module``, ``module:attr`` or
-``module.attr``; a module's ``app`` or ``celery`` attribute is used when no attribute is given.
+``module.attr``; for a module, its ``app``, its ``celery``, its ``celery`` submodule (a
+package), then any Celery app it holds (utils/app_search.py).
 """
 
 from __future__ import annotations
@@ -10,7 +11,6 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
-from types import ModuleType
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -27,19 +27,21 @@ __all__ = ["main"]
 
 
 def find_app(name: str) -> Celery:
-    """Import the app named by ``-A``."""
-    from .app import Celery
+    """Import the app named by ``-A``, as Celery's ``find_app`` (see utils/app_search.py)."""
+    from .utils.app_search import AppNotFound
+    from .utils.app_search import find_app as search
 
     sys.path.insert(0, os.getcwd())
-    found = import_object(name)
-    if isinstance(found, ModuleType):  # as Celery: a module's `app` or `celery` attribute
-        found = getattr(found, "app", None) or getattr(found, "celery", None)
-    if not isinstance(found, Celery):
-        raise click.UsageError(
-            f"no Celery app found at {name!r} (a module's 'app' or 'celery' attribute is "
-            "used when no attribute is named); pass -A module:attribute"
-        )
-    return found
+    try:
+        return search(name)
+    except AppNotFound as exc:
+        raise _AppNotFound(str(exc)) from None
+
+
+class _AppNotFound(click.ClickException):
+    """A wrong ``-A``: one line (no usage block), with the usage error's exit status."""
+
+    exit_code = 2
 
 
 class _AppRef:
@@ -50,11 +52,30 @@ class _AppRef:
 
     def load(self) -> Celery:
         if not self.name:
-            raise click.UsageError("this command needs the app: pass -A module[:attribute]")
+            raise _AppNotFound("this command needs the app: pass -A module[:attribute] (or set "
+                               "CELERY_GCP_APP)")
         return find_app(self.name)
 
 
-@click.group()
+class _Commands(click.Group):
+    """The command group: an error that escapes a command becomes one line and a non-zero
+    exit, never a traceback (cli_errors.py says which line)."""
+
+    def invoke(self, ctx: click.Context) -> Any:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as exc:
+            from .cli_errors import one_line
+
+            line = one_line(exc)
+            if line is None:
+                raise
+            raise click.ClickException(line) from None
+
+
+@click.group(cls=_Commands)
 @click.option("-A", "--app", "app_name", envvar="CELERY_GCP_APP", default=None,
               help="The Celery app: module or module:attribute.")
 @click.pass_context
@@ -249,7 +270,15 @@ def call(ctx: click.Context, name: str, args_json: str, kwargs_json: str,
         raise click.BadParameter(f"--args/--kwargs must be JSON: {exc}") from None
     if not isinstance(args, list) or not isinstance(kwargs, dict):
         raise click.BadParameter("--args takes a JSON list and --kwargs a JSON object")
-    result = _app(ctx).send_task(name, args, kwargs, countdown=countdown, queue=queue)
+    app = _app(ctx)
+    if name not in app.tasks:
+        known = sorted(n for n in app.tasks if not n.startswith("celery."))
+        shown = ", ".join(known[:10]) + (f" and {len(known) - 10} more" if known[10:] else "")
+        raise click.ClickException(
+            f"task {name!r} is not registered in the app -A names ({app.main!r}); registered: "
+            f"{shown or 'none'}; check that -A imports the module defining it (include=, "
+            "imports=)")
+    result = app.send_task(name, args, kwargs, countdown=countdown, queue=queue)
     click.echo(result.id)
 
 
@@ -361,7 +390,12 @@ def beat_run(ctx: click.Context, name: str) -> None:
     """Fire the job of beat_schedule entry NAME now (as "Force run" in the Cloud Console)."""
     from . import beat
 
-    click.echo(f"ran {beat.run(_app(ctx), name)}")
+    app = _app(ctx)
+    entries = app.conf.beat_schedule or {}
+    if name not in entries:
+        raise click.ClickException(
+            f"beat_schedule has no entry {name!r}; it has: {', '.join(sorted(entries)) or 'none'}")
+    click.echo(f"ran {beat.run(app, name)}")
 
 
 @main.command()

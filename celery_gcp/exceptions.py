@@ -34,7 +34,10 @@ This project's own errors share one root, :class:`CeleryGcpError`::
      ├── ScheduleError (ValueError)      a periodic schedule Cloud Scheduler cannot run
      │    └── InvalidSchedule            a cron expression or time zone it would reject
      ├── NoResultBackendError (NotImplementedError)  a result or a chord, with no result store
-     └── ResultStoreError                the result store could not be read or written
+     ├── ResultStoreError                the result store could not be read or written
+     └── NotSupportedError               a Celery feature left out on purpose (absent.py)
+          ├── NotSupportedAttributeError (AttributeError)  ``app.control``, ...
+          └── NotSupportedImportError (ImportError)        ``celery_gcp.contrib.abortable``, ...
 
 (The emulator's own errors, which become gRPC status codes, are under
 :class:`EmulatorError`.)
@@ -70,6 +73,9 @@ __all__ = [
     "MissingParamError",
     "NoResultBackendError",
     "NotRegistered",
+    "NotSupportedAttributeError",
+    "NotSupportedError",
+    "NotSupportedImportError",
     "OperationalError",
     "ParseException",
     "PartialSendError",
@@ -344,6 +350,19 @@ class ResultStoreError(CeleryGcpError, BackendError):
     """The result store ``result_backend`` names cannot be reached or refused the call; the
     message names its URL (password masked) and what to check. A worker run that meets it
     answers 503, so Cloud Tasks delivers the task again: its outcome is never lost."""
+
+
+class NotSupportedError(CeleryGcpError):
+    """A Celery feature that celery_gcp leaves out on purpose: the message says so, what to do
+    instead and which section of the migration guide covers it (table: ``absent.py``)."""
+
+
+class NotSupportedAttributeError(NotSupportedError, AttributeError):
+    """An absent Celery attribute (``app.control``, ``from celery_gcp import bugreport``)."""
+
+
+class NotSupportedImportError(NotSupportedError, ImportError):
+    """An absent Celery module (``import celery_gcp.contrib.abortable``)."""
 
 
 class EmulatorError(CeleryGcpError):

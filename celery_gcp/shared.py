@@ -6,6 +6,7 @@ from collections.abc import Callable
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, cast, overload
 
 from . import _state
+from .utils.proxy import Proxy
 
 if TYPE_CHECKING:
     from .app import Celery
@@ -17,23 +18,22 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class _SharedTask:
-    """Stands for the shared task in the current app; attributes and calls go to it."""
+class _SharedTask(Proxy):
+    """Stands for the shared task in the current app, as Celery's proxy: reads, writes
+    (``mock.patch.object(task, "retry", ...)``), deletes and calls go to that task, and
+    ``isinstance(task, app.Task)`` is True."""
+
+    __slots__ = ("_fun", "_name")
 
     def __init__(self, fun: Callable[..., Any], name: str | None) -> None:
-        self._fun = fun
-        self._name = name
+        super().__init__(self._task)
+        object.__setattr__(self, "_fun", fun)
+        object.__setattr__(self, "_name", name)
 
     def _task(self) -> Task[Any, Any]:
         app = _state.get_current_app()
         name = self._name or app.gen_task_name(self._fun.__name__, self._fun.__module__)
         return app.tasks[name]
-
-    def __getattr__(self, name: str) -> Any:
-        return getattr(self._task(), name)
-
-    def __call__(self, *args: Any, **kwargs: Any) -> Any:
-        return self._task()(*args, **kwargs)
 
     def __repr__(self) -> str:
         return f"<shared task {self._name or self._fun.__qualname__}>"

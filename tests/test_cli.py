@@ -32,7 +32,8 @@ def test_inspect_registered_and_routes() -> None:
 def test_app_not_found_is_a_usage_error() -> None:
     result = CliRunner().invoke(main, ["-A", "celery_gcp.queue_routing", "inspect", "registered"])
     assert result.exit_code == 2
-    assert "no Celery app found" in result.output
+    assert result.output.startswith("Error: module 'celery_gcp.queue_routing' has no Celery app")
+    assert result.output.count("\n") == 1
 
 
 def free_port() -> int:

@@ -11,8 +11,9 @@ import celery_gcp
 def test_top_level_names_are_pinned() -> None:
     assert sorted(celery_gcp.__all__) == [
         "AsyncResult", "Celery", "EagerResult", "Signature", "Task", "chain", "chord",
-        "current_app",
-        "get_current_app", "group", "shared_task", "signature", "uuid",
+        "chunks", "current_app", "current_task",
+        "get_current_app", "group", "maybe_signature", "shared_task", "signature", "subtask",
+        "uuid", "xmap", "xstarmap",
     ]
 
 

@@ -17,7 +17,6 @@ from __future__ import annotations
 import asyncio
 import contextvars
 import logging
-import random
 import socket
 import threading
 from collections.abc import Awaitable, Generator
@@ -29,6 +28,7 @@ from ..context import CloudTasksDelivery, Context, pop_request, push_request
 from ..einfo import ExceptionInfo
 from ..exceptions import ImproperlyConfigured, ResultStoreError, Retry, TaskPredicate
 from ..result import EagerResult
+from ..utils.time import get_exponential_backoff_interval
 from .outcomes import STATE, Outcome, classify
 
 if TYPE_CHECKING:
@@ -179,9 +179,9 @@ class TaskRun:
         if self.request._override_max_retries is not None:  # self.retry(max_retries=) ran
             retry_kwargs["max_retries"] = self.request._override_max_retries
         if task.retry_backoff:
-            retry_kwargs["countdown"] = backoff(
+            retry_kwargs["countdown"] = get_exponential_backoff_interval(
                 factor=int(max(1.0, float(task.retry_backoff))), retries=self.request.retries,
-                maximum=task.retry_backoff_max, jitter=task.retry_jitter)
+                maximum=task.retry_backoff_max, full_jitter=task.retry_jitter)
         try:
             task.retry(exc=exc, **retry_kwargs)
         except BaseException as outcome:
@@ -202,18 +202,6 @@ class TaskRun:
             else:
                 sig.apply_async((request.id,), parent_id=request.id,
                                 root_id=request.root_id or request.id)
-
-
-def backoff(factor: int, retries: int, maximum: int, jitter: bool) -> int:
-    """Celery's autoretry countdown: ``min(maximum, factor * 2**retries)``, optionally jittered.
-
-    >>> [backoff(1, r, 600, False) for r in range(4)]
-    [1, 2, 4, 8]
-    """
-    countdown: int = min(maximum, factor * 2**retries)
-    if jitter:
-        countdown = random.randrange(countdown + 1)
-    return max(0, countdown)
 
 
 def _takes_request(task: Task[..., Any]) -> bool:
