@@ -81,13 +81,14 @@ def test_a_schedule_that_cannot_sync_stops_dev_with_its_reason(
 
     monkeypatch.delenv("CLOUD_TASKS_EMULATOR_HOST", raising=False)
     monkeypatch.delenv("CLOUD_SCHEDULER_EMULATOR_HOST", raising=False)
-    app = Celery("devtest", beat_schedule={"every-90s": {"task": "devtest.t", "schedule": 90}})
+    app = Celery("devtest", beat_schedule={"every-90.5s": {"task": "devtest.t",
+                                                            "schedule": 90.5}})
 
     @app.task(name="devtest.t")
     def t() -> None: ...
 
     stack = DevStack(app, port=0)
-    with pytest.raises(ScheduleError, match=r"beat_schedule\['every-90s'\].*nearest exact"):
+    with pytest.raises(ScheduleError, match=r"beat_schedule\['every-90.5s'\].*whole number"):
         stack.__enter__()
     assert "CLOUD_TASKS_EMULATOR_HOST" not in os.environ
     assert "CLOUD_SCHEDULER_EMULATOR_HOST" not in os.environ
