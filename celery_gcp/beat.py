@@ -456,8 +456,8 @@ def fire(app: Celery, entry_key: str, job_name: str | None,
         return fired
     runs = entry.spec.runs(when)
     if not runs:
-        fired.skipped = (f"no run of every {entry.spec.every}s falls in this fire's "
-                         f"{entry.spec.period}s")
+        fired.skipped = (f"no run (every {entry.spec.every}s since the epoch) falls in the "
+                         f"{entry.spec.period}s from this fire")
         return fired
     signatures = [task.s(*entry.args, **entry.kwargs).set(
         task_id=f"{base}-{int(at.timestamp())}", eta=at) for at in runs]
