@@ -8,13 +8,14 @@ from the job and ``X-CloudScheduler-ScheduleTime``: a retried fire enqueues noth
     app.conf.beat_schedule = {
         "nightly-report": {"task": "proj.report", "schedule": crontab(minute=0, hour=2),
                            "args": (7,), "options": {"queue": "reports"}},
-        "poll": {"task": "proj.poll", "schedule": 30.0, "sub_minute": True},
+        "poll": {"task": "proj.poll", "schedule": 30.0},  # 2 tasks a minute, :00 and :30
         "paused": {"task": "proj.cleanup", "schedule": 3600, "enabled": False},
     }
 
 Besides Celery's keys (``task``, ``schedule``, ``args``, ``kwargs``, ``options``, ``relative``),
-an entry may set ``enabled`` (False: the job exists, paused), ``sub_minute`` (allow an interval
-under a minute: see :mod:`celery_gcp.schedules`) and ``job`` (Cloud Scheduler settings, over
+an entry may set ``enabled`` (False: the job exists, paused), ``sub_minute`` (accepted, no
+effect: any whole-second interval runs, see :mod:`celery_gcp.intervals`) and ``job`` (Cloud
+Scheduler settings, over
 ``beat_job_defaults``): ``retry_count`` (0..5, default 3: a fire only enqueues, so retrying it
 is safe), ``attempt_deadline`` (15..1800 s, default 180), ``min_backoff``, ``max_backoff``,
 ``max_doublings``, ``max_retry_duration``.
@@ -38,7 +39,7 @@ from dataclasses import dataclass, field
 from datetime import UTC, datetime, timedelta
 from typing import TYPE_CHECKING, Any
 
-from . import gcp
+from . import gcp, intervals
 from .exceptions import ImproperlyConfigured, ScheduleError
 from .schedules import BaseSchedule, CronSpec, maybe_schedule
 
@@ -140,8 +141,7 @@ def resolve(app: Celery, name: str, raw: Any) -> Entry:
         if "schedule" in raw else None
     if schedule is None:
         raise ImproperlyConfigured("no 'schedule': give a crontab, a schedule or seconds")
-    sub_minute = bool(raw.get("sub_minute", app.conf.get("beat_sub_minute")))
-    spec = schedule.cron(sub_minute=sub_minute)
+    spec = schedule.cron()
     job = _job_settings({**(app.conf.get("beat_job_defaults") or {}), **(raw.get("job") or {})})
     return Entry(name, entry_id(name), task, schedule, spec, args, kwargs,
                  dict(raw.get("options") or {}), bool(raw.get("enabled", True)), job)
@@ -224,7 +224,7 @@ def desired_job(app: Celery, entry: Entry, where: str) -> Any:
     from google.cloud import scheduler_v1
 
     job = http_job(f"{where}/jobs/{_prefix(app)}-{entry.id}", entry.spec.expression,
-                   time_zone(app), entry_url(app, entry),
+                   entry.spec.zone(time_zone(app)), entry_url(app, entry),
                    description=f"{job_mark(app)} {entry.name}"[:500],
                    service_account=app.conf.gcp_service_account,
                    audience=app.conf.task_oidc_audience)
@@ -272,6 +272,10 @@ class JobChange:
         what = f"  (entry {self.entry.name!r})" if self.entry is not None else ""
         rows = [f"         {path}: {_show(path, old)} -> {_show(path, new)}"
                 for path, old, new in self.fields]
+        if self.entry is not None and self.job is not None:
+            spec = self.entry.spec
+            rows.insert(0, "         " + intervals.describe(
+                spec.expression, self.job.time_zone, spec.every, spec.period))
         return "\n".join([f"{self.action:<6} {self.name}{what}", *rows])
 
 
@@ -441,17 +445,22 @@ def fire(app: Celery, entry_key: str, job_name: str | None,
         fired.skipped = (f"{local_day} is not a run day: Celery's crontab needs both "
                          "day_of_month and day_of_week to match")
         return fired
-    base = f"{job_name or 'beat-' + entry.id}-{int(when.timestamp())}"
+    # Each run is named from its instant, so a fire sent twice (or two fires whose periods
+    # overlap, as a forced run's does) sends no run twice.
+    base = job_name or f"beat-{entry.id}"
     task = app.tasks[entry.task]
     options = {**entry.options, "on_duplicate": "ignore"}
-    if entry.spec.fan_out == 1:
-        fired.task_ids = [base]
-        task.apply_async(entry.args, entry.kwargs, task_id=base, **options)
+    if not entry.spec.every:
+        fired.task_ids = [f"{base}-{int(when.timestamp())}"]
+        task.apply_async(entry.args, entry.kwargs, task_id=fired.task_ids[0], **options)
+        return fired
+    runs = entry.spec.runs(when)
+    if not runs:
+        fired.skipped = (f"no run (every {entry.spec.every}s since the epoch) falls in the "
+                         f"{entry.spec.period}s from this fire")
         return fired
     signatures = [task.s(*entry.args, **entry.kwargs).set(
-        task_id=f"{base}-{k}", eta=when + timedelta(seconds=k * entry.spec.spacing))
-        for k in range(entry.spec.fan_out)]
+        task_id=f"{base}-{int(at.timestamp())}", eta=at) for at in runs]
     fired.task_ids = [str(s.options["task_id"]) for s in signatures]
     group(signatures).apply_async(**options)
     return fired
-

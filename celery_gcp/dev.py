@@ -2,11 +2,14 @@
 
 An embedded emulator (or the one ``CLOUD_TASKS_EMULATOR_HOST`` names), the app's queues created
 in it, and the worker serving the task endpoints over real HTTP, with a readable line for each
-task as it is sent, started, retried, finished or failed.
+task as it is sent, started, retried, finished or failed. A task's ``sent`` line always comes
+before its ``started`` line, and dev's own calls to the emulator (its polling, its token keys)
+stay out of the project's log, whatever level the project gives the root logger.
 """
 
 from __future__ import annotations
 
+import logging
 import os
 import threading
 import time
@@ -45,6 +48,10 @@ class TaskLog(Layer):
         self.failures = 0
         self.start = time.monotonic()
         self._app: Celery | None = None
+        # The ``sent`` line of each send in progress, by task id: the worker can start the
+        # task (on its own thread) before the transport's send returns, and then prints it.
+        self._sending: dict[str, str] = {}
+        self._lock = threading.Lock()
 
     def _line(self, event: str, text: str) -> None:
         self.echo(f"[{time.monotonic() - self.start:7.2f}s] {event:<9} {text}")
@@ -62,14 +69,27 @@ class TaskLog(Layer):
             self._app.layers.remove(self)
             self._app = None
 
-    def after_send(self, message: Message, receipt: Receipt) -> None:
-        """``sent``, with the retry count and the ETA."""
+    def before_send(self, message: Message) -> None:
+        """Hold the ``sent`` line (retry count, ETA) until the send returns or the task
+        starts, whichever comes first."""
         eta = f" eta {message.eta.strftime('%H:%M:%S')}" if message.eta else ""
         retry = f" retry {message.retries}" if message.retries else ""
-        self._line("sent", f"{message.task}[{_short(message.id)}]{retry}{eta}")
+        with self._lock:
+            self._sending[message.id] = f"{message.task}[{_short(message.id)}]{retry}{eta}"
+
+    def after_send(self, message: Message, receipt: Receipt) -> None:
+        """``sent``, unless the task's start printed it already."""
+        self._sent(message.id)
+
+    def _sent(self, task_id: str) -> None:
+        with self._lock:  # held while printing: no other line of the task can come first
+            text = self._sending.pop(task_id, None)
+            if text is not None:
+                self._line("sent", text)
 
     def before_run(self, run: TaskRun) -> None:
-        """``started``, with the arguments."""
+        """``started``, with the arguments (after the task's ``sent`` line)."""
+        self._sent(run.message.id)  # the task runs, so its send went through
         shown = ", ".join([*map(repr, run.args),
                            *(f"{k}={v!r}" for k, v in run.kwargs.items())])
         self._line("started", f"{run.task.name}[{_short(run.message.id)}]({shown})")
@@ -86,6 +106,25 @@ class TaskLog(Layer):
         """``failed``, with the exception; counted."""
         self.failures += 1
         self._line("failed", f"{run.task.name}[{_short(run.message.id)}] {exc!r}")
+
+
+class _QuietOwnCalls(logging.Filter):
+    """Drops httpx's ``HTTP Request: ...`` INFO lines of dev's own calls to the emulator (its
+    status polling, the token keys), so a project logging at INFO sees its own lines only."""
+
+    def __init__(self, origins: set[str]) -> None:
+        super().__init__()
+        self.origins = tuple(origins)
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        args = record.args if isinstance(record.args, tuple) else ()
+        return not any(str(arg).startswith(self.origins) for arg in args)
+
+
+def _origin(url: str) -> str:
+    """``scheme://host:port`` of ``url``, with the slash that ends it."""
+    scheme, _, rest = url.partition("://")
+    return f"{scheme}://{rest.split('/', 1)[0]}/"
 
 
 def _short(task_id: str) -> str:
@@ -109,6 +148,7 @@ class DevStack:
         self.emulator: Any = None
         self._server: Any = None
         self._thread: threading.Thread | None = None
+        self._quiet: _QuietOwnCalls | None = None
 
     def __enter__(self) -> DevStack:
         from .emulator.process import EmulatorProcess
@@ -127,6 +167,11 @@ class DevStack:
                 os.environ[CERTS_URL_VARIABLE] = f"{self.emulator.http_url}/oauth2/v1/certs"
             # One emulator serves both: never let the schedule reach the real Cloud Scheduler.
             os.environ.setdefault(SCHEDULER_VARIABLE, address)
+            own = {_origin(self.emulator.http_url)} if self.emulator is not None else set()
+            if os.environ.get(CERTS_URL_VARIABLE):
+                own.add(_origin(os.environ[CERTS_URL_VARIABLE]))
+            self._quiet = _QuietOwnCalls(own)
+            logging.getLogger("httpx").addFilter(self._quiet)
             self.address = address
             conf = self.app.conf
             conf.gcp_project = conf.gcp_project or "local"
@@ -162,6 +207,9 @@ class DevStack:
             self._serve.__exit__(None, None, None)
         if self.emulator is not None:
             self.emulator.stop()
+        if self._quiet is not None:
+            logging.getLogger("httpx").removeFilter(self._quiet)
+            self._quiet = None
         for variable, value in self._saved_env.items():
             if value is None:
                 os.environ.pop(variable, None)

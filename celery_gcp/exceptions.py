@@ -333,7 +333,7 @@ class DuplicateTaskError(TransportError):
 
 class ScheduleError(CeleryGcpError, ValueError):
     """A periodic schedule Cloud Scheduler cannot run as written; the message says what to
-    use instead (an exact interval, a crontab, or the sub-minute opt-in)."""
+    use instead (a crontab, or a whole number of seconds for an interval)."""
 
 
 class InvalidSchedule(ScheduleError):

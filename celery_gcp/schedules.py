@@ -3,15 +3,16 @@
 Replace ``from celery.schedules import crontab`` by ``from celery_gcp.schedules import crontab``:
 the classes take Celery's arguments, and each one says how Cloud Scheduler runs it with
 :meth:`BaseSchedule.cron`, a :class:`CronSpec`. What Cloud Scheduler cannot run as written (an
-interval that is not a whole divisor of the clock, a solar event) raises
+interval under a second or with a fraction of one, a solar event) raises
 :class:`~celery_gcp.exceptions.ScheduleError` naming the nearest schedules it can run.
 
 Two differences from Celery follow from Cloud Scheduler running on the clock:
 
 * ``schedule(run_every)`` is aligned to the clock (``every 15 minutes`` fires at :00, :15, ...),
   not counted from the last run, so ``relative`` has no effect;
-* intervals under a minute need an opt-in: each once-a-minute fire then creates several tasks
-  spaced by the interval (see :class:`CronSpec`).
+* an interval no cron gives exactly (``30``, ``200``, ``timedelta(hours=5)``) runs at the
+  instants ``k * interval`` since the Unix epoch: a job fires often enough and each fire sends
+  the runs of its period as tasks with ETAs (see :mod:`celery_gcp.intervals`).
 
 Celery ANDs ``day_of_month`` and ``day_of_week`` where cron ORs them. When both are restricted,
 the job fires on the OR (a superset) and the beat endpoint skips the days :meth:`runs_on` rejects.
@@ -21,13 +22,13 @@ Importing this module does not import croniter: :mod:`celery_gcp.cron` is loaded
 
 from __future__ import annotations
 
-import math
 from collections.abc import Callable
 from dataclasses import dataclass
 from datetime import UTC, date, datetime, time, timedelta
 from typing import Any, NamedTuple
 from zoneinfo import ZoneInfo
 
+from . import intervals
 from .crontab_fields import (
     DAY_OF_MONTH,
     DAY_OF_WEEK,
@@ -62,10 +63,21 @@ class CronSpec:
     check_day: bool = False
     """The job fires on the OR of the day fields; the beat endpoint skips days where
     :meth:`BaseSchedule.runs_on` is False (Celery ANDs them)."""
-    fan_out: int = 1
-    """Tasks created by each fire (sub-minute intervals)."""
-    spacing: float = 0.0
-    """Seconds between those tasks: task ``k`` gets the countdown ``k * spacing``."""
+    every: int = 0
+    """Seconds between runs of a fan-out (0: each fire is one run at its time): the runs are
+    the instants ``k * every`` since the Unix epoch (see :mod:`celery_gcp.intervals`)."""
+    period: int = 0
+    """Seconds between the fires of a fan-out's job (in UTC); each sends its period's runs."""
+
+    def runs(self, fire: datetime) -> list[datetime]:
+        """The runs one fire at ``fire`` sends (UTC): ``[fire]`` unless a fan-out."""
+        if not self.every:
+            return [fire.astimezone(UTC)]
+        return intervals.instants(self.every, self.period, fire)
+
+    def zone(self, app_zone: str) -> str:
+        """The job's time zone: the app's, or UTC for a fan-out (its runs need no zone)."""
+        return intervals.FAN_OUT_ZONE if self.every else app_zone
 
 
 class BaseSchedule:
@@ -76,7 +88,8 @@ class BaseSchedule:
         self.app = app
 
     def cron(self, *, sub_minute: bool = False) -> CronSpec:
-        """How Cloud Scheduler runs this schedule; raises :class:`ScheduleError` if it cannot."""
+        """How Cloud Scheduler runs this schedule; raises :class:`ScheduleError` if it cannot.
+        ``sub_minute`` (the former opt-in for intervals under a minute) has no effect."""
         raise ScheduleError(
             f"{self!r} cannot run on Cloud Scheduler, which only runs cron schedules; use a "
             "crontab(...) or a schedule(...) from celery_gcp.schedules"
@@ -90,17 +103,17 @@ class BaseSchedule:
         """The first run strictly after ``after`` (timezone-aware) of the synced job.
 
         The job's cron is read in ``time_zone`` (Cloud Scheduler's rules, daylight saving time
-        included); fires on days :meth:`runs_on` rejects are skipped. For a sub-minute fan-out
-        each task counts. Returns an aware datetime in ``time_zone``.
+        included); fires on days :meth:`runs_on` rejects are skipped. For a fan-out each of
+        its instants is a run. Returns an aware datetime in ``time_zone``.
         """
+        spec = self.cron()
+        zone = _zone(time_zone)
+        if spec.every:
+            return intervals.next_instant(spec.every, after).astimezone(zone)
         from . import cron as _cron  # croniter is imported on first use, not at cold start
 
-        spec = self.cron(sub_minute=True)
         _cron.validate(spec.expression, time_zone)
-        zone = _zone(time_zone)
-        slots = [timedelta(seconds=k * spec.spacing) for k in range(spec.fan_out)]
-        # A fire at or before after - slots[-1] has all its tasks at or before ``after``.
-        moment = after - slots[-1]
+        moment = after
         while True:
             fire = _cron.next_fire(spec.expression, time_zone, moment)
             day = fire.astimezone(zone).date()
@@ -109,10 +122,7 @@ class BaseSchedule:
                 midnight = datetime.combine(day + timedelta(days=1), time(), zone)
                 moment = max(fire, midnight - timedelta(microseconds=1))
                 continue
-            for slot in slots:
-                if fire + slot > after:
-                    return (fire + slot).astimezone(zone)
-            moment = fire  # pragma: no cover - the last slot of ``fire`` is after ``after``
+            return fire.astimezone(zone)
 
     # -- Celery's helpers, for code that calls them directly --------------------------------
 
@@ -238,31 +248,12 @@ class crontab(BaseSchedule):
 # --- schedule -----------------------------------------------------------------------------------
 
 
-def _exact_intervals() -> dict[float, tuple[str, str]]:
-    """Interval seconds -> (cron, description) for intervals that are exact on the clock."""
-    exact: dict[float, tuple[str, str]] = {}
-    for minutes in (m for m in range(1, 60) if 60 % m == 0):
-        field = "*" if minutes == 1 else f"*/{minutes}"
-        exact[minutes * 60] = (f"{field} * * * *", _plural(minutes, "minute"))
-    for hours in (h for h in range(1, 24) if 24 % h == 0):
-        field = "*" if hours == 1 else f"*/{hours}"
-        exact[hours * 3600] = (f"0 {field} * * *", _plural(hours, "hour"))
-    exact[86400] = ("0 0 * * *", "1 day")
-    exact[7 * 86400] = ("0 0 * * 1", "7 days (Monday midnight)")
-    return exact
-
-
-def _plural(count: float, unit: str) -> str:
-    number = str(int(count)) if count == int(count) else f"{count:g}"
-    return f"{number} {unit}" + ("" if count == 1 else "s")
-
-
 def _describe(seconds: float) -> str:
     if seconds >= 3600 and seconds % 3600 == 0:
-        return _plural(seconds / 3600, "hour")
+        return intervals.plural(seconds / 3600, "hour")
     if seconds >= 60 and seconds % 60 == 0:
-        return _plural(seconds / 60, "minute")
-    return _plural(seconds, "second")
+        return intervals.plural(seconds / 60, "minute")
+    return intervals.plural(seconds, "second")
 
 
 class schedule(BaseSchedule):
@@ -270,7 +261,8 @@ class schedule(BaseSchedule):
 
     ``run_every`` is a :class:`~datetime.timedelta` or a number of seconds. ``relative`` is
     accepted for Celery compatibility and stored, but has no effect: Cloud Scheduler fires on the
-    clock, so every schedule is aligned to it (every 15 minutes is :00, :15, :30, :45).
+    clock, so every schedule is aligned to it (every 15 minutes is :00, :15, :30, :45; every
+    200 seconds is each multiple of 200 s since the Unix epoch, see :mod:`celery_gcp.intervals`).
     """
 
     def __init__(
@@ -306,30 +298,14 @@ class schedule(BaseSchedule):
         return f"<freq: every {_describe(self.seconds)}>"
 
     def cron(self, *, sub_minute: bool = False) -> CronSpec:
-        """The exact cron for the interval, or a fan-out of a per-minute job under a minute."""
-        seconds, name = self.seconds, f"schedule(every {_describe(self.seconds)})"
-        if seconds < 1:
-            raise ScheduleError(f"{name}: the interval must be at least 1 second")
-        if seconds < 60:
-            fan_out = math.ceil(60 / seconds)
-            if not sub_minute:
-                raise ScheduleError(
-                    f"{name} runs more often than once a minute, Cloud Scheduler's finest "
-                    "granularity; to run it, opt in with the app setting `beat_sub_minute = "
-                    "True` or the entry option `\"sub_minute\": True`: each once-a-minute fire "
-                    f"then creates {fan_out} tasks {seconds:g} seconds apart"
-                )
-            return CronSpec("* * * * *", fan_out=fan_out, spacing=seconds)
-        exact = _exact_intervals()
-        if seconds in exact:
-            return CronSpec(exact[seconds][0])
-        below = [exact[s][1] for s in sorted(exact) if s < seconds][-1:]
-        above = [exact[s][1] for s in sorted(exact) if s > seconds][:1]
-        nearest = " or ".join(f"every {description}" for description in below + above)
-        raise ScheduleError(
-            f"{name} has no exact Cloud Scheduler cron (Cloud Scheduler runs on a clock, not "
-            f"from the last run); nearest exact: {nearest}, or use a crontab(...)"
-        )
+        """The exact cron for the interval, else a fan-out (:mod:`celery_gcp.intervals`)."""
+        expression = intervals.exact(self.seconds)
+        if expression is not None:
+            return CronSpec(expression)
+        every = intervals.whole_seconds(self.seconds,
+                                        f"schedule(every {_describe(self.seconds)})")
+        period, expression = intervals.fan_out_period(every)
+        return CronSpec(expression, every=every, period=period)
 
 
 # --- solar --------------------------------------------------------------------------------------

@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import logging
 import os
+import subprocess
+import sys
+from pathlib import Path
 
 import pytest
 
@@ -40,6 +44,7 @@ def test_dev_stack_runs_tasks_with_a_log_and_restores_the_environment(
     finally:
         log.disconnect()
     assert "CLOUD_TASKS_EMULATOR_HOST" not in os.environ
+    assert logging.getLogger("httpx").filters == []  # dev's log filter leaves with it
     assert any(" finished  devtest.send" in line and "'sent to ada@example.com'" in line
                for line in lines)
     assert any(" failed    devtest.boom" in line for line in lines)
@@ -81,13 +86,14 @@ def test_a_schedule_that_cannot_sync_stops_dev_with_its_reason(
 
     monkeypatch.delenv("CLOUD_TASKS_EMULATOR_HOST", raising=False)
     monkeypatch.delenv("CLOUD_SCHEDULER_EMULATOR_HOST", raising=False)
-    app = Celery("devtest", beat_schedule={"every-90s": {"task": "devtest.t", "schedule": 90}})
+    app = Celery("devtest", beat_schedule={"every-90.5s": {"task": "devtest.t",
+                                                            "schedule": 90.5}})
 
     @app.task(name="devtest.t")
     def t() -> None: ...
 
     stack = DevStack(app, port=0)
-    with pytest.raises(ScheduleError, match=r"beat_schedule\['every-90s'\].*nearest exact"):
+    with pytest.raises(ScheduleError, match=r"beat_schedule\['every-90.5s'\].*whole number"):
         stack.__enter__()
     assert "CLOUD_TASKS_EMULATOR_HOST" not in os.environ
     assert "CLOUD_SCHEDULER_EMULATOR_HOST" not in os.environ
@@ -155,3 +161,70 @@ def test_a_fired_schedule_is_pending_until_its_task_has_run(
     finally:
         send.set()
         signals.before_task_publish.disconnect(hold)
+
+
+# A project that logs at INFO, with a layer (added before dev's task log, as any layer of the
+# project's is) that holds each send until the task has run: the worker starts the task
+# before the transport's send returns, every time.
+SLOW_ACK_PROJECT = '''
+import logging
+import threading
+
+from celery_gcp import Celery
+from celery_gcp.layers import Layer
+
+logging.basicConfig(level=logging.INFO)
+log = logging.getLogger("slowack")
+app = Celery("slowack")
+ran = threading.Event()
+
+
+class AckAfterRun(Layer):
+    def after_send(self, message, receipt):
+        log.info("send returned after the run: %s", ran.wait(30))
+
+    def after_run(self, run, result):
+        ran.set()
+
+
+app.layers.add(AckAfterRun())
+
+
+@app.task(name="slowack.add")
+def add(x: int, y: int) -> int:
+    log.info("adding %s and %s", x, y)
+    return x + y
+
+
+def demo() -> None:
+    import httpx
+
+    add.delay(2, 3)
+    httpx.get(f"{app.conf.task_base_url}/docs")  # the project's own request: still logged
+'''
+
+
+def test_dev_prints_sent_before_started_and_keeps_its_own_calls_out_of_an_info_log(
+        tmp_path: Path) -> None:
+    (tmp_path / "slowack.py").write_text(SLOW_ACK_PROJECT)
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CELERY_GCP_TASK_AUTH", "CLOUD_TASKS_EMULATOR_HOST",
+                        "CLOUD_SCHEDULER_EMULATOR_HOST")}
+    env["PYTHONPATH"] = os.pathsep.join([str(tmp_path), env.get("PYTHONPATH", "")])
+    out = subprocess.run(
+        [sys.executable, "-m", "celery_gcp.cli", "-A", "slowack", "dev", "--port", "0",
+         "--run", "slowack:demo", "--exit-when-idle", "--data-dir", str(tmp_path / "data")],
+        cwd=tmp_path, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True,
+        timeout=90, env=env)
+    lines = out.stdout.splitlines()
+    assert out.returncode == 0, out.stdout
+    assert "INFO:slowack:send returned after the run: True" in lines  # the case happened
+    assert "INFO:slowack:adding 2 and 3" in lines  # the project's own log is kept
+    [sent] = [i for i, line in enumerate(lines) if " sent      slowack.add[" in line]
+    [started] = [i for i, line in enumerate(lines) if " started   slowack.add[" in line]
+    assert lines[sent].split("add[")[1][:8] == lines[started].split("add[")[1][:8]
+    assert sent < started, out.stdout
+    # dev's polling of the emulator and its token keys: no httpx lines but the project's own.
+    [request] = [line for line in lines if "HTTP Request" in line]
+    assert "/docs " in request, out.stdout
+    assert lines[-1] == "dev: every task finished"

@@ -246,12 +246,15 @@ def test_next_run_agrees_with_celery_rule_minute_by_minute(schedule_: crontab) -
 @pytest.mark.parametrize(("seconds", "after", "expected"), [
     (5, utc(2025, 6, 1, 12, 0, 7), utc(2025, 6, 1, 12, 0, 10)),
     (5, utc(2025, 6, 1, 12, 0, 55), utc(2025, 6, 1, 12, 1)),
-    (7, utc(2025, 6, 1, 12, 0, 57), utc(2025, 6, 1, 12, 1)),
+    # 12:00:00 UTC is 249825600 * 7 s after the epoch: the runs go on every 7 s past 12:01.
+    (7, utc(2025, 6, 1, 12, 0, 57), utc(2025, 6, 1, 12, 1, 3)),
     (45, utc(2025, 6, 1, 12, 0, 30), utc(2025, 6, 1, 12, 0, 45)),
-    (45, utc(2025, 6, 1, 12, 0, 45), utc(2025, 6, 1, 12, 1)),
+    (45, utc(2025, 6, 1, 12, 0, 45), utc(2025, 6, 1, 12, 1, 30)),
+    (200, utc(2025, 6, 1, 12, 0), utc(2025, 6, 1, 12, 3, 20)),
+    (timedelta(hours=5), utc(2025, 6, 1, 12, 0), utc(2025, 6, 1, 15, 0)),
 ])
-def test_next_run_of_a_sub_minute_fan_out(seconds: float, after: datetime,
-                                          expected: datetime) -> None:
+def test_next_run_of_a_fan_out_is_the_next_multiple_since_the_epoch(
+        seconds: float | timedelta, after: datetime, expected: datetime) -> None:
     assert schedule(seconds).next_run(after) == expected
 
 
@@ -280,42 +283,75 @@ def test_exact_intervals(run_every: float | timedelta, expression: str) -> None:
     validate(expression, "UTC")
 
 
-@pytest.mark.parametrize(("run_every", "nearest"), [
-    (90, ["every 1 minute or every 2 minutes", "crontab("]),
-    (timedelta(hours=5), ["every 4 hours or every 6 hours"]),
-    (timedelta(minutes=45), ["every 30 minutes or every 1 hour"]),
-    (timedelta(minutes=7), ["every 6 minutes or every 10 minutes"]),
-    (timedelta(days=2), ["every 1 day or every 7 days"]),
-    (timedelta(days=10), ["nearest exact: every 7 days"]),
-    (60.5, ["every 1 minute or every 2 minutes"]),
+@pytest.mark.parametrize(("run_every", "expression", "every", "period"), [
+    (30, "* * * * *", 30, 60),
+    (1, "* * * * *", 1, 60),
+    (7, "* * * * *", 7, 60),              # repeats every 7 minutes: no cron fires at that
+    (45, "*/3 * * * *", 45, 180),
+    (90, "*/3 * * * *", 90, 180),
+    (200.0, "*/10 * * * *", 200, 600),    # 3 runs per fire, at +0, +200, +400 s
+    (timedelta(minutes=7), "*/6 * * * *", 420, 360),
+    (timedelta(minutes=45), "*/30 * * * *", 2700, 1800),
+    (timedelta(hours=5), "0 */4 * * *", 18000, 14400),
+    (timedelta(days=2), "0 0 * * *", 172800, 86400),
+    (timedelta(days=10), "0 0 * * *", 864000, 86400),  # ETAs stay within a day
 ])
-def test_inexact_intervals_name_the_nearest_exact_ones(run_every: float | timedelta,
-                                                       nearest: list[str]) -> None:
-    with pytest.raises(ScheduleError, match="no exact Cloud Scheduler cron") as info:
-        schedule(run_every).cron()
-    for fragment in nearest:
-        assert fragment in str(info.value)
+def test_intervals_no_cron_expresses_fan_out(run_every: float | timedelta, expression: str,
+                                             every: int, period: int) -> None:
+    spec = schedule(run_every).cron()
+    assert spec == CronSpec(expression, every=every, period=period)
+    assert spec.zone("Europe/Paris") == "Etc/UTC"
+    validate(expression, "UTC")
+    # Over two days of fires, every multiple of the interval is sent once, by one fire.
+    start, end = utc(2025, 6, 1), utc(2025, 6, 3)
+    sent = [run for fire in fires_between(expression, "UTC", start - timedelta(seconds=1), end)
+            for run in spec.runs(fire)]
+    first = -(-int(start.timestamp()) // every) * every
+    expected = [datetime.fromtimestamp(t, UTC)
+                for t in range(first, int(end.timestamp()) + period, every)]
+    assert sent == expected[:len(sent)]
+    assert sent[-1] >= end - timedelta(seconds=every)
 
 
-def test_sub_minute_needs_the_opt_in() -> None:
-    with pytest.raises(ScheduleError) as info:
-        schedule(30).cron()
-    assert "beat_sub_minute = True" in str(info.value)
-    assert '"sub_minute": True' in str(info.value)
+def test_exact_intervals_stay_plain_crons() -> None:
+    assert schedule(timedelta(minutes=15)).cron().zone("Europe/Paris") == "Europe/Paris"
+    assert schedule(timedelta(minutes=15)).cron().runs(utc(2025, 6, 1)) == [utc(2025, 6, 1)]
 
 
-@pytest.mark.parametrize(("seconds", "fan_out"), [(30, 2), (7, 9), (5, 12), (1, 60), (45, 2),
-                                                  (7.5, 8)])
-def test_sub_minute_fan_out(seconds: float, fan_out: int) -> None:
-    spec = schedule(seconds).cron(sub_minute=True)
-    assert spec == CronSpec("* * * * *", fan_out=fan_out, spacing=float(seconds))
-    assert (spec.fan_out - 1) * spec.spacing < 60 <= spec.fan_out * spec.spacing
+def test_a_fan_out_fire_sends_the_runs_of_its_period() -> None:
+    spec = schedule(30).cron()
+    assert spec.runs(utc(2025, 6, 1, 12, 0)) == [utc(2025, 6, 1, 12, 0),
+                                                 utc(2025, 6, 1, 12, 0, 30)]
+    # A fire off the grid (a forced run) sends the runs of the 60 s from it: the same instants.
+    assert spec.runs(utc(2025, 6, 1, 12, 0, 10)) == [utc(2025, 6, 1, 12, 0, 30),
+                                                     utc(2025, 6, 1, 12, 1)]
+    # Every 7 minutes on a 6-minute job: in each 42 minutes one fire (12:36 here) sends none.
+    assert schedule(timedelta(minutes=7)).cron().runs(utc(2025, 6, 1, 12, 36)) == []
 
 
-@pytest.mark.parametrize("seconds", [0.5, 0, -5])
-def test_intervals_under_one_second_are_refused(seconds: float) -> None:
-    with pytest.raises(ScheduleError, match="at least 1 second"):
-        schedule(seconds).cron(sub_minute=True)
+@pytest.mark.parametrize(("seconds", "message"), [
+    (0.5, "at least 1 second"), (0, "at least 1 second"), (-5, "at least 1 second"),
+    (7.5, "use 7 or 8 seconds"), (60.5, "use 60 or 61 seconds"),
+])
+def test_intervals_under_a_second_or_with_a_fraction_are_refused(seconds: float,
+                                                                 message: str) -> None:
+    with pytest.raises(ScheduleError, match=message):
+        schedule(seconds).cron()
+
+
+def test_the_plan_says_how_an_interval_runs() -> None:
+    from celery_gcp import intervals
+
+    spec = schedule(200).cron()
+    text = intervals.describe(spec.expression, "Etc/UTC", spec.every, spec.period)
+    assert "job '*/10 * * * *' (Etc/UTC) fires 144 times a day" in text
+    assert "3 tasks with ETAs +0s, +200s, +400s from the fire: 432 tasks a day" in text
+    assert "bills per job, not per fire" in text
+    spec = schedule(timedelta(hours=5)).cron()
+    text = intervals.describe(spec.expression, "Etc/UTC", spec.every, spec.period)
+    assert "fires 6 times a day, each sending 0 or 1 tasks: about 4.8 tasks a day" in text
+    assert intervals.describe("0 9 * * *", "Europe/Paris", 0, 0) == (
+        "runs: each fire of '0 9 * * *' (Europe/Paris) sends 1 task")
 
 
 def test_schedule_arguments() -> None:

@@ -49,8 +49,8 @@ def jobs(stack: Stack) -> dict[str, Any]:
     ({"task": "proj.nope", "schedule": 60}, "'proj.nope' is not registered"),
     ({"task": "proj.tick", "schedule": 60, "args": (object(),)}, "must be plain JSON"),
     ({"task": "proj.tick", "schedule": 60, "kwargs": {"label": 3}}, "label"),
-    ({"task": "proj.tick", "schedule": 90}, "nearest exact"),
-    ({"task": "proj.tick", "schedule": 30}, "beat_sub_minute"),
+    ({"task": "proj.tick", "schedule": 90.5}, "whole number of seconds"),
+    ({"task": "proj.tick", "schedule": 0.5}, "at least 1 second"),
     ({"task": "proj.tick", "schedule": solar("sunrise", 48.85, 2.35)}, "solar"),
     ({"task": "proj.tick", "schedule": 60, "job": {"retry_count": 6}}, r"retry_count=6 .*0\.\.5"),
     ({"task": "proj.tick", "schedule": 60, "job": {"attempt_deadline": 10}}, "15..1800"),
@@ -84,6 +84,9 @@ def test_add_periodic_task_as_celery_and_refuses_a_schedule_that_never_runs() ->
     seconds = app.add_periodic_task(10.0, app.tasks["proj.tick"].s(), sub_minute=True)
     assert app.conf.beat_schedule[seconds]["schedule"] == 10.0  # stored as given
     assert beat.entries(app)[beat.entry_id(seconds)].schedule == schedule(10.0)
+    # Celery code as written: no opt-in, an interval no cron expresses.
+    three = app.add_periodic_task(3, app.tasks["proj.tick"].s("3s"), name="three")
+    assert beat.entries(app)[beat.entry_id(three)].spec.every == 3
     with pytest.raises(ScheduleError, match="never"):
         app.add_periodic_task(crontab(day_of_month=31, month_of_year=4),
                               app.tasks["proj.tick"].s())
@@ -215,10 +218,42 @@ def test_cli_beat_plan_and_sync(stack_factory: Any, monkeypatch: pytest.MonkeyPa
     assert list(jobs(stack)) == ["proj-hourly"]
     again = runner.invoke(main, ["-A", "proj", "beat", "sync"])
     assert again.output.startswith(f"keep   {JOBS}/proj-hourly")
-    stack.app.conf.beat_schedule = {"bad": {"task": "proj.tick", "schedule": 90}}
+    assert "runs: each fire of '15 * * * *' (Etc/UTC) sends 1 task" in planned.output
+    stack.app.conf.beat_schedule = {"bad": {"task": "proj.tick", "schedule": 90.5}}
     refused = runner.invoke(main, ["-A", "proj", "beat", "plan"])
     assert refused.exit_code == 1
-    assert "nearest exact" in refused.output
+    assert refused.output.count("\n") == 1
+    assert "use 90 or 91 seconds" in refused.output
+    stack.app.conf.beat_schedule = {"sunrise": {
+        "task": "proj.tick", "schedule": solar("sunrise", 48.85, 2.35)}}
+    refused = runner.invoke(main, ["-A", "proj", "beat", "plan"])
+    assert refused.exit_code == 1
+    assert "solar times move every day" in refused.output
+
+
+def test_cli_beat_plan_and_sync_of_an_interval_no_cron_expresses(
+        stack_factory: Any, monkeypatch: pytest.MonkeyPatch) -> None:
+    stack: Stack = stack_factory(tasks, timezone="Europe/Paris", beat_schedule={
+        "often": {"task": "proj.tick", "schedule": 200.0},
+        "five-hours": {"task": "proj.tick", "schedule": timedelta(hours=5)}})
+    monkeypatch.setenv("CLOUD_SCHEDULER_EMULATOR_HOST", stack.emu.address)
+    monkeypatch.setattr("celery_gcp.cli.find_app", lambda name: stack.app)
+    runner = CliRunner()
+    planned = runner.invoke(main, ["-A", "proj", "beat", "plan"])
+    assert planned.exit_code == 0, planned.output
+    assert ("runs: every 200 seconds on the clock (k * 200s since 1970-01-01T00:00Z): job "
+            "'*/10 * * * *' (Etc/UTC) fires 144 times a day, each sending 3 tasks with ETAs "
+            "+0s, +200s, +400s from the fire: 432 tasks a day (Cloud Scheduler bills per job, "
+            "not per fire: this costs what one job costs)") in planned.output
+    assert ("job '0 */4 * * *' (Etc/UTC) fires 6 times a day, each sending 0 or 1 tasks: "
+            "about 4.8 tasks a day") in planned.output
+    synced = runner.invoke(main, ["-A", "proj", "beat", "sync"])
+    assert synced.exit_code == 0, synced.output
+    made = jobs(stack)
+    assert (made["proj-often"].schedule, made["proj-often"].time_zone) == (
+        "*/10 * * * *", "Etc/UTC")
+    assert made["proj-five-hours"].schedule == "0 */4 * * *"
+    assert {c.action for c in beat.plan(stack.app, stack.emu.scheduler_client())} == {"keep"}
 
 
 # -- firing ----------------------------------------------------------------------------------
@@ -294,19 +329,64 @@ def test_celery_day_rule_skips_days_cron_would_run(stack_factory: Any) -> None:
     assert len(stack.ran.calls) == 1
 
 
-def test_sub_minute_fan_out_spreads_tasks_across_the_minute(stack_factory: Any) -> None:
+def step_through(stack: Stack, instants: list[datetime]) -> None:
+    """Move the manual clock to just past each instant in turn; one more run at each."""
+    assert stack.clock is not None
+    for count, at in enumerate(instants, start=1):
+        stack.clock.set(at.timestamp() + 0.5)
+        stack.ran.wait_for(count)
+        stack.emu.wait_idle()  # the fire (or the run) is answered before the clock moves on
+        assert len(stack.ran.calls) == count, (at, stack.ran.calls)
+
+
+def test_every_30_seconds_runs_twice_a_minute_at_00_and_30(stack_factory: Any) -> None:
     stack: Stack = stack_factory(tasks, manual_clock=True, beat_schedule={
-        "often": {"task": "proj.tick", "schedule": 20, "sub_minute": True}})
+        "often": {"task": "proj.tick", "schedule": timedelta(seconds=30), "args": ("30s",)}})
+    assert stack.clock is not None
+    minute = int(stack.clock.now()) // 60 * 60 + 60
+    stack.clock.set(minute - 5)
+    beat.sync(stack.app, stack.emu.scheduler_client())
+    assert jobs(stack)["proj-often"].schedule == "* * * * *"
+    instants = [datetime.fromtimestamp(minute + 30 * k, UTC) for k in range(6)]  # 3 minutes
+    step_through(stack, instants)
+    for at, (_, run) in zip(instants, stack.ran.calls, strict=True):
+        assert run["id"] == f"proj-often-{int(at.timestamp())}"
+        assert at <= run["at"] <= at + timedelta(seconds=0.5)
+        assert run["label"] == "30s"
+    assert {run["at"].second for _, run in stack.ran.calls} == {0, 30}
+
+
+def test_every_200_seconds_runs_at_its_instants_over_an_hour(stack_factory: Any) -> None:
+    stack: Stack = stack_factory(tasks, manual_clock=True, beat_schedule={
+        "often": {"task": "proj.tick", "schedule": 200.0}})
+    assert stack.clock is not None
+    start = int(stack.clock.now()) // 600 * 600 + 600  # the job's first fire: a multiple of 600
+    stack.clock.set(start - 100)
+    beat.sync(stack.app, stack.emu.scheduler_client())
+    instants = [datetime.fromtimestamp(t, UTC) for t in range(start, start + 3600, 200)]
+    assert len(instants) == 18
+    step_through(stack, instants)
+    assert [run["id"] for _, run in stack.ran.calls] == [
+        f"proj-often-{int(at.timestamp())}" for at in instants]
+    for at, (_, run) in zip(instants, stack.ran.calls, strict=True):
+        assert at <= run["at"] <= at + timedelta(seconds=0.5)
+        assert int(at.timestamp()) % 200 == 0
+
+
+def test_a_duplicated_or_overlapping_fire_sends_no_run_twice(stack_factory: Any) -> None:
+    stack: Stack = stack_factory(tasks, manual_clock=True, beat_schedule={
+        "often": {"task": "proj.tick", "schedule": 30}})
     assert stack.clock is not None
     when = datetime.fromtimestamp(stack.clock.now() // 60 * 60 + 60, UTC)
     stack.clock.set(when.timestamp())
-    fired = post_fire(stack, "often", when, job="proj-often").json()
-    assert fired["task_ids"] == [f"proj-often-{int(when.timestamp())}-{k}" for k in range(3)]
-    for k in range(3):
-        stack.clock.set(when.timestamp() + 20 * k + 0.5)
-        stack.ran.wait_for(k + 1)
-    for k, (_, run) in enumerate(stack.ran.calls):  # task k runs once the clock reaches +20k
-        assert timedelta(seconds=20 * k) <= run["at"] - when <= timedelta(seconds=20 * k + 0.5)
+    names = [f"proj-often-{int(when.timestamp()) + 30 * k}" for k in range(3)]
+    first = post_fire(stack, "often", when, job="proj-often").json()
+    again = post_fire(stack, "often", when, job="proj-often").json()  # delivered twice
+    forced = post_fire(stack, "often", when + timedelta(seconds=10), job="proj-often").json()
+    assert first["task_ids"] == again["task_ids"] == names[:2]
+    assert forced["task_ids"] == names[1:]  # a fire off the grid: the same instants' names
+    step_through(stack, [when + timedelta(seconds=30 * k) for k in range(3)])
+    assert [run["id"] for _, run in stack.ran.calls] == names
 
 
 def test_bad_fires_are_refused(stack_factory: Any) -> None:
