@@ -29,7 +29,7 @@ if TYPE_CHECKING:
 
     from .app import Celery
 
-__all__ = ["Step", "plan", "render"]
+__all__ = ["Step", "environment", "plan", "render", "service_name"]
 
 SCHEDULER_AUTH_PAGE = "https://cloud.google.com/scheduler/docs/http-target-auth"
 TASKS_AUTH_PAGE = "https://cloud.google.com/tasks/docs/creating-http-target-tasks"
@@ -196,7 +196,7 @@ def plan(app: Celery, *, service: str | None = None, region: str | None = None,
 def _accounts(signer: str, runtime: str, project: str) -> list[Step]:
     steps = []
     for email, role in ((signer, "signs the OIDC tokens of tasks and jobs"),
-                        (runtime, "the Cloud Run service runs as (and sends tasks as)")):
+                        (runtime, "runs the Cloud Run service and sends its tasks")):
         account = _account(email, project)
         if account is None:
             steps.append(Step(f"2. {email}: {role}; not an account of {project}, so not "

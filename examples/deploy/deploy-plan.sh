@@ -13,9 +13,9 @@ gcloud iam service-accounts create shop-tasks \
     '--display-name=celery-gcp: signs the OIDC tokens of tasks and jobs' \
     --project=my-shop-prod
 
-# 2. The account that the Cloud Run service runs as (and sends tasks as).
+# 2. The account that runs the Cloud Run service and sends its tasks.
 gcloud iam service-accounts create shop-worker-runtime \
-    '--display-name=celery-gcp: the Cloud Run service runs as (and sends tasks as)' \
+    '--display-name=celery-gcp: runs the Cloud Run service and sends its tasks' \
     --project=my-shop-prod
 
 # 3. shop-worker-runtime@my-shop-prod.iam.gserviceaccount.com creates tasks (https://cloud.google.com/tasks/docs/creating-http-target-tasks).
