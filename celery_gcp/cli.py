@@ -436,5 +436,45 @@ def results_purge(ctx: click.Context) -> None:
     click.echo(f"purged {gone} expired record{'s' if gone != 1 else ''} from {store.url}")
 
 
+@main.group("deploy")
+def deploy_group() -> None:
+    """Going to Google Cloud: the gcloud commands that deploy the app."""
+
+
+@deploy_group.command("plan")
+@click.option("--service", default=None, help="Cloud Run service name (default: the app's name).")
+@click.option("--region", default=None, help="Cloud Run region (default: gcp_location).")
+@click.option("--image", default=None,
+              help="Container image to deploy (default: build this directory, --source=.).")
+@click.option("--runtime-account", default=None, metavar="EMAIL",
+              help="The service's identity (default: SERVICE-runtime@PROJECT...).")
+@click.option("--sender", "senders", multiple=True, metavar="EMAIL",
+              help="Another identity that sends tasks (e.g. your web app's); repeatable.")
+@click.option("--format", "output", type=click.Choice(["text", "json"]), default="text",
+              show_default=True, help="json: a list of {comment, argv}, for machines.")
+@click.pass_context
+def deploy_plan(ctx: click.Context, service: str | None, region: str | None,
+                image: str | None, runtime_account: str | None, senders: tuple[str, ...],
+                output: str) -> None:
+    """Print the gcloud commands, in order, that create the queues, jobs, service accounts
+    and IAM roles from the app's configuration and deploy the worker (nothing is run)."""
+    from . import deploy
+    from .exceptions import CeleryError
+
+    app = _app(ctx)
+    try:
+        steps = deploy.plan(app, service=service, region=region, image=image,
+                            runtime_account=runtime_account, senders=senders)
+    except CeleryError as exc:  # one line: the setting that is missing or wrong
+        raise click.ClickException(" ".join(str(exc).split())) from None
+    if output == "json":
+        import json
+
+        click.echo(json.dumps([{"comment": s.comment, "argv": list(s.argv)} for s in steps],
+                              indent=2))
+    else:
+        click.echo(deploy.render(steps), nl=False)
+
+
 if __name__ == "__main__":  # pragma: no cover
     main()
