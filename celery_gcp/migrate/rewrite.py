@@ -138,7 +138,9 @@ class Rewriter(cst.CSTTransformer):
 
     def _leave(self, node: cst.CSTNode, names: list[str]) -> None:
         line = self._line(node)
-        self.left.extend(Left(line, name) for name in names)
+        # The first missing part only: celery.bootsteps, not also celery.bootsteps.Step.
+        self.left.extend(Left(line, name) for name in names
+                         if not any(name.startswith(other + ".") for other in names))
 
     # -- imports --------------------------------------------------------------------------
 

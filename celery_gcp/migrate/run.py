@@ -109,8 +109,10 @@ def migrate_file(source: bytes, shown: str) -> tuple[bytes, list[Finding]]:
     detector = Detector(module.code.splitlines() or [""])
     wrapper.visit(detector)
     findings = [_left(shown, left.line, left.name) for left in rewriter.left]
+    left = {(f.line, f.feature) for f in findings}
     findings += [Finding(shown, use.line, use.feature.status, use.detail or use.feature.title,
-                         use.feature.instead, use.feature.anchor) for use in detector.uses]
+                         use.feature.instead, use.feature.anchor)
+                 for use in detector.uses if (use.line, use.detail) not in left]
     findings.sort(key=lambda f: f.line)
     return new.bytes, findings
 
@@ -130,7 +132,7 @@ def _diff(old: bytes, new: bytes, shown: str) -> str:
     return "".join(difflib.unified_diff(
         old.decode("utf-8", "replace").splitlines(keepends=True),
         new.decode("utf-8", "replace").splitlines(keepends=True),
-        fromfile=f"a/{shown}", tofile=f"b/{shown}"))
+        fromfile=shown, tofile=shown))
 
 
 def run(path: Path, mode: Mode, echo: Callable[[str], None]) -> Report:
