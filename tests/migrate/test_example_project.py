@@ -60,6 +60,17 @@ def test_the_example_is_written_with_celerys_imports() -> None:
     assert "celery_gcp" not in sources.replace("celery-gcp", "")
 
 
+def test_the_example_runs_under_real_celery_in_eager_mode() -> None:
+    # Celery comes with the test extra; the example is imported only in this subprocess.
+    code = ("from examples.celery_project.celery_app import app\n"
+            "app.conf.task_always_eager = True\n"
+            "from examples.celery_project.tasks import build_report\n"
+            "print(type(app).__module__, build_report.delay('daily').get())\n")
+    out = subprocess.run([sys.executable, "-c", code], cwd=ROOT, capture_output=True,
+                         text=True, timeout=60)
+    assert out.stdout == "celery.app.base daily report built after 1 retry\n", out.stderr
+
+
 def test_migrated_example_runs_under_dev_through_its_fastapi_front(tmp_path: Path) -> None:
     project = copy_example(tmp_path)
     out = celery_gcp("migrate", "--write", str(project), cwd=tmp_path)

@@ -192,3 +192,32 @@ def test_importing_the_cli_does_not_load_libcst() -> None:
                           "import celery_gcp.migrate.features; print('libcst' in sys.modules)"],
                          capture_output=True, text=True, timeout=60)
     assert out.stdout == "False\n", out.stderr
+
+
+def test_more_import_forms_and_patch_targets() -> None:
+    source = ('import celery.result\n'
+              'import celery as c\n'
+              'from celery import *\n'
+              'from celery.app.task import Task\n'
+              'from unittest.mock import patch\n'
+              'x = celery.result.AsyncResult("id")\n'
+              'patch.object(celery.result.AsyncResult, "get")\n'
+              'patch.dict("celery.states.__dict__", {})\n'
+              'app = c.Celery("p")\n')
+    assert rewritten(source) == (
+        'import celery_gcp.result\n'
+        'import celery_gcp as c\n'
+        'from celery_gcp import *\n'
+        'from celery_gcp.task import Task\n'
+        'from unittest.mock import patch\n'
+        'x = celery_gcp.result.AsyncResult("id")\n'
+        'patch.object(celery_gcp.result.AsyncResult, "get")\n'
+        'patch.dict("celery_gcp.states.__dict__", {})\n'
+        'app = c.Celery("p")\n')
+
+
+def test_a_from_import_with_one_missing_name_is_left_whole_and_names_it() -> None:
+    source = "from celery import Celery, bootsteps\n"
+    new, findings = migrate_file(source.encode(), "m.py")
+    assert new.decode() == source
+    assert [(f.line, f.feature) for f in findings] == [(1, "celery.bootsteps")]
