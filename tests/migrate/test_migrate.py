@@ -221,3 +221,19 @@ def test_a_from_import_with_one_missing_name_is_left_whole_and_names_it() -> Non
     new, findings = migrate_file(source.encode(), "m.py")
     assert new.decode() == source
     assert [(f.line, f.feature) for f in findings] == [(1, "celery.bootsteps")]
+
+
+def test_line_endings_and_declared_encodings_are_kept_and_bad_bytes_reported(
+        tmp_path: Path) -> None:
+    declared = tmp_path / "declared.py"
+    declared.write_bytes(
+        b'# -*- coding: latin-1 -*-\r\nfrom celery import Celery\r\nx = "\xe9"\r\n')
+    undeclared = tmp_path / "undeclared.py"
+    undeclared.write_bytes(b'from celery import Celery\nx = "\xe9"\n')
+    out = migrate("--write", ".", cwd=tmp_path)
+    assert declared.read_bytes() == (
+        b'# -*- coding: latin-1 -*-\r\nfrom celery_gcp import Celery\r\nx = "\xe9"\r\n')
+    assert undeclared.read_bytes() == b'from celery import Celery\nx = "\xe9"\n'
+    assert out.stdout.splitlines()[0].startswith(
+        "undeclared.py:1: error: not valid Python: 'utf-8' codec can't decode byte 0xe9")
+    assert out.returncode == 1
