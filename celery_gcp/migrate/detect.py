@@ -111,8 +111,8 @@ class Detector(cst.CSTVisitor):
                 else:
                     hit = feature.on == on and attrs[:len(parts)] == parts
                 if hit and len(parts) > size:  # the most specific entry: control.revoke
-                    best, size = (feature, f"{on}.{match}" if on != "any" else f".{match}"), \
-                        len(parts)
+                    shown = f".{match}" if feature.on == "any" else f"{feature.on}.{match}"
+                    best, size = (feature, shown), len(parts)
         if best is not None:
             self._add(node, *best)
 

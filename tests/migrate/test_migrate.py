@@ -237,3 +237,10 @@ def test_line_endings_and_declared_encodings_are_kept_and_bad_bytes_reported(
     assert out.stdout.splitlines()[0].startswith(
         "undeclared.py:1: error: not valid Python: 'utf-8' codec can't decode byte 0xe9")
     assert out.returncode == 1
+
+
+def test_an_attribute_read_anywhere_is_named_as_the_table_has_it() -> None:
+    source = "app.AsyncResult('x').revoke()\nself.app.control.inspect()\n"
+    findings = migrate_file(source.encode(), "m.py")[1]
+    assert [(f.line, f.status, f.feature) for f in findings] == [
+        (1, "differs", ".revoke"), (2, "no", "app.control")]
