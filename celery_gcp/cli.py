@@ -11,6 +11,7 @@ import contextlib
 import os
 import sys
 from collections.abc import Iterator
+from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
 import click
@@ -474,6 +475,31 @@ def deploy_plan(ctx: click.Context, service: str | None, region: str | None,
                               indent=2))
     else:
         click.echo(deploy.render(steps), nl=False)
+
+
+@main.command()
+@click.argument("path", type=click.Path(path_type=Path))
+@click.option("--diff", "mode", flag_value="diff", default=True,
+              help="Show the rewrite as a unified diff (the default); change nothing.")
+@click.option("--write", "mode", flag_value="write", help="Rewrite the files in place.")
+@click.option("--check", "mode", flag_value="check",
+              help="Change nothing; exit 1 if a file would be rewritten or needs attention (CI).")
+def migrate(path: Path, mode: str) -> None:
+    """Rewrite the celery and kombu imports under PATH (a file or a directory) to celery_gcp,
+    and report each use of a Celery feature that differs or is absent, with file:line, its
+    status and what to do instead (a line with a "# celery-gcp: ok" comment is not reported).
+
+    Exit status: 0 when nothing needs attention (with --check: and nothing would be rewritten);
+    1 when something does (a feature that differs or is absent, a name celery_gcp has no home
+    for, a file that is not valid Python; with --check also a file to rewrite); 2 when PATH
+    does not exist.
+    """
+    if not path.exists():
+        click.echo(f"migrate: {path}: no such file or directory", err=True)
+        sys.exit(2)
+    from .migrate.run import run
+
+    sys.exit(run(path, mode, click.echo).exit_code(mode))  # type: ignore[arg-type]
 
 
 if __name__ == "__main__":  # pragma: no cover
