@@ -136,18 +136,27 @@ FEATURES: tuple[Feature, ...] = (
             calls=_TASK),
     Feature("`trail=`, `send_events=`", "keyword", ("trail", "send_events"), "no",
             "task-decorator-and-options", "no effect: there is no event stream", calls=_TASK),
-    Feature("`self.replace()`, `self.add_to_chord()`, `self.send_event()`", "attribute",
-            ("replace", "add_to_chord", "send_event"), "no", "task-decorator-and-options",
-            "send the new signature from the task and return its id instead", on="self"),
+    Feature("`self.replace()`", "attribute", ("replace",), "differs",
+            "task-decorator-and-options",
+            "works as in Celery; the replacement is a new Cloud Tasks task named {id}-x{n}, and "
+            "replacing with a group needs result_backend", on="self"),
+    Feature("`self.add_to_chord()`, `self.send_event()`", "attribute",
+            ("add_to_chord", "send_event"), "no", "task-decorator-and-options",
+            "add_to_chord: send a second chord from the body; send_event: there is no event "
+            "stream", on="self"),
     # Serializers
     Feature("`task_serializer`, `result_serializer`, `accept_content`, ...", "setting",
             ("task_serializer", "result_serializer", "accept_content",
              "result_accept_content", "event_serializer"), "no", "serializers",
             "remove it: ignored, only JSON is used; annotate task parameters instead"),
     # Routing and queues
-    Feature("`task_queues`, `task_create_missing_queues`, `task_default_exchange`, "
+    Feature("`task_queues` (kombu `Queue` / `Exchange`)", "setting", ("task_queues",),
+            "differs", "routing-and-queues",
+            "each queue is a Cloud Tasks queue; routes naming exchange/routing_key are matched "
+            "against its bindings; queue settings go in gcp_queues (celery-gcp queues sync)"),
+    Feature("`task_create_missing_queues`, `task_default_exchange`, "
             "`task_default_routing_key`, `worker_direct`", "setting",
-            ("task_queues", "task_create_missing_queues", "task_default_exchange",
+            ("task_create_missing_queues", "task_default_exchange",
              "task_default_exchange_type", "task_default_routing_key", "worker_direct"), "no",
             "routing-and-queues",
             "there is no broker: declare queue settings in gcp_queues (rate, concurrency, "
