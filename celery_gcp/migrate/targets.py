@@ -26,8 +26,19 @@ def root_of(dotted: str) -> str | None:
     return root if root in ROOTS else None
 
 
+def _left_out(name: str) -> bool:
+    """Whether celery_gcp's ``name`` (or a package above it) stands for a Celery feature left
+    out on purpose (celery_gcp.absent): its stand-in only raises, so it is no home."""
+    from ..absent import ABSENT
+
+    parts = ("celery" + name.removeprefix("celery_gcp")).split(".")
+    return any(".".join(parts[:cut]) in ABSENT for cut in range(2, len(parts) + 1))
+
+
 @cache
 def _module_exists(name: str) -> bool:
+    if name.startswith("celery_gcp.") and _left_out(name):
+        return False
     try:
         return importlib.util.find_spec(name) is not None
     except (ImportError, ValueError):  # a parent package that does not exist
@@ -51,6 +62,8 @@ def name_exists(module: str, name: str) -> bool:
     """Whether celery_gcp module ``module`` has ``name`` (an attribute or a submodule)."""
     if _module_exists(f"{module}.{name}"):
         return True
+    if _left_out(f"{module}.{name}"):
+        return False
     try:
         return hasattr(importlib.import_module(module), name)
     except Exception:  # a module that cannot be imported here has nothing to offer
@@ -76,8 +89,9 @@ def dotted_target(dotted: str) -> str | None:
         for attr in parts[cut:]:
             if not isinstance(obj, type | ModuleType):
                 break
-            if not hasattr(obj, attr):
+            try:
+                obj = getattr(obj, attr)
+            except Exception:  # absent (AttributeError), or a left-out name's ImportError
                 return None
-            obj = getattr(obj, attr)
         return ".".join([target, *parts[cut:]])
     return None
