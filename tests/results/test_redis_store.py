@@ -175,6 +175,38 @@ def test_async_twins_count_a_chord_once_on_a_real_loop(store: RedisStore) -> Non
     assert store._aclients == {}  # each loop's client closed when that loop shut down
 
 
+def test_outcomes_written_together_go_in_pipelines_and_each_is_stored(
+        store: RedisStore, redis_server: RedisServer) -> None:
+    server = redis_server.client(DB)
+    before = int(server.info("stats")["total_commands_processed"])
+
+    async def main() -> None:
+        await asyncio.gather(*(store.aset_meta(f"t{i}", _meta(f"t{i}", result=i), 60)
+                               for i in range(64)))
+
+    asyncio.run(main())
+    assert store.get_metas([f"t{i}" for i in range(64)]) == [
+        _meta(f"t{i}", result=i) for i in range(64)]
+    assert all(0 < server.pttl(f"celery-task-meta-t{i}") <= 60_000 for i in range(64))
+    # 64 SETs and at most a few connection set-up commands: batched, nothing dropped.
+    commands = int(server.info("stats")["total_commands_processed"]) - before
+    assert 64 <= commands < 64 + 10
+    assert store._abatches == {}  # the loop's batch went with its client
+
+
+def test_writers_waiting_on_an_unreachable_store_each_get_the_error() -> None:
+    store = store_for_url(f"redis://127.0.0.1:{_free_port()}/0")  # nothing listens there
+
+    async def main() -> list[BaseException | None]:
+        return await asyncio.gather(*(store.aset_meta(f"t{i}", _meta(f"t{i}"), None)
+                                      for i in range(8)), return_exceptions=True)
+
+    errors = asyncio.run(main())
+    assert all(isinstance(e, ResultStoreError) and "cannot be reached" in str(e)
+               for e in errors)
+    store.close()
+
+
 def test_close_then_use_again(store: RedisStore) -> None:
     store.set_meta("t", _meta("t"), None)
     store.close()

@@ -1,0 +1,91 @@
+"""WriteBatch (group commit) on a real event loop: batches form while a send is on its way,
+each writer returns once its own item is written, errors reach that batch's writers only,
+and a cancelled writer or sender leaves nobody waiting."""
+
+from __future__ import annotations
+
+import asyncio
+
+import pytest
+
+from celery_gcp.results.batching import WriteBatch
+
+
+class Sink:
+    """A send that takes one loop turn per batch (as a round trip would), failing on demand."""
+
+    def __init__(self) -> None:
+        self.batches: list[list[int]] = []
+        self.fail: set[int] = set()
+        self.gate: asyncio.Event | None = None
+
+    async def send(self, items: list[int]) -> None:
+        self.batches.append(list(items))
+        if self.gate is not None:
+            await self.gate.wait()
+        await asyncio.sleep(0)
+        if self.fail & set(items):
+            raise OSError(f"cannot write {sorted(self.fail & set(items))}")
+
+
+def test_writes_made_together_go_in_one_batch_and_later_ones_in_the_next() -> None:
+    sink = Sink()
+
+    async def main() -> None:
+        batch = WriteBatch(sink.send)
+        first = [asyncio.create_task(batch.write(i)) for i in range(5)]
+        await asyncio.sleep(0)  # the sender took the first five
+        later = [asyncio.create_task(batch.write(i)) for i in range(5, 8)]
+        await asyncio.gather(*first, *later)
+        await batch.write(8)  # alone: a batch of its own
+
+    asyncio.run(main())
+    assert sink.batches == [[0, 1, 2, 3, 4], [5, 6, 7], [8]]
+
+
+def test_an_error_reaches_the_writers_of_its_batch_only() -> None:
+    sink = Sink()
+    sink.fail = {1}
+
+    async def main() -> list[BaseException | None]:
+        batch = WriteBatch(sink.send)
+        first = [asyncio.create_task(batch.write(i)) for i in range(3)]
+        await asyncio.sleep(0)
+        later = [asyncio.create_task(batch.write(i)) for i in range(3, 5)]
+        return await asyncio.gather(*first, *later, return_exceptions=True)
+
+    outcomes = asyncio.run(main())
+    assert [type(o).__name__ for o in outcomes] == ["OSError"] * 3 + ["NoneType"] * 2
+
+
+def test_a_cancelled_writer_does_not_stop_the_others_nor_a_cancelled_sender_hang_them() -> None:
+    sink = Sink()
+
+    async def main() -> tuple[list[BaseException | None], list[BaseException | None]]:
+        batch = WriteBatch(sink.send)
+        sink.gate = asyncio.Event()
+        writers = [asyncio.create_task(batch.write(i)) for i in range(3)]
+        await asyncio.sleep(0)
+        writers[0].cancel()
+        sink.gate.set()
+        kept = await asyncio.gather(*writers, return_exceptions=True)
+        sink.gate = asyncio.Event()  # the next send never ends: its sender is cancelled
+        stuck = [asyncio.create_task(batch.write(i)) for i in range(3, 5)]
+        await asyncio.sleep(0)
+        assert batch._sender is not None
+        batch._sender.cancel()
+        return kept, await asyncio.gather(*stuck, return_exceptions=True)
+
+    kept, stuck = asyncio.run(main())
+    assert isinstance(kept[0], asyncio.CancelledError)
+    assert kept[1:] == [None, None]
+    assert all(isinstance(o, asyncio.CancelledError) for o in stuck)
+    assert sink.batches[0] == [0, 1, 2]
+
+
+def test_a_writer_outside_an_event_loop_is_refused() -> None:
+    batch: WriteBatch[int] = WriteBatch(Sink().send)
+    coroutine = batch.write(1)
+    with pytest.raises(RuntimeError, match="no running event loop"):
+        coroutine.send(None)
+    coroutine.close()
