@@ -44,7 +44,7 @@ def import_related(package: str, related_name: str) -> None:
 def django_app_packages() -> list[str]:
     """The packages of Django's installed apps, once Django is set up (else none)."""
     try:
-        from django.apps import apps  # type: ignore[import-not-found]
+        from django.apps import apps
     except ImportError:
         return []
     # App configs give package names even where INSTALLED_APPS lists "pkg.apps.PkgConfig".
