@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import importlib
 import logging
+import warnings
 from collections.abc import Callable, Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Concatenate, Literal, ParamSpec, TypeVar, overload
 
@@ -25,7 +26,9 @@ from . import _state
 from .annotations import annotate
 from .app_settings import AppSettings
 from .config import Settings
-from .exceptions import AlwaysEagerIgnored
+from .contrib.django.fixup import fixup as django_fixup
+from .contrib.django.fixup import no_apps_reason
+from .exceptions import AlwaysEagerIgnored, CeleryGcpWarning
 from .layers import Layers
 from .queue_routing import QueueRouter
 from .registry import TaskRegistry, check_task_name, make_task
@@ -118,8 +121,12 @@ class Celery(AppSettings):
         self.on_after_configure = Signal(name="app.on_after_configure")
         self.on_after_finalize = Signal(name="app.on_after_finalize")
         self.on_after_fork = Signal(name="app.on_after_fork")
+        # Celery's Django fixup (None unless DJANGO_SETTINGS_MODULE is set): DjangoTask as the
+        # default task class, django.setup() at finalize, DB connections closed around runs.
+        self._django = django_fixup(self)
         base: type[Task[Any, Any]] = (
-            import_object(task_cls) if isinstance(task_cls, str) else task_cls or Task
+            import_object(task_cls) if isinstance(task_cls, str)
+            else task_cls or (self._django.task_cls if self._django else Task)
         )
         self.Task: type[Task[Any, Any]] = type(base.__name__, (base,), {
             "app": self, "abstract": True, "__module__": base.__module__,
@@ -212,6 +219,8 @@ class Celery(AppSettings):
         if self._finalized:
             return
         self._finalized = True
+        if self._django is not None:
+            self._django.setup()  # before any task module imports Django models
         conf = self.conf
         for module in (*(conf.imports or ()), *(conf.include or ())):
             importlib.import_module(module)
@@ -244,6 +253,9 @@ class Celery(AppSettings):
             names = packages() if callable(packages) else packages
             if names is None:
                 names = django_app_packages()
+                if not names:
+                    warnings.warn(f"autodiscover_tasks() found no Django apps: "
+                                  f"{no_apps_reason()}", CeleryGcpWarning, stacklevel=3)
             for package in names:
                 import_related(package, related_name)
 

@@ -1,1 +1,2 @@
-"""Mirrors of :mod:`celery.contrib`."""
+"""Mirrors of ``celery.contrib``: ``django`` (the Django task class and fixup), ``pytest`` (the
+pytest plugin) and ``testing`` (embedded workers and test apps)."""

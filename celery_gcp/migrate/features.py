@@ -242,14 +242,16 @@ FEATURES: tuple[Feature, ...] = (
              "celery.contrib.sphinx"), "no", "exceptions-and-module-mirrors",
             "not provided: see the guide for what to use instead"),
     Feature("Celery's pytest plugin (`celery.contrib.pytest`)", "name",
-            ("celery.contrib.pytest",), "no", "eager-mode-and-testing",
-            "write an app fixture with memory:// and deliver messages with "
-            "celery_gcp.testing.deliver()"),
-    Feature("`celery.contrib.testing` (`start_worker`, `TestApp`, `mocks`)", "name",
-            ("celery.contrib.testing",), "no", "eager-mode-and-testing",
-            "there is no worker thread to start: use celery_gcp.testing.deliver() or drain()"),
-    Feature("`delay_on_commit()`, `apply_async_on_commit()` (`celery.contrib.django`)", "name",
-            ("celery.contrib.django",), "no", "django", "use transaction.on_commit"),
+            ("celery.contrib.pytest",), "differs", "pytest-plugin",
+            "celery_gcp.contrib.pytest has Celery's fixtures; celery_worker serves the app over "
+            "HTTP behind the embedded emulator"),
+    Feature("`celery.contrib.testing` (`start_worker`, `TestApp`)", "name",
+            ("celery.contrib.testing",), "differs", "pytest-plugin",
+            "celery_gcp.contrib.testing: start_worker serves the app behind the embedded "
+            "emulator"),
+    Feature("`DjangoTask`, `delay_on_commit()`, `apply_async_on_commit()` "
+            "(`celery.contrib.django`)", "name", ("celery.contrib.django",), "as-is", "django",
+            "nothing to do: the Django fixup makes DjangoTask the default task class"),
 )
 
 
