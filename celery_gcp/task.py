@@ -23,7 +23,7 @@ from .context import (
     request_of,
     top_request,
 )
-from .exceptions import MaxRetriesExceededError, Reject, Retry
+from .exceptions import MaxRetriesExceededError, NoResultBackendError, Reject, Retry
 from .result import AsyncResult, EagerResult
 from .sending import send_options, warn_once
 
@@ -337,6 +337,20 @@ class Task(Generic[P, R]):
         from .canvas.replacing import replace
 
         return replace(self, sig)
+
+    def add_to_chord(self, sig: Any, lazy: bool = False) -> Any:
+        """Add ``sig`` (one task's signature) to the chord this running task is a header
+        member of, as Celery's: the body waits for it too and gets its result after the
+        header's. Sends it (returns its result), or returns it unsent with ``lazy=True``.
+        A task that is not a chord member raises ``ValueError``."""
+        from .results.chords import add
+
+        store = self.app.backend
+        if store is None:
+            raise NoResultBackendError(
+                "add_to_chord() needs a result store (chords count their members in it): "
+                "set result_backend")
+        return add(self.app, store, self.request, sig, lazy)
 
     def on_replace(self, sig: Any) -> Any:
         """Called by :meth:`replace` with the prepared signature: sends it and raises

@@ -140,10 +140,12 @@ FEATURES: tuple[Feature, ...] = (
             "task-decorator-and-options",
             "works as in Celery; the replacement is a new Cloud Tasks task named {id}-x{n}, and "
             "replacing with a group needs result_backend", on="self"),
-    Feature("`self.add_to_chord()`, `self.send_event()`", "attribute",
-            ("add_to_chord", "send_event"), "no", "task-decorator-and-options",
-            "add_to_chord: send a second chord from the body; send_event: there is no event "
-            "stream", on="self"),
+    Feature("`self.add_to_chord()`", "attribute", ("add_to_chord",), "differs",
+            "task-decorator-and-options",
+            "works as in Celery for one task's signature (needs result_backend); a redelivered "
+            "adder adds its member once", on="self"),
+    Feature("`self.send_event()`", "attribute", ("send_event",), "no",
+            "task-decorator-and-options", "there is no event stream", on="self"),
     # Serializers
     Feature("`task_serializer`, `result_serializer`, `accept_content`, ...", "setting",
             ("task_serializer", "result_serializer", "accept_content",

@@ -30,6 +30,7 @@ class WriteBatch(Generic[T]):
     def __init__(self, send: Callable[[list[T]], Awaitable[None]]) -> None:
         self._send = send
         self._pending: list[tuple[T, asyncio.Future[None]]] = []
+        self._batch: list[tuple[T, asyncio.Future[None]]] = []  # the one on its way
         self._sender: asyncio.Task[None] | None = None
 
     async def write(self, item: T) -> None:
@@ -39,27 +40,31 @@ class WriteBatch(Generic[T]):
         done: asyncio.Future[None] = loop.create_future()
         self._pending.append((item, done))
         if self._sender is None:
-            self._sender = loop.create_task(self._drain())
+            self._sender = sender = loop.create_task(self._drain())
+            sender.add_done_callback(self._ended)
         await done
 
     async def _drain(self) -> None:
-        batch: list[tuple[T, asyncio.Future[None]]] = []
-        try:
-            while self._pending:
-                batch, self._pending = self._pending, []
-                try:
-                    await self._send([item for item, _ in batch])
-                except Exception as exc:
-                    _settle(batch, exc)
-                else:
-                    _settle(batch, None)
-                batch = []
-        finally:
-            # Cancelled (the loop is shutting down): no writer is left waiting forever.
-            self._sender = None
-            left, self._pending = batch + self._pending, []
-            for _, done in left:
-                done.cancel()
+        while self._pending:
+            self._batch, self._pending = self._pending, []
+            try:
+                await self._send([item for item, _ in self._batch])
+            except Exception as exc:
+                _settle(self._batch, exc)
+            else:
+                _settle(self._batch, None)
+            self._batch = []
+        self._sender = None  # no await since the check: a new write starts a new sender
+
+    def _ended(self, sender: asyncio.Task[None]) -> None:
+        if self._sender is not sender:
+            return  # drained
+        # Cancelled (the loop is shutting down), even before it started: no writer is left
+        # waiting forever.
+        self._sender = None
+        left, self._batch, self._pending = self._batch + self._pending, [], []
+        for _, done in left:
+            done.cancel()
 
 
 def _settle(batch: list[tuple[T, asyncio.Future[None]]], error: BaseException | None) -> None:

@@ -20,6 +20,7 @@ errbacks get, as Celery does.
 from __future__ import annotations
 
 import logging
+import uuid
 from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any
 
@@ -29,10 +30,11 @@ from ..exceptions import ChordError, MessageDecodeError
 if TYPE_CHECKING:
     from ..app import Celery
     from ..canvas import Signature
+    from ..context import Context
     from ..message import Message
     from .store import Meta, ResultStore
 
-__all__ = ["CHORD_HEADER", "describe", "part_done"]
+__all__ = ["CHORD_HEADER", "add", "describe", "part_done"]
 
 logger = logging.getLogger("celery_gcp.chord")
 
@@ -57,12 +59,20 @@ def part_done(app: Celery, store: ResultStore, message: Message, state: str,
     description = message.headers.get(CHORD_HEADER)
     if description is None:
         return
-    chord_id, index, size, task_ids, body = _fields(description, message)
+    chord_id, index, size, task_ids, body = _fields(description,
+                                                    f"task {message.task}[{message.id}]")
     from .layer import expires_of
 
     expires = expires_of(app)
-    if store.chord_part_done(chord_id, index, expires) < size:
+    done = store.chord_part_done(chord_id, index, expires)
+    if done < size:
         return
+    # Members added by add_to_chord() are added before their adder counts itself done, so
+    # once every member known here is counted, none is still to be added.
+    added = store.chord_added(chord_id)
+    if done < size + len(added):
+        return
+    task_ids = task_ids + added
     metas = store.get_metas(task_ids)
     failure = _failure(task_ids, metas)
     from ..canvas import maybe_signature
@@ -78,19 +88,62 @@ def part_done(app: Celery, store: ResultStore, message: Message, state: str,
                          root_id=message.root_id)
 
 
-def _fields(description: Any, message: Message) -> tuple[str, int, int, list[str], Any]:
+def add(app: Celery, store: ResultStore, request: Context, sig: Signature,
+        lazy: bool = False) -> Any:
+    """``self.add_to_chord(sig)``: make ``sig`` a member of the chord the running task is a
+    header member of; the body then waits for it and gets its result after the others'.
+
+    Its id is fixed by the adding run and the call's place in it, so a redelivered adder
+    adds (and sends) the same member once. Returns the sent result, or ``sig`` if ``lazy``.
+    """
+    description = (request.headers or {}).get(CHORD_HEADER)
+    if description is None:
+        raise ValueError(
+            f"add_to_chord(): the running task {request.task}[{request.id}] is not a member of "
+            "a chord's header (chord(header)(body) sends its members with the chord)")
+    chord_id, _index, size, _ids, _body = _fields(description,
+                                                  f"task {request.task}[{request.id}]")
+    from ..canvas import Signature as _Signature
+    from ..canvas import maybe_signature
+    from .layer import expires_of
+
+    member = maybe_signature(sig, app=app)
+    if type(member) is not _Signature:
+        raise TypeError(
+            f"add_to_chord() takes one task's signature, got {member!r}: a chain or group "
+            "has no single result to count; add its tasks one by one")
+    member = member.clone()
+    calls = request.get("_added_to_chord", 0)
+    request.update(_added_to_chord=calls + 1)
+    task_id = str(member.options.get("task_id") or uuid.uuid5(
+        _ADDED, f"{request.id}:{request.retries}:{calls}"))
+    added = store.chord_add(chord_id, task_id, expires_of(app))
+    member.set(task_id=task_id, root_id=request.root_id, headers={
+        **(member.options.get("headers") or {}),
+        CHORD_HEADER: {**description, "index": size + added.index(task_id), "added": True}})
+    if lazy:
+        return member
+    return member.apply_async(on_duplicate="ignore")
+
+
+#: The namespace of the ids add_to_chord() gives the members it adds.
+_ADDED = uuid.UUID("6d1c2a52-3f0e-4d8c-9a7e-2b9f1c0d7e11")
+
+
+def _fields(description: Any, where: str) -> tuple[str, int, int, list[str], Any]:
     """The chord description's fields, checked (a malformed one is the sender's bug)."""
     try:
         chord_id, index, size = description["id"], description["index"], description["size"]
         task_ids, body = description["task_ids"], description["body"]
         ok = (isinstance(chord_id, str) and isinstance(index, int) and isinstance(size, int)
-              and isinstance(task_ids, list) and len(task_ids) == size and 0 <= index < size
+              and isinstance(task_ids, list) and len(task_ids) == size and index >= 0
+              and (index < size or description.get("added") is True)
               and isinstance(body, Mapping))
     except (KeyError, TypeError):
         ok = False
     if not ok:
         raise MessageDecodeError(
-            f"task {message.task}[{message.id}]: header {CHORD_HEADER!r} is not a chord "
+            f"{where}: header {CHORD_HEADER!r} is not a chord "
             "description (id, index, size, task_ids, body); it was not sent by chord()")
     return chord_id, index, size, [str(t) for t in task_ids], body
 

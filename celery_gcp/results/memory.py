@@ -72,6 +72,18 @@ class MemoryStore(ResultStore):
             self._put(f"chord:{chord_id}", done, expires)
             return len(done)
 
+    def chord_add(self, chord_id: str, task_id: str, expires: float | None) -> list[str]:
+        with self._lock:
+            added: list[str] = list(self._get(f"added:{chord_id}") or ())
+            if task_id not in added:
+                added.append(task_id)
+            self._put(f"added:{chord_id}", added, expires)
+            return list(added)
+
+    def chord_added(self, chord_id: str) -> list[str]:
+        with self._lock:
+            return list(self._get(f"added:{chord_id}") or ())
+
     def claim(self, key: str, expires: float | None) -> bool:
         with self._lock:
             if self._get(f"claim:{key}") is not None:

@@ -7,6 +7,7 @@ Celery's own ``AsyncResult`` / ``GroupResult.restore``) see the same records:
 ``celery-task-meta-<task id>``            a task's meta, JSON (Celery's result layout)
 ``celery-taskset-meta-<group id>``        a group, JSON in Celery's ``GroupResult`` form
 ``celery-gcp-chord-<chord id>``           a set of the chord header indexes that finished
+``celery-gcp-chord-added-<chord id>``     a list of the ids added to a header (add_to_chord)
 ``celery-gcp-claim-<key>``                a claim marker
 =======================================  ==================================================
 
@@ -95,6 +96,12 @@ def _group_ids(raw: bytes | str | None) -> list[str] | None:
         return None
     members = json.loads(raw)["result"][1]
     return [str(member[0][0]) for member in members]
+
+
+def _first_each(raws: Sequence[bytes | str]) -> list[str]:
+    """The ids of a list, each once, in the order first seen."""
+    ids = (raw.decode() if isinstance(raw, bytes) else str(raw) for raw in raws)
+    return list(dict.fromkeys(ids))
 
 
 def _meta(raw: bytes | str | None) -> Meta | None:
@@ -207,6 +214,21 @@ class RedisStore(ResultStore):
         with self._reaching(), self._client.pipeline(transaction=True) as pipe:
             self._chord_pipeline(pipe, chord_id, index, expires)
             return int(pipe.execute()[1])
+
+    def chord_add(self, chord_id: str, task_id: str, expires: float | None) -> list[str]:
+        key = f"{self._prefix}celery-gcp-chord-added-{chord_id}"
+        with self._reaching(), self._client.pipeline(transaction=True) as pipe:
+            pipe.rpush(key, task_id)  # a redelivered adder pushes it again: read once
+            px = _px(expires)
+            if px is not None:
+                pipe.pexpire(key, px)
+            pipe.lrange(key, 0, -1)
+            return _first_each(pipe.execute()[-1])
+
+    def chord_added(self, chord_id: str) -> list[str]:
+        with self._reaching():
+            return _first_each(self._client.lrange(
+                f"{self._prefix}celery-gcp-chord-added-{chord_id}", 0, -1))
 
     def claim(self, key: str, expires: float | None) -> bool:
         with self._reaching():

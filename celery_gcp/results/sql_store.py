@@ -1,7 +1,7 @@
 """A result store in any SQL database SQLAlchemy 2 speaks (``db+postgresql://`` for Cloud SQL,
 ``db+mysql://``, ``db+sqlite:///path`` locally): ``pip install 'celery-gcp[sql]'``.
 
-Four tables, created on first use (``checkfirst``: an existing table is kept as it is):
+Five tables, created on first use (``checkfirst``: an existing table is kept as it is):
 
 * task metas (``celery_taskmeta``, Celery's name and columns: ``task_id`` unique, ``status``,
   ``result``, ``traceback``, ``date_done``; plus ``meta``, the whole JSON record, and
@@ -9,6 +9,8 @@ Four tables, created on first use (``checkfirst``: an existing table is kept as 
 * groups (``celery_tasksetmeta``: ``taskset_id`` unique, ``result`` the JSON list of ids);
 * chord members (``celery_gcp_chord_parts``: unique ``(chord_id, idx)``, so a redelivered
   member is counted once, whoever commits first);
+* members added to a header (``celery_gcp_chord_added``: unique ``(chord_id, task_id)``,
+  ordered by ``id``);
 * claims (``celery_gcp_claims``: unique ``key``).
 
 Expiry is the ``expires_at`` column (seconds since the epoch by the store's clock): reads
@@ -40,7 +42,8 @@ _DRIVERS = {"postgresql": ("psycopg2", "psycopg", "psycopg[binary]"),
             "mysql": ("MySQLdb", "pymysql", "pymysql")}
 #: Celery's table names (database_table_names keys ``task`` and ``group``) and ours.
 _TABLE_NAMES = {"task": "celery_taskmeta", "group": "celery_tasksetmeta",
-                "chord": "celery_gcp_chord_parts", "claim": "celery_gcp_claims"}
+                "chord": "celery_gcp_chord_parts", "claim": "celery_gcp_claims",
+                "added": "celery_gcp_chord_added"}
 _ID = 155  # Celery's task_id column length
 _CREATE_ATTEMPTS = 3  # per table: ours, then a check after another process made it
 
@@ -69,9 +72,10 @@ class SqlStore(ResultStore):
 
     ``url`` is a ``result_backend`` URL (``db+`` and a SQLAlchemy URL); ``engine_options``
     go to ``create_engine`` (``database_engine_options``); ``table_names`` and
-    ``table_schemas`` map ``task`` / ``group`` / ``chord`` / ``claim`` to a table name and
-    schema (``database_table_names``, ``database_table_schemas``; the chord and claim tables
-    take the task table's schema unless named). ``clock`` gives seconds since the epoch.
+    ``table_schemas`` map ``task`` / ``group`` / ``chord`` / ``added`` / ``claim`` to a table
+    name and schema (``database_table_names``, ``database_table_schemas``; the chord, added
+    and claim tables take the task table's schema unless named). ``clock`` gives seconds
+    since the epoch.
 
     Example::
 
@@ -138,7 +142,7 @@ class SqlStore(ResultStore):
     def _define_tables(self, sa: Any, names: Mapping[str, str],
                        schemas: Mapping[str, str]) -> None:
         def schema(kind: str) -> str | None:
-            return schemas.get(kind, schemas.get("task") if kind in ("chord", "claim") else None)
+            return schemas.get(kind, schemas.get("task") if kind != "group" else None)
 
         m = self._metadata = sa.MetaData()
         col, str_, txt, flt = sa.Column, sa.String, sa.Text, sa.Float
@@ -157,6 +161,11 @@ class SqlStore(ResultStore):
             names["chord"], m, col("chord_id", str_(_ID), primary_key=True),
             col("idx", sa.Integer, primary_key=True, autoincrement=False),
             col("expires_at", flt, index=True), schema=schema("chord"))
+        self._added = sa.Table(
+            names["added"], m, col("id", sa.Integer, primary_key=True, autoincrement=True),
+            col("chord_id", str_(_ID), nullable=False), col("task_id", str_(_ID), nullable=False),
+            col("expires_at", flt, index=True), sa.UniqueConstraint("chord_id", "task_id"),
+            schema=schema("added"))
         self._claims = sa.Table(
             names["claim"], m, col("key", str_(255), primary_key=True),
             col("expires_at", flt, index=True), schema=schema("claim"))
@@ -331,6 +340,24 @@ class SqlStore(ResultStore):
         self._after_write()
         return int(done)
 
+    def chord_add(self, chord_id: str, task_id: str, expires: float | None) -> list[str]:
+        a = self._added
+        try:
+            with self._tx() as conn:
+                conn.execute(a.insert().values(chord_id=chord_id, task_id=task_id,
+                                               expires_at=self._deadline(expires)))
+        except self._sa.exc.IntegrityError:
+            pass  # added before (a redelivered adder): it keeps its first place
+        self._after_write()
+        return self.chord_added(chord_id)
+
+    def chord_added(self, chord_id: str) -> list[str]:
+        a = self._added
+        with self._tx() as conn:
+            rows = conn.execute(self._sa.select(a.c.task_id).where(
+                (a.c.chord_id == chord_id) & self._live(a)).order_by(a.c.id))
+            return [str(row[0]) for row in rows]
+
     def claim(self, key: str, expires: float | None) -> bool:
         c = self._claims
         won = self._insert_new(c, c.c.key == key, {"key": key,
@@ -344,7 +371,7 @@ class SqlStore(ResultStore):
         """Delete every expired row now; return how many."""
         now, gone = self._clock(), 0
         with self._tx() as conn:
-            for table in (self._tasks, self._groups, self._chords, self._claims):
+            for table in (self._tasks, self._groups, self._chords, self._added, self._claims):
                 gone += conn.execute(table.delete().where(table.c.expires_at <= now)).rowcount
         return gone
 

@@ -86,6 +86,16 @@ class ResultStore(abc.ABC):
         many distinct members have. Idempotent: recording one index twice counts it once."""
 
     @abc.abstractmethod
+    def chord_add(self, chord_id: str, task_id: str, expires: float | None) -> list[str]:
+        """Add member ``task_id`` to chord ``chord_id``'s header (``self.add_to_chord``);
+        return the ids added so far, in the order first added. Idempotent: adding one id
+        twice lists it once, in its first place."""
+
+    @abc.abstractmethod
+    def chord_added(self, chord_id: str) -> list[str]:
+        """The ids added to chord ``chord_id``'s header (:meth:`chord_add`), in order."""
+
+    @abc.abstractmethod
     def claim(self, key: str, expires: float | None) -> bool:
         """Set marker ``key`` if it is absent: ``True`` for the one caller that set it."""
 

@@ -58,7 +58,9 @@ def test_an_error_reaches_the_writers_of_its_batch_only() -> None:
     assert [type(o).__name__ for o in outcomes] == ["OSError"] * 3 + ["NoneType"] * 2
 
 
-def test_a_cancelled_writer_does_not_stop_the_others_nor_a_cancelled_sender_hang_them() -> None:
+@pytest.mark.parametrize("turns", [1, 3], ids=["before-it-started", "while-sending"])
+def test_a_cancelled_writer_does_not_stop_the_others_nor_a_cancelled_sender_hang_them(
+        turns: int) -> None:
     sink = Sink()
 
     async def main() -> tuple[list[BaseException | None], list[BaseException | None]]:
@@ -71,7 +73,8 @@ def test_a_cancelled_writer_does_not_stop_the_others_nor_a_cancelled_sender_hang
         kept = await asyncio.gather(*writers, return_exceptions=True)
         sink.gate = asyncio.Event()  # the next send never ends: its sender is cancelled
         stuck = [asyncio.create_task(batch.write(i)) for i in range(3, 5)]
-        await asyncio.sleep(0)
+        for _ in range(turns):
+            await asyncio.sleep(0)
         assert batch._sender is not None
         batch._sender.cancel()
         return kept, await asyncio.gather(*stuck, return_exceptions=True)
@@ -81,6 +84,7 @@ def test_a_cancelled_writer_does_not_stop_the_others_nor_a_cancelled_sender_hang
     assert kept[1:] == [None, None]
     assert all(isinstance(o, asyncio.CancelledError) for o in stuck)
     assert sink.batches[0] == [0, 1, 2]
+    assert len(sink.batches) == (1 if turns == 1 else 2)  # the second send had begun
 
 
 def test_a_writer_outside_an_event_loop_is_refused() -> None:

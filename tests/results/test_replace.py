@@ -9,7 +9,7 @@ results; a redelivered replaced task sends its replacement once.
 from __future__ import annotations
 
 import threading
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
 
@@ -64,13 +64,17 @@ def define(app: Celery, calls: Calls) -> None:
 
 @contextmanager
 def served(module_emulator: SharedEmulator, monkeypatch: pytest.MonkeyPatch,
-           redeliver: set[str] | None = None) -> Iterator[tuple[Celery, Calls, Any]]:
-    """An app with the memory store, its worker served behind the emulator; the emulator."""
+           redeliver: set[str] | None = None, more: Callable[[Celery, Calls], None] | None = None,
+           ) -> Iterator[tuple[Celery, Calls, Any]]:
+    """An app with the memory store (its tasks: :func:`define`, and ``more``'s), its worker
+    served behind the emulator; the emulator."""
     emu = module_emulator.begin(None)
     monkeypatch.setenv("CLOUD_TASKS_EMULATOR_HOST", emu.address)
     app = Celery("proj", gcp_project="p", gcp_location="l", result_backend="memory://")
     calls = Calls()
     define(app, calls)
+    if more is not None:
+        more(app, calls)
     api = FastAPI()
     api.include_router(app.router)
     target: Any = api if redeliver is None else redelivered_once(api, redeliver)

@@ -27,7 +27,8 @@ from celery_gcp.results.sql_store import SqlStore
 
 from .pg_server import PgServer, _free_port
 
-TABLES = {"celery_taskmeta", "celery_tasksetmeta", "celery_gcp_chord_parts", "celery_gcp_claims"}
+TABLES = {"celery_taskmeta", "celery_tasksetmeta", "celery_gcp_chord_parts", "celery_gcp_claims",
+          "celery_gcp_chord_added"}
 
 
 class Clock:

@@ -49,6 +49,16 @@ def test_chord_counts_each_member_once(store: ResultStore) -> None:
     assert store.chord_part_done("other", 0, None) == 1
 
 
+def test_members_added_to_a_chord_are_listed_once_in_the_order_first_added(
+        store: ResultStore) -> None:
+    assert store.chord_added("c") == []
+    assert store.chord_add("c", "a", None) == ["a"]
+    assert store.chord_add("c", "b", 60) == ["a", "b"]
+    assert store.chord_add("c", "a", None) == ["a", "b"]  # a redelivered adder
+    assert store.chord_add("other", "z", None) == ["z"]
+    assert store.chord_added("c") == ["a", "b"]
+
+
 def test_chord_counting_from_many_threads_completes_once(store: ResultStore) -> None:
     counts: list[int] = []
     barrier = threading.Barrier(8)
