@@ -32,7 +32,7 @@ def test_autodiscover_finds_the_installed_apps_tasks_after_django_setup(project:
 
 
 def test_cli_inspect_registered_with_the_project_package(project: Path) -> None:
-    done = run(project, "-m", "celery_gcp.cli", "-A", "proj.celery", "inspect", "registered")
+    done = run(project, "-m", "celery_gcp.cli", "-A", "proj", "inspect", "registered")
     assert done.returncode == 0, done.stderr
     assert "shop.tasks.add\tPOST /_tasks/shop.tasks.add" in done.stdout
     assert "shop.tasks.count_orders\t" in done.stdout
