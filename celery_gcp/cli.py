@@ -58,13 +58,34 @@ class _AppRef:
         return find_app(self.name)
 
 
+class _Usage(click.UsageError):
+    """A usage error (an unknown option, a bad value) shown as one line, with where the
+    help is, instead of click's usage block."""
+
+    def show(self, file: Any = None) -> None:
+        where = self.ctx.command_path if self.ctx is not None else "celery-gcp"
+        click.echo(f"Error: {self.format_message()} (see '{where} --help')", file=file,
+                   err=file is None)
+
+
 class _Commands(click.Group):
     """The command group: an error that escapes a command becomes one line and a non-zero
     exit, never a traceback (cli_errors.py says which line)."""
 
+    def make_context(self, info_name: str | None, args: list[str],
+                     parent: click.Context | None = None, **extra: Any) -> click.Context:
+        try:
+            return super().make_context(info_name, args, parent, **extra)
+        except click.UsageError as exc:
+            raise _Usage(exc.format_message(), exc.ctx) from None
+
     def invoke(self, ctx: click.Context) -> Any:
         try:
             return super().invoke(ctx)
+        except click.UsageError as exc:
+            if isinstance(exc, _Usage):
+                raise
+            raise _Usage(exc.format_message(), exc.ctx) from None
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
         except Exception as exc:

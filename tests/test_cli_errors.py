@@ -83,6 +83,19 @@ def test_no_app_given(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
                       "this command needs the app: pass -A module[:attribute]", code=2)
 
 
+@pytest.mark.parametrize(("args", "expected", "help_of"), [
+    (["call", "--bogus"], "No such option '--bogus'. Did you mean '--args'?", " call"),
+    (["call"], "Missing argument 'NAME'.", " call"),
+    (["--nope"], "No such option '--nope'.", ""),
+    (["queues", "frob"], "No such command 'frob'.", " queues"),
+])
+def test_a_usage_error_is_one_line_naming_the_help(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch, args: list[str], expected: str,
+        help_of: str) -> None:
+    line = fails_in_one_line(args, tmp_path, monkeypatch, f"Error: {expected} (see '", code=2)
+    assert line.endswith(f"{help_of} --help')\n"), line
+
+
 @pytest.mark.parametrize("command", [["inspect", "queues"], ["queues", "plan"],
                                      ["queues", "sync"], ["purge", "--yes", "celery"],
                                      ["call", "missing_project.ping"]])
