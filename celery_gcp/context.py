@@ -71,7 +71,9 @@ class Context:
 
     Fields as in Celery: ``id, task, args, kwargs, retries, is_eager, called_directly, eta,
     expires, headers, root_id, parent_id, delivery_info, callbacks, errbacks, hostname,
-    ignore_result``; plus ``cloudtasks`` (:class:`CloudTasksDelivery` or ``None``).
+    ignore_result, children``; plus ``cloudtasks`` (:class:`CloudTasksDelivery` or ``None``).
+    ``children`` lists the ids of the tasks the run sent (with a result store, as Celery's
+    ``trail``), stored with its result for ``AsyncResult.children``.
     """
 
     id: str | None = None
@@ -99,6 +101,7 @@ class Context:
     origin: str | None = None
     timelimit: tuple[float | None, float | None] | None = None
     cloudtasks: CloudTasksDelivery | None = None
+    children: list[str] | None = None
     # Set by the executor once the task's __call__ has been entered for this run.
     _entered: bool = False
     # A retry(max_retries=...) of this run: the limit autoretry applies for the rest of it.

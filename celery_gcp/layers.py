@@ -91,8 +91,11 @@ class Layer:
     def after_run(self, run: TaskRun, result: RunResult) -> None:
         """Every run ends here, whatever its outcome (``task_postrun``)."""
 
-    def skipped(self, task: Task[..., Any], message: Message, reason: str) -> None:
-        """A delivery was not run: ``reason`` is ``"expired"`` (past its ``expires``)."""
+    def skipped(self, task: Task[..., Any], message: Message,
+                reason: str) -> Awaitable[None] | None:
+        """A delivery was not run: ``reason`` is ``"expired"`` (past its ``expires``) or
+        ``"revoked"`` (``AsyncResult.revoke()``); may return an awaitable (a store's write),
+        awaited before the delivery is answered."""
 
 
 class Layers:

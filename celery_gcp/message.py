@@ -40,14 +40,17 @@ from typing import Any
 
 from .exceptions import MessageDecodeError, TaskArgumentError
 
-__all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "REPLACED_NESTING", "VERSION", "Destination",
-           "HttpTarget", "Message", "checked_id", "new_id"]
+__all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "IGNORE_RESULT", "REPLACED_NESTING", "VERSION",
+           "Destination", "HttpTarget", "Message", "checked_id", "new_id"]
 
 VERSION = 1
 CONTENT_TYPE = "application/json"
 #: The ``Message.headers`` key counting how often a task id was handed to a replacement
 #: (``self.replace()``): the replacement's Cloud Tasks name differs from the replaced task's.
 REPLACED_NESTING = "replaced_task_nesting"
+#: The ``Message.headers`` key of a per-call ``apply_async(ignore_result=)``: it overrides the
+#: task's ``ignore_result`` for that run and its retries, as in Celery.
+IGNORE_RESULT = "ignore_result"
 HEADER_PREFIX = "x-celery-"
 _DIGITS = re.compile(r"^[0-9]{1,9}\Z")
 

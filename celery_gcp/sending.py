@@ -27,7 +27,7 @@ from typing import TYPE_CHECKING, Any
 from . import layers as _layers
 from .context import _stack
 from .exceptions import CeleryGcpWarning, TaskArgumentError
-from .message import Destination, HttpTarget, Message, checked_id, new_id
+from .message import IGNORE_RESULT, Destination, HttpTarget, Message, checked_id, new_id
 from .transport.base import SendOptions
 
 if TYPE_CHECKING:
@@ -41,8 +41,8 @@ if TYPE_CHECKING:
 __all__ = ["Sender", "asend", "compose", "new_id", "send", "send_options", "warn_once"]
 
 # Options that steer the send here. ``retry``/``retry_policy`` govern the transport's own
-# retries of a failed send; a per-call ``ignore_result`` has no effect (the task's own
-# ``ignore_result`` / ``task_ignore_result`` decides what the result layer stores).
+# retries of a failed send; a per-call ``ignore_result`` travels in the message's headers
+# (``message.IGNORE_RESULT``) and overrides the task's for that run.
 _HANDLED = frozenset({
     "task_id", "countdown", "eta", "expires", "queue", "headers", "link", "link_error",
     "retry", "retry_policy", "root_id", "parent_id", "retries", "ignore_result",
@@ -148,14 +148,18 @@ def compose(name: str, body: bytes, options: Mapping[str, Any], *,
                 break
     link = options.get("link")
     link_error = options.get("link_error")
-    headers = options.get("headers")
+    raw_headers = options.get("headers")
+    headers = _json_object("headers", raw_headers) if raw_headers else {}
+    ignore_result = options.get("ignore_result")
+    if ignore_result is not None:
+        headers = {**headers, IGNORE_RESULT: bool(ignore_result)}
     return Message(
         task=name, id=task_id, body=body, retries=int(options.get("retries") or 0),
         queue=queue, eta=eta, expires=expires, root_id=root_id or task_id,
         parent_id=parent_id,
         link=_signatures("link", link) if link is not None else (),
         link_error=_signatures("link_error", link_error) if link_error is not None else (),
-        headers=_json_object("headers", headers) if headers else {},
+        headers=headers,
         target=target, destination=destination,
     )
 

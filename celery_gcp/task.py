@@ -31,6 +31,7 @@ if TYPE_CHECKING:
     from .app import Celery
     from .einfo import ExceptionInfo
     from .message import HttpTarget, Message
+    from .results.store import ResultStore
 
 __all__ = ["Task"]
 
@@ -399,23 +400,51 @@ class Task(Generic[P, R]):
         """Record ``state`` (a custom one, such as ``"PROGRESS"``) with ``meta`` for
         ``task_id`` (by default the running task's): ``AsyncResult(id).state`` / ``.info``
         read it. Without a result store it is dropped, with a one-time warning (Celery
-        without a result backend drops it silently).
+        without a result backend drops it silently). It blocks until the state is stored:
+        in an ``async def`` task, ``await self.aupdate_state(...)`` does not block the loop.
         """
+        target = self._state_target(task_id)
+        if target is not None:
+            from .results.layer import store_state
+
+            store_state(self.app, target[0], target[1], state or states.PENDING, meta,
+                        target[2])
+
+    async def aupdate_state(self, task_id: str | None = None, state: str | None = None,
+                            meta: Any = None, **kwargs: Any) -> None:
+        """Async :meth:`update_state`, for ``async def`` tasks: the store is written
+        without blocking the event loop.
+
+        Example::
+
+            @app.task(bind=True)
+            async def crunch(self, n: int) -> None:
+                for i in range(n):
+                    await self.aupdate_state(state="PROGRESS", meta={"done": i, "of": n})
+        """
+        target = self._state_target(task_id)
+        if target is not None:
+            from .results.layer import astore_state
+
+            await astore_state(self.app, target[0], target[1], state or states.PENDING, meta,
+                               target[2])
+
+    def _state_target(self, task_id: str | None,
+                      ) -> tuple[ResultStore, str, Context | None] | None:
+        """Where ``update_state`` writes: the store, the task id, and the request when it is
+        the running task's; ``None`` (warned once) without a store."""
         store = self.app.backend
         if store is None:
             warn_once(self.app, "update_state",
                       "update_state() is dropped: the app has no result store; set "
                       "result_backend (or record progress in your own storage, keyed by "
                       "self.request.id)")
-            return
-        from .results.layer import store_state
-
+            return None
         request = self.request
         task_id = task_id or request.id
         if task_id is None:
             raise ValueError(f"update_state() outside a run of {self.name!r} needs task_id=")
-        store_state(self.app, store, task_id, state or states.PENDING, meta,
-                    request if request.id == task_id else None)
+        return store, task_id, request if request.id == task_id else None
 
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[R]:
         """The result handle for ``task_id``."""

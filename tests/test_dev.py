@@ -228,3 +228,31 @@ def test_dev_prints_sent_before_started_and_keeps_its_own_calls_out_of_an_info_l
     [request] = [line for line in lines if "HTTP Request" in line]
     assert "/docs " in request, out.stdout
     assert lines[-1] == "dev: every task finished"
+
+
+def test_a_task_a_schedule_fired_stores_its_result_under_its_id(
+        monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
+    # A beat fire is not a run (Celery's beat stores nothing either): the task it sends is,
+    # and its outcome is stored under the id the fire gave it, for AsyncResult(id).
+    from celery_gcp import beat
+    from celery_gcp.schedules import crontab
+
+    monkeypatch.delenv("CLOUD_TASKS_EMULATOR_HOST", raising=False)
+    monkeypatch.delenv("CLOUD_SCHEDULER_EMULATOR_HOST", raising=False)
+    app = Celery("devbeat", result_extended=True, beat_schedule={
+        "nightly": {"task": "devbeat.report", "schedule": crontab(minute=0, hour=3),
+                    "args": (2,)}})
+    ids: list[str] = []
+
+    @app.task(name="devbeat.report", bind=True)
+    def report(self: object, n: int) -> int:
+        ids.append(self.request.id)  # type: ignore[attr-defined]
+        return n * 21
+
+    with DevStack(app, port=0, data_dir=tmp_path) as stack:
+        beat.run(app, "nightly")
+        assert stack.wait_until_done(timeout=30)
+        (task_id,) = ids
+        result = app.AsyncResult(task_id)
+        assert result.get(timeout=10) == 42
+        assert (result.name, result.args) == ("devbeat.report", [2])

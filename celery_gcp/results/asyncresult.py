@@ -67,7 +67,7 @@ class AsyncResult(ResultBase, Generic[R]):
                  location: str | None = None) -> None:
         self.id = id
         self.task_id = id
-        self.name = task_name
+        self._name = task_name
         self.app = app
         self.parent = parent
         #: Where the transport put the task (the Cloud Tasks task name), when known.
@@ -96,6 +96,47 @@ class AsyncResult(ResultBase, Generic[R]):
             for callback in callbacks:
                 callback(self)
         return meta
+
+    # -- result_extended: what the worker stored about the run -----------------------------
+
+    def _extended(self, field: str) -> Any:
+        meta = self._meta()
+        return None if meta is None else meta.get(field)
+
+    @property
+    def name(self) -> str | None:
+        """The task's name: the one it was sent with, else the stored one
+        (``result_extended``)."""
+        return self._name or self._extended("name")
+
+    @name.setter
+    def name(self, value: str | None) -> None:
+        self._name = value
+
+    @property
+    def args(self) -> list[Any] | None:
+        """The positional arguments of the run (``result_extended``; ``None`` without)."""
+        return self._extended("args")  # type: ignore[no-any-return]
+
+    @property
+    def kwargs(self) -> dict[str, Any] | None:
+        """The keyword arguments of the run (``result_extended``)."""
+        return self._extended("kwargs")  # type: ignore[no-any-return]
+
+    @property
+    def worker(self) -> str | None:
+        """The host name of the worker that ran it (``result_extended``)."""
+        return self._extended("worker")  # type: ignore[no-any-return]
+
+    @property
+    def retries(self) -> int | None:
+        """How many times the run was retried (``result_extended``)."""
+        return self._extended("retries")  # type: ignore[no-any-return]
+
+    @property
+    def queue(self) -> str | None:
+        """The queue the run came from (``result_extended``)."""
+        return self._extended("queue")  # type: ignore[no-any-return]
 
     @property
     def state(self) -> str:
@@ -138,12 +179,13 @@ class AsyncResult(ResultBase, Generic[R]):
         return datetime.fromisoformat(done) if done else None
 
     @property
-    def children(self) -> list[AsyncResult[Any]]:
-        """The results of the tasks this one sent, as recorded with its result."""
+    def children(self) -> list[Any]:
+        """The results of the tasks this one sent while it ran (recorded with its result,
+        as Celery's ``trail``): :class:`AsyncResult` objects, or a :class:`GroupResult`
+        for a group recorded as one."""
         meta = self._meta()
-        ids = [] if meta is None else meta.get("children") or []
-        return [AsyncResult(child[0] if isinstance(child, list) else child, app=self.app)
-                for child in ids]
+        raws = [] if meta is None else meta.get("children") or []
+        return [_child(raw, self.app) for raw in raws]
 
     def ready(self) -> bool:
         """Whether the task finished (SUCCESS, FAILURE or REVOKED)."""
@@ -342,3 +384,18 @@ def _current_app() -> Celery:
     from .._state import get_current_app
 
     return get_current_app()
+
+
+def _child(raw: Any, app: Celery | None) -> Any:
+    """A stored child in Celery's layout (``AsyncResult.as_tuple()``: ``[[id, parent], None]``,
+    a group's ``[[id, parent], [members...]]``), or a bare id."""
+    if isinstance(raw, list | tuple) and raw and isinstance(raw[0], list | tuple):
+        members = raw[1] if len(raw) > 1 else None
+        if isinstance(members, list | tuple):
+            from .groups import GroupResult
+
+            return GroupResult([_child(m, app) for m in members], id=str(raw[0][0]), app=app)
+        return AsyncResult(str(raw[0][0]), app=app)
+    if isinstance(raw, list | tuple) and raw:
+        return AsyncResult(str(raw[0]), app=app)
+    return AsyncResult(str(raw), app=app)

@@ -7,11 +7,15 @@ with ``task_store_eager_result``):
 
 =========  =================================================================================
 STARTED    before the body, with ``track_started`` / ``task_track_started``
+REVOKED    a delivery skipped past its ``expires`` (``AsyncResult.revoke()`` stores its own)
 RETRY      the run ended in a retry (the exception and its traceback)
 SUCCESS    the return value, unless results are ignored (``ignore_result``)
 FAILURE    the exception and its traceback (kept with ``ignore_result`` only when
            ``task_store_errors_even_if_ignored``)
 =========  =================================================================================
+
+A run's record lists the tasks it sent (``children``, as Celery's ``trail``), and a
+per-call ``ignore_result=`` (``apply_async(ignore_result=True)``) overrides the task's.
 
 Each record expires after ``result_expires`` (one day by default; a ``timedelta`` or
 seconds; ``None`` keeps it). A write that fails raises
@@ -37,11 +41,14 @@ if TYPE_CHECKING:
     from ..context import Context
     from ..einfo import ExceptionInfo
     from ..exceptions import Retry
+    from ..message import Message
     from ..task import Task
+    from ..transport import Receipt
     from ..worker.run import TaskRun
     from .store import ResultStore
 
-__all__ = ["ResultLayer", "expires_of", "make_meta", "store_state"]
+__all__ = ["ResultLayer", "astore_state", "expires_of", "ignores_result", "make_meta",
+           "state_meta", "store_state"]
 
 _HOSTNAME = socket.gethostname()
 
@@ -77,14 +84,26 @@ def make_meta(app: Celery, task_id: str, state: str, result: Any, traceback: str
     return meta
 
 
-def store_state(app: Celery, store: ResultStore, task_id: str, state: str, meta: Any,
-                request: Context | None = None) -> None:
-    """Record a custom state (``update_state``): ``meta`` is the result as Celery stores it
-    (an exception is encoded as one)."""
+def state_meta(app: Celery, task_id: str, state: str, meta: Any,
+               request: Context | None = None) -> dict[str, Any]:
+    """The record of a custom state (``update_state``): ``meta`` is the result as Celery
+    stores it (an exception is encoded as one)."""
     from .codec import encode_exception, encode_result
 
     value = encode_exception(meta) if isinstance(meta, BaseException) else encode_result(meta)
-    _write(store, make_meta(app, task_id, state, value, request=request), expires_of(app))
+    return make_meta(app, task_id, state, value, request=request)
+
+
+def store_state(app: Celery, store: ResultStore, task_id: str, state: str, meta: Any,
+                request: Context | None = None) -> None:
+    """Record a custom state (``update_state``), blocking until it is stored."""
+    _write(store, state_meta(app, task_id, state, meta, request), expires_of(app))
+
+
+async def astore_state(app: Celery, store: ResultStore, task_id: str, state: str, meta: Any,
+                       request: Context | None = None) -> None:
+    """Async :func:`store_state` (``aupdate_state``): the event loop is not blocked."""
+    await _awrite(store, state_meta(app, task_id, state, meta, request), expires_of(app))
 
 
 def _write(store: ResultStore, meta: Mapping[str, Any], expires: float | None) -> None:
@@ -107,9 +126,25 @@ def _unstored(store: ResultStore, meta: Mapping[str, Any], exc: Exception) -> Re
         f"result store {store.url or type(store).__name__}: {exc!r}")
 
 
-def _ignores_result(task: Task[..., Any]) -> bool:
+def ignores_result(task: Task[..., Any], message: Message) -> bool:
+    """Whether the result of ``task`` run for ``message`` is not kept: the call's
+    ``ignore_result=``, else the task's, else ``task_ignore_result`` (as Celery's)."""
+    from ..message import IGNORE_RESULT
+
+    per_call = message.headers.get(IGNORE_RESULT)
+    if per_call is not None:
+        return per_call is True
     ignore = task.ignore_result
     return bool(task.app.conf.task_ignore_result if ignore is None else ignore)
+
+
+def _ignores_result(run: TaskRun) -> bool:
+    return ignores_result(run.task, run.message)
+
+
+def _children(run: TaskRun) -> list[Any]:
+    """The tasks ``run`` sent, in Celery's layout (``AsyncResult.as_tuple()``)."""
+    return [[[child, None], None] for child in run.request.children or ()]
 
 
 class ResultLayer(Layer):
@@ -132,7 +167,7 @@ class ResultLayer(Layer):
         return store
 
     def _stores_errors(self, run: TaskRun) -> bool:
-        return (not _ignores_result(run.task)
+        return (not _ignores_result(run)
                 or bool(run.task.store_errors_even_if_ignored
                         or self.app.conf.get("task_store_errors_even_if_ignored")))
 
@@ -147,9 +182,10 @@ class ResultLayer(Layer):
             _chord_done(*chord)
         return None
 
-    async def _arecord(self, store: ResultStore, meta: dict[str, Any], expires: float | None,
-                       chord: tuple[Any, ...] | None) -> None:
-        await _awrite(store, meta, expires)
+    async def _arecord(self, store: ResultStore, meta: dict[str, Any] | None,
+                       expires: float | None, chord: tuple[Any, ...] | None) -> None:
+        if meta is not None:
+            await _awrite(store, meta, expires)
         if chord is not None:
             import anyio.to_thread
 
@@ -170,7 +206,7 @@ class ResultLayer(Layer):
         """STARTED, with ``track_started`` (as Celery: not when results are ignored)."""
         store = self._store(run)
         task = run.task
-        if store is None or _ignores_result(task) or not (
+        if store is None or _ignores_result(run) or not (
                 task.track_started or self.app.conf.get("task_track_started")):
             return None
         return self._record(run, store, make_meta(
@@ -182,14 +218,14 @@ class ResultLayer(Layer):
         from .codec import encode_exception, encode_result
 
         store = self._store(run)
-        if store is None or _ignores_result(run.task):
+        if store is None or _ignores_result(run):
             return None
         try:
             meta = make_meta(self.app, run.message.id, states.SUCCESS, encode_result(retval),
-                             request=run.request)
+                             request=run.request, children=_children(run))
         except TypeError as exc:  # stored as the failure it is, as Celery does
             meta = make_meta(self.app, run.message.id, states.FAILURE, encode_exception(exc),
-                             repr(exc), request=run.request)
+                             repr(exc), request=run.request, children=_children(run))
         return self._record(run, store, meta)
 
     def retried(self, run: TaskRun, retry: Retry,
@@ -203,7 +239,7 @@ class ResultLayer(Layer):
         reason = retry.exc if isinstance(retry.exc, BaseException) else retry
         return self._record(run, store, make_meta(
             self.app, run.message.id, states.RETRY, encode_exception(reason),
-            einfo.traceback, request=run.request))
+            einfo.traceback, request=run.request, children=_children(run)))
 
     def failed(self, run: TaskRun, exc: BaseException,
                einfo: ExceptionInfo) -> Awaitable[None] | None:
@@ -215,7 +251,45 @@ class ResultLayer(Layer):
             return None
         return self._record(run, store, make_meta(
             self.app, run.message.id, states.FAILURE, encode_exception(exc), einfo.traceback,
-            request=run.request))
+            request=run.request, children=_children(run)))
+
+    def after_send(self, message: Message, receipt: Receipt) -> None:
+        """Trail: a task sent by a worker run is one of that run's ``children`` (as in
+        Celery, not for eager runs, nor for a task's own retry or replacement)."""
+        from ..context import top_request
+
+        top = top_request()
+        if top is None:
+            return
+        task, request = top
+        if (request.called_directly or request.is_eager or request.id == receipt.task_id
+                or not getattr(task, "trail", True)):
+            return
+        if request.children is None:
+            request.children = []
+        if receipt.task_id not in request.children:
+            request.children.append(receipt.task_id)
+
+    def skipped(self, task: Task[..., Any], message: Message,
+                reason: str) -> Awaitable[None] | None:
+        """REVOKED for a delivery past its ``expires``; a chord header member skipped
+        (expired or revoked) fails its chord, as in Celery."""
+        from ..exceptions import TaskRevokedError
+        from .chords import CHORD_HEADER
+        from .codec import encode_exception
+
+        store = self.app.backend
+        if store is None:
+            return None
+        meta = None
+        if reason == "expired":
+            meta = make_meta(self.app, message.id, states.REVOKED,
+                             encode_exception(TaskRevokedError(reason)))
+        chord = ((self.app, store, message, states.REVOKED, None)
+                 if CHORD_HEADER in message.headers else None)
+        if meta is None and chord is None:
+            return None
+        return self._arecord(store, meta, expires_of(self.app), chord)
 
 
 def _chord_done(app: Celery, store: ResultStore, message: Any, state: str, result: Any) -> None:

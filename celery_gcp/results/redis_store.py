@@ -36,7 +36,7 @@ import redis.asyncio
 
 from ..exceptions import ImproperlyConfigured, ResultStoreError
 from ..utils.urls import masked_url
-from .batching import WriteBatch
+from .batching import Batch
 from .store import Meta, ResultStore
 
 __all__ = ["RedisStore"]
@@ -136,9 +136,8 @@ class RedisStore(ResultStore):
         # event loop -> (its client, the async generator that closes it when the loop ends)
         self._aclients: dict[asyncio.AbstractEventLoop,
                              tuple[redis.asyncio.Redis, AsyncGenerator[None, None]]] = {}
-        # event loop -> its outcomes on their way, sent as one pipeline (group commit)
-        self._abatches: dict[asyncio.AbstractEventLoop,
-                             WriteBatch[tuple[str, str, int | None]]] = {}
+        # event loop -> its GETs and SETs on their way, sent as one pipeline (group commit)
+        self._abatches: dict[asyncio.AbstractEventLoop, Batch[_Command, Any]] = {}
 
     # -- keys and errors -------------------------------------------------------------------
 
@@ -272,34 +271,33 @@ class RedisStore(ResultStore):
                     self._abatches.pop(loop, None)
             await client.aclose()
 
-    async def aset_meta(self, task_id: str, meta: Mapping[str, Any],
-                        expires: float | None) -> None:
-        # The outcomes of tasks finishing together go in one pipeline (a third of the cost
-        # of one SET each); each call still returns only once its own SET is done.
+    async def _batched(self, command: _Command) -> Any:
+        # What tasks running together on a loop read and write goes in one pipeline (a third
+        # of the cost of one command each); each call still returns only with its own reply.
         loop = asyncio.get_running_loop()
         batch = self._abatches.get(loop)
         if batch is None:
             client = await self._aclient()
-            batch = self._abatches.setdefault(loop, WriteBatch(
-                functools.partial(self._aset_all, client)))
-        await batch.write((self._meta_key(task_id), json.dumps(meta), _px(expires)))
+            batch = self._abatches.setdefault(loop, Batch(
+                functools.partial(self._asend_all, client)))
+        return await batch.submit(command)
 
-    async def _aset_all(self, client: redis.asyncio.Redis,
-                        items: list[tuple[str, str, int | None]]) -> None:
+    async def _asend_all(self, client: redis.asyncio.Redis,
+                         commands: list[_Command]) -> list[Any]:
         with self._reaching():
-            if len(items) == 1:
-                key, value, px = items[0]
-                await client.set(key, value, px=px)
-                return
+            if len(commands) == 1:
+                return [await _run_command(client, commands[0])]
             async with client.pipeline(transaction=False) as pipe:
-                for key, value, px in items:
-                    pipe.set(key, value, px=px)
-                await pipe.execute()
+                for command in commands:
+                    _run_command(pipe, command)
+                return list(await pipe.execute())
+
+    async def aset_meta(self, task_id: str, meta: Mapping[str, Any],
+                        expires: float | None) -> None:
+        await self._batched((self._meta_key(task_id), json.dumps(meta), _px(expires)))
 
     async def aget_meta(self, task_id: str) -> Meta | None:
-        client = await self._aclient()
-        with self._reaching():
-            return _meta(await client.get(self._meta_key(task_id)))
+        return _meta(await self._batched((self._meta_key(task_id),)))
 
     async def aget_metas(self, task_ids: Sequence[str]) -> list[Meta | None]:
         if not task_ids:
@@ -321,6 +319,18 @@ class RedisStore(ResultStore):
         with self._reaching():
             return bool(await client.set(self._claim_key(key), b"1", nx=True,
                                          px=_px(expires)))
+
+
+#: A batched command: ``(key,)`` is a GET, ``(key, value, px)`` a SET.
+_Command = tuple[str] | tuple[str, str, int | None]
+
+
+def _run_command(client: Any, command: _Command) -> Any:
+    """Issue ``command`` on a client (an awaitable) or a pipeline (queued)."""
+    if len(command) == 1:
+        return client.get(command[0])
+    key, value, px = command
+    return client.set(key, value, px=px)
 
 
 async def _finish(closer: AsyncGenerator[None, None]) -> None:

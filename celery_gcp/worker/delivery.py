@@ -6,7 +6,9 @@ of :class:`DeliveryRoute`, whose handler runs the same steps in this order::
     intake    the caller's token (401/403), size (413), content type (415), JSON (400):
               the body, read once (:mod:`celery_gcp.worker.intake`)
     decode    the X-Celery-* metadata -> Message (400)
-    admit     past its expires: skipped (200); a relay hop: sent on towards its ETA
+    admit     past its expires, or revoked: skipped (200); with a result store and
+              worker_deduplicate_successful_tasks, already succeeded: not run (200);
+              a relay hop: sent on towards its ETA
     validate  FastAPI: the body against the task's schema (422), dependencies resolved
     run       TaskRun: the layers, the task's hooks, the task, callbacks, autoretry
     answer    the run's Outcome, as the outcome table's HTTP status
@@ -33,10 +35,11 @@ from starlette.responses import Response
 
 from .. import states
 from ..context import CloudTasksDelivery
-from ..exceptions import MessageDecodeError, ResultStoreError
+from ..exceptions import MessageDecodeError, ResultStoreError, TaskRevokedError
 from ..message import HttpTarget, Message
 from ..platform import RELAY_HEADER
 from ..results.codec import decode_result
+from ..results.layer import ignores_result
 from ..transport import SendOptions
 from .intake import Intake, intake, invalid
 from .outcomes import STATE, Outcome, answer_outcome
@@ -189,8 +192,9 @@ def metadata(request: Request) -> dict[str, str]:
 async def admit_delivery(app: Celery, task: Task[..., Any], headers: Mapping[str, str],
                          body: bytes, target: HttpTarget | None = None) -> Message | Response:
     """Decode the message of a delivery (``target``: where it was delivered, for a route), or
-    the answer that ends it before a run: bad metadata (400), past its ``expires`` (200), or a
-    relay hop, sent on towards its ETA."""
+    the answer that ends it before a run: bad metadata (400), past its ``expires`` (200),
+    revoked or already succeeded (:func:`_settled`, 200), or a relay hop, sent on towards
+    its ETA."""
     try:
         message = Message.from_http(task.name, headers, body)
     except MessageDecodeError as exc:
@@ -198,7 +202,10 @@ async def admit_delivery(app: Celery, task: Task[..., Any], headers: Mapping[str
     if target is not None:
         message = replace(message, target=target)
     if expired(message, app.now()):
-        return _expired(task, message)
+        return await _expired(task, message)
+    settled = await _settled(task, message)
+    if settled is not None:
+        return result_response(task, message, settled)
     if _RELAY in headers and message.eta is not None and message.eta > app.now():
         return await _relay(app, task, message)
     return message
@@ -209,9 +216,6 @@ async def run(delivery: Admitted, values: dict[str, Any],
     """Run an admitted delivery whose body FastAPI validated into ``values`` (a sync task in
     the thread pool, an async one on the event loop)."""
     task = delivery.task
-    done = await _already_succeeded(task, delivery.message)
-    if done is not None:
-        return done
     run = TaskRun(task, delivery.message, values, dependencies,
                   cloudtasks=delivery.cloudtasks).announce()
     if task.is_async:
@@ -219,12 +223,14 @@ async def run(delivery: Admitted, values: dict[str, Any],
     return await run_in_threadpool(run_sync, run)
 
 
-async def _already_succeeded(task: Task[..., Any], message: Message) -> RunResult | None:
-    """With ``worker_deduplicate_successful_tasks`` and a store: the answer to a delivery
-    whose task already succeeded (200, not run again), or ``None`` to run it."""
+async def _settled(task: Task[..., Any], message: Message) -> RunResult | None:
+    """With a store: the answer to a delivery that must not run, or ``None`` to run it. A
+    task revoked (``AsyncResult.revoke()`` stored REVOKED: the Cloud Tasks task may not have
+    been deleted, or it is a retry) is skipped, as Celery's workers skip revoked ids; with
+    ``worker_deduplicate_successful_tasks``, one that already succeeded is not run again."""
     app = task.app
     store = app.backend
-    if store is None or not app.conf.get("worker_deduplicate_successful_tasks"):
+    if store is None:
         return None
     try:
         meta = await store.aget_meta(message.id)
@@ -233,18 +239,41 @@ async def _already_succeeded(task: Task[..., Any], message: Message) -> RunResul
                        "redelivered", task.name, message.id, exc)
         return RunResult(Outcome.REQUEUE, ResultStoreError(
             f"the result store could not be read for task {message.id}: {exc!r}"))
-    if meta is None or meta.get("status") != states.SUCCESS:
+    status = None if meta is None else meta.get("status")
+    if status == states.REVOKED:
+        unstored = await skip(task, message, "revoked")
+        if unstored is not None:
+            return RunResult(Outcome.REQUEUE, unstored)
+        logger.info("task %s[%s] was revoked: skipped", task.name, message.id)
+        return RunResult(Outcome.REVOKED, TaskRevokedError("revoked"))
+    if status != states.SUCCESS or not app.conf.get("worker_deduplicate_successful_tasks"):
         return None
+    assert meta is not None
     logger.info("task %s[%s] already succeeded: not run again", task.name, message.id)
     return RunResult(Outcome.SUCCESS, decode_result(meta))
+
+
+async def skip(task: Task[..., Any], message: Message, reason: str,
+               ) -> ResultStoreError | None:
+    """Run the layers' ``skipped`` step for a delivery not run (``reason``: ``expired`` or
+    ``revoked``); returns the store's error if what a layer records could not be stored."""
+    try:
+        for skipped in task.app.layers.step("skipped"):
+            pending = skipped(task, message, reason)
+            if pending is not None:
+                await pending
+    except ResultStoreError as exc:
+        logger.warning("task %s[%s] %s: %s; answering 503 so it is delivered again",
+                       task.name, message.id, reason, exc)
+        return exc
+    return None
 
 
 def result_response(task: Task[..., Any], message: Message, result: RunResult) -> Response:
     """The answer of a finished run (the return value, unless results are ignored)."""
     content: dict[str, Any] = {"id": message.id, "task": task.name, "state": result.state}
     if result.outcome is Outcome.SUCCESS:
-        ignore = task.ignore_result
-        if not (task.app.conf.task_ignore_result if ignore is None else ignore):
+        if not ignores_result(task, message):
             content["result"] = result.retval
     else:
         content["error"] = repr(result.retval)[:1000]
@@ -279,9 +308,11 @@ def skip_expired(message: Message) -> Response:
                                              "state": STATE[Outcome.EXPIRED]})
 
 
-def _expired(task: Task[..., Any], message: Message) -> Response:
+async def _expired(task: Task[..., Any], message: Message) -> Response:
     """Skip a task past its ``expires`` (:func:`skip_expired`, after the layers' ``skipped``
-    step)."""
-    for skipped in task.app.layers.step("skipped"):
-        skipped(task, message, "expired")
+    step; 503 if a layer could not store what it records)."""
+    unstored = await skip(task, message, "expired")
+    if unstored is not None:
+        return answer_outcome(Outcome.REQUEUE, {"id": message.id, "task": task.name,
+                                                 "state": STATE[Outcome.REQUEUE]})
     return skip_expired(message)

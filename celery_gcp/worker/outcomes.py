@@ -12,6 +12,7 @@ REDELIVER (``acks_on_failure_or_timeout=False``)       500     the queue's retry
 REQUEUE (``Reject(requeue=True)``, retry send failed)  503     redeliver; nothing lost
 IGNORED (``Ignore``, ``Reject(requeue=False)``)        200     dropped on purpose, logged
 EXPIRED (past ``expires``)                             200     dropped on purpose, logged
+REVOKED (``AsyncResult.revoke()``, seen in the store)  200     dropped on purpose, logged
 RELAYED (a hop of a task due after 30 days, re-sent)   200     scheduled closer to its ETA
 INVALID (body does not validate)                       422     a worker with the new schema
 MALFORMED (bad ``X-Celery-*`` metadata)                400     never runs
@@ -53,6 +54,7 @@ class Outcome(enum.Enum):
     REQUEUE = "requeue"
     IGNORED = "ignored"
     EXPIRED = "expired"
+    REVOKED = "revoked"
     RELAYED = "relayed"
     INVALID = "invalid"
     MALFORMED = "malformed"
@@ -67,6 +69,7 @@ STATUS: dict[Outcome, int] = {
     Outcome.REQUEUE: status.HTTP_503_SERVICE_UNAVAILABLE,
     Outcome.IGNORED: status.HTTP_200_OK,
     Outcome.EXPIRED: status.HTTP_200_OK,
+    Outcome.REVOKED: status.HTTP_200_OK,
     Outcome.RELAYED: status.HTTP_200_OK,
     Outcome.INVALID: status.HTTP_422_UNPROCESSABLE_CONTENT,
     Outcome.MALFORMED: status.HTTP_400_BAD_REQUEST,
@@ -82,6 +85,7 @@ STATE: dict[Outcome, str] = {
     Outcome.REQUEUE: states.REJECTED,
     Outcome.IGNORED: states.IGNORED,
     Outcome.EXPIRED: states.REVOKED,
+    Outcome.REVOKED: states.REVOKED,
     Outcome.RELAYED: states.PENDING,
     Outcome.INVALID: states.REJECTED,
     Outcome.MALFORMED: states.REJECTED,

@@ -28,6 +28,7 @@ from ..context import CloudTasksDelivery, Context, pop_request, push_request
 from ..einfo import ExceptionInfo
 from ..exceptions import ImproperlyConfigured, ResultStoreError, Retry, TaskPredicate
 from ..result import EagerResult
+from ..results.layer import ignores_result
 from ..utils.time import get_exponential_backoff_interval
 from .outcomes import STATE, Outcome, classify
 
@@ -81,7 +82,7 @@ class TaskRun:
                 "redelivered": bool(cloudtasks and cloudtasks.execution_count),
             },
             callbacks=list(message.link) or None, errbacks=list(message.link_error) or None,
-            hostname=_HOSTNAME, ignore_result=bool(task.ignore_result), cloudtasks=cloudtasks,
+            hostname=_HOSTNAME, ignore_result=ignores_result(task, message), cloudtasks=cloudtasks,
         )
         self._token: Any = None
         self.step = task.app.layers.step
