@@ -194,7 +194,8 @@ FEATURES: tuple[Feature, ...] = (
     # Results, revoke, control
     Feature("`AsyncResult.revoke()`", "attribute", ("revoke",), "differs",
             "revoke-control-and-inspect",
-            "deletes the Cloud Tasks task while it waits; a running task cannot be stopped"),
+            "deletes the Cloud Tasks task while it waits and, with a result store, makes "
+            "workers skip its id; a running task cannot be stopped"),
     Feature("`app.control.revoke(id)`", "attribute", ("control.revoke",), "differs",
             "revoke-control-and-inspect",
             "app.control does not exist: use AsyncResult(id).revoke()", on="app"),
@@ -216,7 +217,7 @@ FEATURES: tuple[Feature, ...] = (
             ("celery.signals.task_rejected", "celery.signals.task_internal_error"), "no",
             "signals", "defined but never fired"),
     Feature("`task_revoked`", "name", ("celery.signals.task_revoked",), "differs", "signals",
-            "fired only for expired tasks (expired=True)"),
+            "fired for expired tasks, and revoked ones with a result store; never terminated"),
     Feature("Worker bootsteps (`celery.bootsteps`, `app.steps`)", "name", ("celery.bootsteps",),
             "no", "signals",
             "there is no worker process to extend: add a celery_gcp.layers.Layer to app.layers"),

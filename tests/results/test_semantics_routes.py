@@ -46,6 +46,36 @@ def test_task_route_results_are_stored(app: Celery, store: MemoryStore) -> None:
         AsyncResult(bad.id, app=app).get(timeout=1)
 
 
+def test_task_route_deliveries_of_revoked_or_finished_tasks_do_not_run(
+        app: Celery, store: MemoryStore) -> None:
+    # TaskRoute routes take the delivery pipeline's admit step, as task endpoints do.
+    app.conf.task_base_url = "http://worker"
+    app.conf.worker_deduplicate_successful_tasks = True
+    router = APIRouter(route_class=app.TaskRoute)
+    ran: list[int] = []
+
+    @router.post("/charge")
+    def charge(cents: int) -> int:
+        ran.append(cents)
+        return cents
+
+    revoked = charge.delay(cents=1)  # type: ignore[attr-defined]
+    charge.delay(cents=2)  # type: ignore[attr-defined]
+    AsyncResult(revoked.id, app=app).revoke()
+    api = FastAPI()
+    api.include_router(router)
+    with serve(api) as url, httpx.Client(base_url=url, timeout=30) as client:
+        messages = app.transport.pop()  # type: ignore[attr-defined]
+        answers = [deliver(client, app, m) for m in messages]
+        again = deliver(client, app, messages[1])  # a redelivery of the finished one
+    assert [a.status_code for a in answers] == [200, 200]
+    assert answers[0].json()["state"] == "REVOKED"
+    assert answers[1].json() == 2  # the route's own answer
+    assert (again.status_code, again.json()["state"]) == (200, "SUCCESS")
+    assert ran == [2]  # the revoked call never ran; the finished one ran once
+    assert AsyncResult(revoked.id, app=app).state == "REVOKED"
+
+
 def test_a_result_with_no_json_form_is_stored_as_a_failure(app: Celery, store: MemoryStore,
                                                            worker: Any) -> None:
     @app.task(name="proj.handle")
