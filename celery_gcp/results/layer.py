@@ -35,6 +35,7 @@ from typing import TYPE_CHECKING, Any
 from .. import states
 from ..exceptions import ResultStoreError
 from ..layers import Layer
+from ..message import IGNORE_RESULT
 
 if TYPE_CHECKING:
     from ..app import Celery
@@ -129,9 +130,7 @@ def _unstored(store: ResultStore, meta: Mapping[str, Any], exc: Exception) -> Re
 def ignores_result(task: Task[..., Any], message: Message) -> bool:
     """Whether the result of ``task`` run for ``message`` is not kept: the call's
     ``ignore_result=``, else the task's, else ``task_ignore_result`` (as Celery's)."""
-    from ..message import IGNORE_RESULT
-
-    per_call = message.headers.get(IGNORE_RESULT)
+    per_call = message.headers.get(IGNORE_RESULT) if message.headers else None
     if per_call is not None:
         return per_call is True
     ignore = task.ignore_result
@@ -139,7 +138,7 @@ def ignores_result(task: Task[..., Any], message: Message) -> bool:
 
 
 def _ignores_result(run: TaskRun) -> bool:
-    return ignores_result(run.task, run.message)
+    return run.request.ignore_result  # ignores_result(), worked out once for the run
 
 
 def _children(run: TaskRun) -> list[Any]:
