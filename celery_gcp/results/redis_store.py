@@ -24,10 +24,9 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import functools
 import json
 import threading
-from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -136,8 +135,10 @@ class RedisStore(ResultStore):
         # event loop -> (its client, the async generator that closes it when the loop ends)
         self._aclients: dict[asyncio.AbstractEventLoop,
                              tuple[redis.asyncio.Redis, AsyncGenerator[None, None]]] = {}
-        # event loop -> its GETs and SETs on their way, sent as one pipeline (group commit)
-        self._abatches: dict[asyncio.AbstractEventLoop, Batch[_Command, Any]] = {}
+        # event loop -> its GETs and SETs on their way, sent together (group commit), and the
+        # connection they go through
+        self._abatches: dict[asyncio.AbstractEventLoop,
+                             tuple[Batch[_Command, Any], _BatchLink]] = {}
 
     # -- keys and errors -------------------------------------------------------------------
 
@@ -239,10 +240,12 @@ class RedisStore(ResultStore):
         self._pool.disconnect()
         with self._lock:
             clients, self._aclients = self._aclients, {}
-            self._abatches = {}
+            batches, self._abatches = self._abatches, {}
         for loop, (_, closer) in clients.items():
             if not loop.is_closed():
-                asyncio.run_coroutine_threadsafe(_finish(closer), loop)
+                found = batches.get(loop)
+                asyncio.run_coroutine_threadsafe(
+                    _finish(closer, None if found is None else found[1]), loop)
 
     # -- async -----------------------------------------------------------------------------
 
@@ -266,31 +269,23 @@ class RedisStore(ResultStore):
             yield
         finally:
             with self._lock:
+                batch = None
                 if self._aclients.get(loop, (None,))[0] is client:
                     del self._aclients[loop]
-                    self._abatches.pop(loop, None)
+                    batch = self._abatches.pop(loop, None)
+            if batch is not None:
+                await batch[1].aclose()
             await client.aclose()
 
     async def _batched(self, command: _Command) -> Any:
-        # What tasks running together on a loop read and write goes in one pipeline (a third
-        # of the cost of one command each); each call still returns only with its own reply.
+        # What tasks running together on a loop read and write is sent together (a third of
+        # the cost of one command each); each call still returns only with its own reply.
         loop = asyncio.get_running_loop()
-        batch = self._abatches.get(loop)
-        if batch is None:
-            client = await self._aclient()
-            batch = self._abatches.setdefault(loop, Batch(
-                functools.partial(self._asend_all, client)))
-        return await batch.submit(command)
-
-    async def _asend_all(self, client: redis.asyncio.Redis,
-                         commands: list[_Command]) -> list[Any]:
-        with self._reaching():
-            if len(commands) == 1:
-                return [await _run_command(client, commands[0])]
-            async with client.pipeline(transaction=False) as pipe:
-                for command in commands:
-                    _run_command(pipe, command)
-                return list(await pipe.execute())
+        found = self._abatches.get(loop)
+        if found is None:
+            link = _BatchLink(await self._aclient(), self._reaching)
+            found = self._abatches.setdefault(loop, (Batch(link.send), link))
+        return await found[0].submit(command)
 
     async def aset_meta(self, task_id: str, meta: Mapping[str, Any],
                         expires: float | None) -> None:
@@ -325,15 +320,54 @@ class RedisStore(ResultStore):
 _Command = tuple[str] | tuple[str, str, int | None]
 
 
-def _run_command(client: Any, command: _Command) -> Any:
-    """Issue ``command`` on a client (an awaitable) or a pipeline (queued)."""
+def _args(command: _Command) -> tuple[Any, ...]:
     if len(command) == 1:
-        return client.get(command[0])
+        return ("GET", command[0])
     key, value, px = command
-    return client.set(key, value, px=px)
+    return ("SET", key, value) if px is None else ("SET", key, value, "PX", px)
 
 
-async def _finish(closer: AsyncGenerator[None, None]) -> None:
-    """Run ``closer``'s finally (it closes its client) from inside its loop."""
+class _BatchLink:
+    """The one connection an event loop's batches go through. :class:`Batch` sends one
+    batch at a time, so a connection of its own serves them all, without the pool's
+    checkout and health checks per batch (most of a small pipeline's cost in redis-py).
+    A batch that fails drops the connection (its replies may be left unread); the next
+    batch opens a new one."""
+
+    def __init__(self, client: redis.asyncio.Redis,
+                 reaching: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
+        self._pool = client.connection_pool
+        self._reaching = reaching
+        self._connection: Any = None
+
+    async def send(self, commands: list[_Command]) -> list[Any]:
+        """Send ``commands`` in one write; their replies, in order."""
+        connection = self._connection
+        if connection is None:
+            connection = self._connection = self._pool.make_connection()  # type: ignore[no-untyped-call]
+        try:
+            with self._reaching():
+                if not connection.is_connected:
+                    await connection.connect()
+                packed = connection.pack_commands([_args(c) for c in commands])
+                await connection.send_packed_command(packed, check_health=False)
+                return [await connection.read_response() for _ in commands]
+        except BaseException:
+            self._connection = None
+            await connection.disconnect()
+            raise
+
+    async def aclose(self) -> None:
+        """Close the connection (a later batch opens a new one)."""
+        connection, self._connection = self._connection, None
+        if connection is not None:
+            await connection.disconnect()
+
+
+async def _finish(closer: AsyncGenerator[None, None], link: _BatchLink | None) -> None:
+    """Close ``link``'s connection and run ``closer``'s finally (it closes its client) from
+    inside their loop."""
+    if link is not None:
+        await link.aclose()
     await closer.aclose()
 
