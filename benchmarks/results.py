@@ -89,7 +89,7 @@ def throughput(mode: Mode, stores: Sequence[tuple[str, ResultStore | None]]) -> 
 
             async def post_many(client: httpx.AsyncClient = client, path: str = path,
                                 requests: Iterator[tuple[bytes, dict[str, str]]] = requests,
-                                ) -> float:
+                                share: int = share) -> float:
                 # CONCURRENCY requests in flight, as Cloud Tasks dispatches to one instance:
                 # a store's round trips overlap, as they do in production.
                 async def worker(count: int) -> None:

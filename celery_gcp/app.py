@@ -386,6 +386,12 @@ class Celery(AppSettings):
             from .worker.endpoints import build_router
 
             self._router = build_router(self)
+            from .utils.cloud_logging import structured
+
+            if structured(self):  # on Cloud Run: JSON lines for Cloud Logging from the start
+                from .utils.cloud_logging import setup_logging
+
+                setup_logging(self)
         return self._router
 
     @property

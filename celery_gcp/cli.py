@@ -119,13 +119,22 @@ def _app(ctx: click.Context) -> Celery:
 @click.option("--asgi", default=None,
               help="Serve your own ASGI app (module:attribute) instead of the task endpoints "
                    "alone; it must include app.router.")
+@click.option("-l", "--loglevel", default="WARNING", show_default=True,
+              type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
+                                case_sensitive=False),
+              help="Logging level, as Celery's worker -l.")
 @click.pass_context
-def worker(ctx: click.Context, host: str, port: int, asgi: str | None) -> None:
-    """Serve the task endpoints with uvicorn."""
+def worker(ctx: click.Context, host: str, port: int, asgi: str | None, loglevel: str) -> None:
+    """Serve the task endpoints with uvicorn, logging as Celery's worker does (JSON for
+    Cloud Logging on Cloud Run)."""
     import uvicorn
 
-    target: Any = asgi if asgi else _app(ctx).asgi_app()
-    uvicorn.run(target, host=host, port=port, proxy_headers=False)
+    from .utils.cloud_logging import setup_logging
+
+    app = _app(ctx)
+    setup_logging(app, loglevel)
+    target: Any = asgi if asgi else app.asgi_app()
+    uvicorn.run(target, host=host, port=port, proxy_headers=False, log_config=None)
 
 
 @main.group()

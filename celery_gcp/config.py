@@ -63,6 +63,10 @@ _CELERY_DEFAULTS: dict[str, Any] = {
     "task_time_limit": None,
     "timezone": None,
     "worker_deduplicate_successful_tasks": False,
+    "worker_hijack_root_logger": True,
+    "worker_log_format": "[%(asctime)s: %(levelname)s/%(processName)s] %(message)s",
+    "worker_task_log_format": ("[%(asctime)s: %(levelname)s/%(processName)s] "
+                               "%(task_name)s[%(task_id)s]: %(message)s"),
 }
 
 
@@ -86,8 +90,16 @@ def defaults(environ: Mapping[str, str] | None = None) -> dict[str, Any]:
         beat_sub_minute=False,
         beat_job_defaults={},
         worker_docs=env.get("CELERY_GCP_WORKER_DOCS", "").lower() in ("1", "true", "yes"),
+        # None: JSON for Cloud Logging when on Cloud Run (K_SERVICE set): utils.cloud_logging
+        worker_log_json=_flag(env.get("CELERY_GCP_WORKER_LOG_JSON")),
     )
     return out
+
+
+def _flag(raw: str | None) -> bool | None:
+    if raw is None or not raw.strip():
+        return None
+    return raw.strip().lower() in ("1", "true", "yes", "on")
 
 
 class Settings(MutableMapping[str, Any]):

@@ -115,7 +115,9 @@ class Destination:
 class Message:
     """One task call on its way from the call site to a worker.
 
-    ``body`` is the JSON object of the bound arguments, by parameter name.
+    ``body`` is the JSON object of the bound arguments, by parameter name. ``trace`` holds
+    the trace headers it carries (``traceparent``, ``tracestate``, ``X-Cloud-Trace-Context``:
+    :mod:`celery_gcp.tracing`), sent as they are.
     """
 
     task: str
@@ -132,6 +134,7 @@ class Message:
     headers: Mapping[str, Any] = field(default_factory=dict)
     target: HttpTarget | None = None
     destination: Destination | None = None
+    trace: Mapping[str, str] = field(default_factory=dict)
 
     def http_headers(self) -> dict[str, str]:
         """The HTTP headers that carry this message's metadata (and its content type)."""
@@ -160,6 +163,8 @@ class Message:
             out[_H_LINK_ERROR] = _dumps(list(self.link_error))
         if self.headers:
             out[_H_HEADERS] = _dumps(dict(self.headers))
+        if self.trace:
+            out.update(self.trace)
         return out
 
     @classmethod
@@ -191,6 +196,7 @@ class Message:
             link=_signatures(_H_LINK, headers.get(_L_LINK)),
             link_error=_signatures(_H_LINK_ERROR, headers.get(_L_LINK_ERROR)),
             headers=_object(_H_HEADERS, headers.get(_L_HEADERS)),
+            trace=_trace(headers),
         )
 
     def arguments(self) -> dict[str, Any]:
@@ -218,6 +224,14 @@ def checked_id(task_id: str) -> str:
     raise TaskArgumentError(
         f"task_id {task_id!r} cannot be sent: a task id travels in an HTTP header, so it must "
         "be printable ASCII without leading or trailing spaces (a uuid, or e.g. 'report-42')")
+
+
+def _trace(headers: Mapping[str, str]) -> dict[str, str]:
+    """The trace headers of a delivery, kept as sent (a relay hop sends them on)."""
+    if "traceparent" not in headers and "x-cloud-trace-context" not in headers:
+        return {}
+    return {name: headers[name] for name in ("traceparent", "tracestate",
+                                             "x-cloud-trace-context") if name in headers}
 
 
 def _dumps(value: Any) -> str:

@@ -25,6 +25,7 @@ from datetime import UTC, datetime, timedelta, tzinfo
 from typing import TYPE_CHECKING, Any
 
 from . import layers as _layers
+from . import tracing
 from .context import _stack
 from .exceptions import CeleryGcpWarning, TaskArgumentError
 from .message import IGNORE_RESULT, Destination, HttpTarget, Message, checked_id, new_id
@@ -153,6 +154,7 @@ def compose(name: str, body: bytes, options: Mapping[str, Any], *,
     ignore_result = options.get("ignore_result")
     if ignore_result is not None:
         headers = {**headers, IGNORE_RESULT: bool(ignore_result)}
+    trace = tracing.current()
     return Message(
         task=name, id=task_id, body=body, retries=int(options.get("retries") or 0),
         queue=queue, eta=eta, expires=expires, root_id=root_id or task_id,
@@ -161,6 +163,7 @@ def compose(name: str, body: bytes, options: Mapping[str, Any], *,
         link_error=_signatures("link_error", link_error) if link_error is not None else (),
         headers=headers,
         target=target, destination=destination,
+        trace=trace.headers() if trace is not None else {},
     )
 
 

@@ -67,3 +67,39 @@ def test_worker_serves_the_task_endpoints_on_port() -> None:
     finally:
         proc.terminate()
         proc.communicate(timeout=10)
+
+
+def test_a_worker_on_cloud_run_logs_json_lines_for_cloud_logging() -> None:
+    port = free_port()
+    trace = "4bf92f3577b34da6a3ce929d0e0e4736"
+    env = {**os.environ, "PORT": str(port), "K_SERVICE": "worker", "GOOGLE_CLOUD_PROJECT": "p"}
+    env.pop("CELERY_GCP_WORKER_LOG_JSON", None)
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery_gcp.cli", "-A", APP, "worker", "--host", "127.0.0.1",
+         "-l", "INFO"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"worker did not start: {proc.communicate()!r}")
+                time.sleep(0.05)
+        response = httpx.post(
+            f"http://127.0.0.1:{port}/_tasks/{APP}.add", json={"x": 2, "y": 40},
+            headers={"X-Celery-Task-Id": "cli-2",
+                     "traceparent": f"00-{trace}-00f067aa0ba902b7-01"})
+        assert response.status_code == 200
+    finally:
+        proc.terminate()
+        out, _ = proc.communicate(timeout=10)
+    entries = [json.loads(line) for line in out.decode().splitlines() if line.strip()]
+    (done,) = [e for e in entries if "succeeded" in e["message"]]
+    assert done["message"].startswith(f"task {APP}.add[cli-2] succeeded in ")
+    assert done["message"].endswith(": 42")
+    assert done["severity"] == "INFO"
+    assert done["logging.googleapis.com/trace"] == f"projects/p/traces/{trace}"
+    assert done["logging.googleapis.com/labels"] == {
+        "task_id": "cli-2", "task_name": f"{APP}.add", "task_retries": "0"}

@@ -33,7 +33,7 @@ from starlette.concurrency import run_in_threadpool
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .. import states
+from .. import logfields, states, tracing
 from ..context import CloudTasksDelivery
 from ..exceptions import MessageDecodeError, ResultStoreError, TaskRevokedError
 from ..message import HttpTarget, Message
@@ -54,7 +54,8 @@ __all__ = ["Admitted", "DeliveryRoute", "admit_delivery", "admit_validated", "ad
 
 logger = logging.getLogger("celery_gcp.worker")
 _RELAY = RELAY_HEADER.lower()
-_METADATA_PREFIXES = (b"x-celery-", b"x-cloudtasks-")
+_METADATA_PREFIXES = (b"x-celery-", b"x-cloudtasks-", b"traceparent", b"tracestate",
+                      b"x-cloud-trace-context")
 Handler = Callable[[Request], Coroutine[Any, Any, Response]]
 
 
@@ -130,36 +131,62 @@ class DeliveryRoute(APIRoute):
     def get_route_handler(self) -> Handler:
         """FastAPI's handler behind the pipeline's intake, decode and admit steps."""
         handler = super().get_route_handler()
-        app = self.celery_app
 
         async def handle(request: Request) -> Response:
             if not self.is_delivery(request):
                 return await handler(request)
-            taken = await intake(app, request)
-            if isinstance(taken, Response):
-                return taken
-            request = _Delivered(request, taken)
+            headers = metadata(request)
             task = self.delivered_task
-            token = None
-            if task is not None:
-                pending = _Pending(task, metadata(request), taken.body,
-                                   self.delivered_target(request))
-                if not self.admit_first:
-                    token = _DELIVERY.set(pending)
-                else:
-                    delivery = await _admitted(app, pending)
-                    if isinstance(delivery, Response):
-                        return delivery
-                    token = _DELIVERY.set(delivery)
+            # The delivery's trace is current while it is handled (its task's sends hand it
+            # on), and its task fields are on every log line, the worker's own included.
+            traced = tracing.use(tracing.TraceContext.from_headers(headers)
+                                 if _traced(headers) else None)
+            logged = logfields.delivering(_log_fields(task, headers))
             try:
-                return await handler(request)
-            except RequestValidationError as exc:
-                return invalid(exc)
+                return await self._handle(handler, request, headers, task)
             finally:
-                if token is not None:
-                    _DELIVERY.reset(token)
+                logfields.done(logged)
+                tracing.reset(traced)
 
         return handle
+
+    async def _handle(self, handler: Handler, request: Request, headers: dict[str, str],
+                      task: Task[..., Any] | None) -> Response:
+        app = self.celery_app
+        taken = await intake(app, request)
+        if isinstance(taken, Response):
+            return taken
+        request = _Delivered(request, taken)
+        token = None
+        if task is not None:
+            pending = _Pending(task, headers, taken.body, self.delivered_target(request))
+            if not self.admit_first:
+                token = _DELIVERY.set(pending)
+            else:
+                delivery = await _admitted(app, pending)
+                if isinstance(delivery, Response):
+                    return delivery
+                token = _DELIVERY.set(delivery)
+        try:
+            return await handler(request)
+        except RequestValidationError as exc:
+            return invalid(exc)
+        finally:
+            if token is not None:
+                _DELIVERY.reset(token)
+
+
+def _traced(headers: Mapping[str, str]) -> bool:
+    return "traceparent" in headers or "x-cloud-trace-context" in headers
+
+
+def _log_fields(task: Task[..., Any] | None, headers: Mapping[str, str]) -> dict[str, Any]:
+    """The task fields of a delivery's log lines, from its headers (before it is decoded)."""
+    return {"task_id": headers.get("x-celery-task-id"),
+            "task_name": task.name if task is not None else None,
+            "task_retries": headers.get("x-celery-retries"),
+            "task_queue": headers.get("x-celery-queue") or headers.get("x-cloudtasks-queuename"),
+            "cloudtasks_task_name": headers.get("x-cloudtasks-taskname")}
 
 
 class _Delivered(Request):
@@ -181,7 +208,7 @@ class _Delivered(Request):
 def metadata(request: Request) -> dict[str, str]:
     """The request's ``X-Celery-*`` and ``X-CloudTasks-*`` headers, by lower-case name."""
     # One pass over the raw headers (names are lower case in ASGI) instead of a scan per
-    # lookup: only the X-Celery-* and X-CloudTasks-* ones are read.
+    # lookup: only the X-Celery-* and X-CloudTasks-* ones, and the trace's, are read.
     return {
         name.decode("latin-1"): value.decode("latin-1")
         for name, value in request.scope["headers"]

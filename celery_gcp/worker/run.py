@@ -19,10 +19,12 @@ import contextvars
 import logging
 import socket
 import threading
+import time
 from collections.abc import Awaitable, Generator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
+from .. import logfields
 from ..canvas import maybe_signature
 from ..context import CloudTasksDelivery, Context, pop_request, push_request
 from ..einfo import ExceptionInfo
@@ -40,6 +42,7 @@ __all__ = ["RunResult", "TaskRun", "arun_eagerly", "run_eagerly"]
 
 logger = logging.getLogger("celery_gcp.worker")
 _HOSTNAME = socket.gethostname()
+logfields.install()  # a run's log records carry its task's fields
 
 
 @dataclass(slots=True)
@@ -85,6 +88,7 @@ class TaskRun:
             hostname=_HOSTNAME, ignore_result=ignores_result(task, message), cloudtasks=cloudtasks,
         )
         self._token: Any = None
+        self._started = 0.0
         self.step = task.app.layers.step
         #: Whether the run is driven on an event loop (:func:`run_async`): layers then return
         #: awaitables for their I/O instead of blocking.
@@ -107,6 +111,7 @@ class TaskRun:
     def start(self) -> None:
         """Push the request and run the before-hooks."""
         self._token = push_request(self.task, self.request)
+        self._started = time.perf_counter()
         self._each("before_run")
         self.task.before_start(self.message.id, self.args, self.kwargs)
 
@@ -124,6 +129,9 @@ class TaskRun:
                 (retval,), parent_id=request.id, root_id=request.root_id)
         task.on_success(retval, request.id, self.args, self.kwargs)  # type: ignore[arg-type]
         self._each("succeeded", retval)
+        if logger.isEnabledFor(logging.INFO):  # Celery's line, without its cost when off
+            logger.info("task %s[%s] succeeded in %.3fs: %s", task.name, request.id,
+                        time.perf_counter() - self._started, _short(retval))
         return RunResult(Outcome.SUCCESS, retval)
 
     def failed(self, exc: BaseException) -> RunResult:
@@ -203,6 +211,11 @@ class TaskRun:
             else:
                 sig.apply_async((request.id,), parent_id=request.id,
                                 root_id=request.root_id or request.id)
+
+
+def _short(value: Any) -> str:
+    text = repr(value)
+    return text if len(text) <= 200 else f"{text[:200]}..."
 
 
 def _takes_request(task: Task[..., Any]) -> bool:
