@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import sys
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import replace
@@ -154,7 +155,12 @@ def compose(name: str, body: bytes, options: Mapping[str, Any], *,
     ignore_result = options.get("ignore_result")
     if ignore_result is not None:
         headers = {**headers, IGNORE_RESULT: bool(ignore_result)}
-    trace = tracing.current()
+    # Inline for a warm send: OpenTelemetry's span is only looked at once it is imported
+    # (google-api-core imports it when installed), and read in full only when valid.
+    otel = sys.modules.get(tracing.OPENTELEMETRY)
+    trace = (tracing.current()
+             if otel is not None and otel.get_current_span().get_span_context().is_valid
+             else tracing.request_trace.get())
     return Message(
         task=name, id=task_id, body=body, retries=int(options.get("retries") or 0),
         queue=queue, eta=eta, expires=expires, root_id=root_id or task_id,

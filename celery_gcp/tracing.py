@@ -30,7 +30,8 @@ from contextvars import ContextVar, Token
 from dataclasses import dataclass
 from typing import Any
 
-__all__ = ["TRACE_HEADERS", "TraceContext", "TraceMiddleware", "current", "reset", "use"]
+__all__ = ["OPENTELEMETRY", "TRACE_HEADERS", "TraceContext", "TraceMiddleware", "current",
+           "request_trace", "reset", "use"]
 
 #: The request headers that carry a trace, lower case (as ASGI gives them).
 TRACE_HEADERS = ("traceparent", "tracestate", "x-cloud-trace-context")
@@ -82,12 +83,17 @@ class TraceContext:
         return out
 
 
-_current: ContextVar[TraceContext | None] = ContextVar("celery_gcp_trace", default=None)
+#: The trace of the request being handled (the worker's delivery, or a request through
+#: :class:`TraceMiddleware`); :func:`current` also looks at OpenTelemetry's span.
+request_trace: ContextVar[TraceContext | None] = ContextVar("celery_gcp_trace", default=None)
+_current = request_trace
+#: The module whose presence in ``sys.modules`` means OpenTelemetry may have a current span.
+OPENTELEMETRY = "opentelemetry.trace"
 
 
 def current() -> TraceContext | None:
     """The trace a send made now continues (see the module docstring), or ``None``."""
-    otel = sys.modules.get("opentelemetry.trace")
+    otel = sys.modules.get(OPENTELEMETRY)
     if otel is not None:
         found = _from_opentelemetry(otel)
         if found is not None:
