@@ -7,7 +7,10 @@ rounds (the order rotates each round), after a warm-up, and each side's median r
 with the ratio celery_gcp/baseline, the target and whether it was met. ``--strict`` exits with
 status 1 when a target is missed.
 
-1. CPU time per ``add.delay(2, 3)``: celery_gcp's memory transport vs Celery's ``memory://``.
+1. CPU time per ``add.delay(2, 3)``: celery_gcp's memory transport vs Celery's ``memory://``;
+   then (1b) the same ``.delay()`` with OpenTelemetry imported and no span current (as
+   google-api-core imports it when it is installed) vs with no OpenTelemetry module loaded:
+   a send looks for a trace to hand on, and that must cost nothing measurable.
 2. Worker throughput in-process (httpx over ASGI): a no-op task endpoint vs a plain FastAPI
    endpoint with the same body, for an ``async def`` and a ``def`` task (caller verification
    off, as the plain endpoint has none); then the async task with its OIDC token checked
@@ -155,6 +158,40 @@ def bench_delay(mode: Mode) -> Result:
     ours, theirs = interleave([run_ours, run_theirs], mode.rounds)
     return compare("1. CPU per .delay()", "µs/call", ours, theirs, "Celery 5",
                    target=0.20, lower_is_better=True)
+
+
+def bench_trace_lookup(mode: Mode) -> Result:
+    """µs of CPU per ``.delay()`` with OpenTelemetry imported (no span) vs not imported."""
+    import opentelemetry.trace  # noqa: F401 - loaded as google-api-core loads it
+
+    app = celery_gcp.Celery("bench_trace", broker_url="memory://")
+
+    @app.task(name="bench.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    transport = app.transport
+    assert isinstance(transport, MemoryTransport)
+    name = "opentelemetry.trace"
+
+    def side(hidden: bool) -> float:
+        module = sys.modules.pop(name) if hidden else None
+        try:
+            start = time.process_time()
+            for _ in range(mode.delay_calls):
+                add.delay(2, 3)
+            elapsed = time.process_time() - start
+        finally:
+            if module is not None:
+                sys.modules[name] = module
+        transport.clear()
+        return elapsed / mode.delay_calls * 1e6
+
+    for hidden in (False, True):
+        side(hidden)
+    imported, absent = interleave([partial(side, False), partial(side, True)], mode.rounds)
+    return compare("1b. .delay(), OpenTelemetry imported", "µs/call", imported, absent,
+                   "not imported", target=1.05, lower_is_better=True)
 
 
 # -- 2. Worker throughput ----------------------------------------------------------------------
@@ -400,7 +437,7 @@ def main(argv: Sequence[str] | None = None) -> int:
           f"alternating rounds per side, {mode.import_runs} import runs; medians) | Python "
           f"{sys.version.split()[0]}, celery {celery.__version__}, fastapi {fastapi.__version__}, "
           f"httpx {httpx.__version__}\n")
-    results = [bench_delay(mode), *bench_worker(mode)]
+    results = [bench_delay(mode), bench_trace_lookup(mode), *bench_worker(mode)]
     imported, forbidden = bench_import(mode)
     ok = report([*results, imported], forbidden)
     return 1 if args.strict and not ok else 0

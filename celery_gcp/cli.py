@@ -119,10 +119,11 @@ def _app(ctx: click.Context) -> Celery:
 @click.option("--asgi", default=None,
               help="Serve your own ASGI app (module:attribute) instead of the task endpoints "
                    "alone; it must include app.router.")
-@click.option("-l", "--loglevel", default="WARNING", show_default=True,
+@click.option("-l", "--loglevel", default="INFO", show_default=True,
               type=click.Choice(["DEBUG", "INFO", "WARNING", "ERROR", "CRITICAL"],
                                 case_sensitive=False),
-              help="Logging level, as Celery's worker -l.")
+              help="Logging level, as Celery's worker -l (INFO by default: each request and "
+                   "task outcome is a line, as uvicorn's access log was).")
 @click.pass_context
 def worker(ctx: click.Context, host: str, port: int, asgi: str | None, loglevel: str) -> None:
     """Serve the task endpoints with uvicorn, logging as Celery's worker does (JSON for
