@@ -37,7 +37,7 @@ __all__ = ["OPENTELEMETRY", "TRACE_HEADERS", "TraceContext", "TraceMiddleware", 
 TRACE_HEADERS = ("traceparent", "tracestate", "x-cloud-trace-context")
 
 _TRACEPARENT = re.compile(r"^([0-9a-f]{2})-([0-9a-f]{32})-([0-9a-f]{16})-([0-9a-f]{2})")
-_CLOUD = re.compile(r"^([0-9a-fA-F]{32})(?:/([0-9]{1,20}))?(?:;o=([01]))?$")
+_CLOUD = re.compile(r"^([0-9a-fA-F]{32})(?:/([0-9]{1,20}))?(?:;o=([01]))?\Z")
 _NO_TRACE, _NO_SPAN = "0" * 32, "0" * 16
 
 

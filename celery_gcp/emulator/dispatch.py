@@ -1,15 +1,25 @@
-"""Sending one HTTP request on behalf of a task or a job, as Cloud Tasks / Scheduler do."""
+"""Sending one HTTP request on behalf of a task or a job, as Cloud Tasks / Scheduler do.
+
+A redirect (3xx with ``Location``) is followed within the attempt, as the services document
+("not counted as a separate attempt"). A request that never reached the handler because the
+kept-alive connection it went out on had just been closed by the server is sent once more on
+a new connection, uncharged. A ``Retry-After`` on a 429 or 503 is read for the retry. Any
+other failure, the emulator's own included, ends the attempt as failed: it is never lost.
+"""
 
 from __future__ import annotations
 
 import asyncio
+import errno
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
+from email.utils import parsedate_to_datetime
 from typing import TYPE_CHECKING, Any
 
 from .clock import Clock
 from .faults import Faults
+from .outgoing import Authorization
 
 if TYPE_CHECKING:
     import aiohttp
@@ -21,11 +31,13 @@ __all__ = ["Attempt", "HttpSender"]
 
 @dataclass(frozen=True, slots=True)
 class Attempt:
-    """How one dispatch ended: the HTTP status (``None`` without a response) and why."""
+    """How one dispatch ended: the HTTP status (``None`` without a response) and why;
+    ``retry_after``: the seconds a 429 or 503 asked to wait (``Retry-After``)."""
 
     status: int | None
     reason: str
     latency: float
+    retry_after: float | None = None
 
     @property
     def succeeded(self) -> bool:
@@ -33,6 +45,8 @@ class Attempt:
         return self.status is not None and 200 <= self.status < 300
 
 
+# A connection the server closed under the request: reset, or a broken pipe.
+_RESET = frozenset({errno.ECONNRESET, errno.EPIPE})
 TOKEN_LIFETIME = 3600.0
 TOKEN_RENEWAL = 300.0  # a new token once the one in use has less than this to live
 
@@ -45,34 +59,38 @@ class HttpSender:
         self._issuer = issuer
         self._clock = clock
         self._session: aiohttp.ClientSession | None = None
-        # (email, audience) -> (token, when it stops being handed out). As Google does, a token
-        # is reused while it has a while to live: minting (an RSA signature) is not per request.
-        self._tokens: dict[tuple[str, str], tuple[str, float]] = {}
+        # (kind, email, audience, scope) -> (token, when it stops being handed out). As Google
+        # does, a token is reused while it has a while to live: minting (an RSA signature) is
+        # not per request.
+        self._tokens: dict[tuple[str, str, str, str], tuple[str, float]] = {}
 
-    def _token(self, email: str, audience: str) -> str:
+    def _token(self, auth: Authorization, url: str) -> str:
         now = self._clock.now()
-        kept = self._tokens.get((email, audience))
+        key = (auth.kind, auth.email, auth.audience or url, auth.scope)
+        kept = self._tokens.get(key)
         if kept is not None and kept[1] > now:
             return kept[0]
-        token = self._issuer.mint(email, audience, lifetime=TOKEN_LIFETIME)
+        if auth.kind == "oauth":
+            token = self._issuer.mint_access(auth.email, auth.scope, lifetime=TOKEN_LIFETIME)
+        else:
+            token = self._issuer.mint(auth.email, auth.audience or url, lifetime=TOKEN_LIFETIME)
         if len(self._tokens) > 1000:
             self._tokens.clear()
-        self._tokens[(email, audience)] = (token, now + TOKEN_LIFETIME - TOKEN_RENEWAL)
+        self._tokens[key] = (token, now + TOKEN_LIFETIME - TOKEN_RENEWAL)
         return token
 
     async def send(self, method: str, url: str, headers: Mapping[str, str], body: bytes,
-                   deadline: float, oidc: tuple[str, str] | None = None) -> Attempt:
+                   deadline: float, auth: Authorization | None = None) -> Attempt:
         """Send one request; it counts as failed without a 2xx answer within ``deadline`` s.
 
         The deadline runs on the emulator's clock, so a test with a manual clock can let a hung
-        request time out at once. ``oidc`` is ``(service_account_email, audience)``; an empty
-        audience means the URL.
+        request time out at once. ``auth`` is the token to attach (an OIDC token whose empty
+        audience means the URL, or an OAuth access token).
         """
         start = time.monotonic()
         out = dict(headers)
-        if oidc is not None:
-            email, audience = oidc
-            out["Authorization"] = f"Bearer {self._token(email, audience or url)}"
+        if auth is not None:
+            out["Authorization"] = f"Bearer {self._token(auth, url)}"
         fault = self._faults.take_dispatch(url)
         if fault is not None and not fault.hang:
             return Attempt(fault.status, f"HTTP {fault.status} (injected)",
@@ -93,17 +111,32 @@ class HttpSender:
         error = request.exception()
         if isinstance(error, OSError | _client_errors()):
             return Attempt(None, f"UNAVAILABLE: {type(error).__name__}: {error}", latency)
-        if error is not None:
-            raise error
-        status: int = request.result()
-        return Attempt(status, f"HTTP {status}", latency)
+        if error is not None:  # the emulator's own failure: still a failed attempt
+            return Attempt(None, f"INTERNAL: {type(error).__name__}: {error}", latency)
+        status, retry_after = request.result()
+        return Attempt(status, f"HTTP {status}", latency, retry_after)
 
     async def _request(self, method: str, url: str, headers: dict[str, str],
-                       body: bytes) -> int:
+                       body: bytes) -> tuple[int, float | None]:
+        import aiohttp
+
+        try:
+            return await self._request_once(method, url, headers, body)
+        except (aiohttp.ServerDisconnectedError, aiohttp.ClientOSError) as exc:
+            if isinstance(exc, aiohttp.ClientOSError) and exc.errno not in _RESET:
+                raise
+            # The server closed the kept-alive connection as the request went out on it
+            # (uvicorn's keep-alive timeout): nothing reached the handler; a new connection.
+            return await self._request_once(method, url, headers, body)
+
+    async def _request_once(self, method: str, url: str, headers: dict[str, str],
+                            body: bytes) -> tuple[int, float | None]:
         async with self.session.request(method, url, headers=headers, data=body,
-                                        allow_redirects=False) as response:
+                                        allow_redirects=True, max_redirects=10) as response:
             await response.read()
-            return response.status
+            retry_after = (_seconds(response.headers.get("Retry-After"), self._clock.now())
+                           if response.status in (429, 503) else None)
+            return response.status, retry_after
 
     @property
     def session(self) -> aiohttp.ClientSession:
@@ -126,6 +159,20 @@ class HttpSender:
         """Close the HTTP client session."""
         if self._session is not None:
             await self._session.close()
+
+
+def _seconds(value: str | None, now: float) -> float | None:
+    """A ``Retry-After`` value (seconds, or an HTTP date) as seconds from ``now``."""
+    if not value:
+        return None
+    value = value.strip()
+    if value.isascii() and value.isdigit():
+        return float(value)
+    try:
+        when = parsedate_to_datetime(value)
+    except (TypeError, ValueError):
+        return None
+    return max(0.0, when.timestamp() - now)
 
 
 def _client_errors() -> type[Exception]:

@@ -17,6 +17,7 @@ from google.cloud import scheduler_v1
 from .. import cron
 from .core import Core, from_duration, set_timestamp
 from .names import short_id
+from .outgoing import authorization_of, caller_headers, with_default_content_type
 from .queues import HTTP_METHODS
 
 __all__ = ["DEFAULT_TIME_ZONE", "JobRunner", "apply_job_defaults"]
@@ -141,16 +142,14 @@ class JobRunner:
         core, pb = self.core, self.pb
         target = pb.http_target
         retry = pb.retry_config
-        headers = dict(target.headers)
+        headers = with_default_content_type(caller_headers(target.headers), target.body)
         headers.update({
             "User-Agent": "Google-Cloud-Scheduler",
             "X-CloudScheduler": "true",
             "X-CloudScheduler-JobName": short_id(pb.name),
             "X-CloudScheduler-ScheduleTime": _rfc3339(fire),
         })
-        oidc = None
-        if target.HasField("oidc_token"):
-            oidc = (target.oidc_token.service_account_email, target.oidc_token.audience)
+        auth = authorization_of(target)
         deadline = from_duration(pb.attempt_deadline) or DEFAULT_ATTEMPT_DEADLINE
         started = core.clock.now()
         retries = 0
@@ -159,7 +158,7 @@ class JobRunner:
             try:
                 result = await core.sender.send(HTTP_METHODS.get(target.http_method, "POST"),
                                                 target.uri, headers, target.body, deadline,
-                                                oidc)
+                                                auth)
             finally:
                 self._attempting -= 1
             now = core.clock.now()

@@ -64,7 +64,9 @@ JWKS_PATH = "/oauth2/v3/certs"
 #: ``Cache-Control`` header value for both certificate documents.  Google uses
 #: a max-age of several hours; the emulator's key changes whenever it restarts
 #: without a data dir, so verifiers are told to refetch after five minutes.
-CACHE_CONTROL = "public, max-age=300, must-revalidate, no-transform"
+#: How long clients may keep the key documents (``Cache-Control`` and ``Expires`` agree).
+CACHE_SECONDS = 300
+CACHE_CONTROL = f"public, max-age={CACHE_SECONDS}, must-revalidate, no-transform"
 
 _KEY_SIZE = 2048
 _PUBLIC_EXPONENT = 65537
@@ -240,6 +242,22 @@ class TokenIssuer:
             "iat": now,
             "iss": ISSUER,
             "sub": subject,
+        }
+        token: bytes = jwt.encode(self._signer, payload)  # type: ignore[no-untyped-call]
+        return token.decode("ascii")
+
+    def mint_access(self, service_account_email: str, scope: str, *,
+                    lifetime: float = 3600.0) -> str:
+        """An OAuth access token for ``service_account_email`` with ``scope`` (an
+        ``oauth_token``'s). Google's are opaque; this one is a JWT signed like the ID tokens
+        (``scope``, ``email``, ``exp`` claims), so a test can read what it grants."""
+        if not service_account_email:
+            raise ValueError("service_account_email must not be empty")
+        now = int(self._clock())
+        subject = subject_for(service_account_email)
+        payload: dict[str, Any] = {
+            "azp": subject, "email": service_account_email, "exp": now + int(lifetime),
+            "iat": now, "iss": ISSUER, "scope": scope, "sub": subject,
         }
         token: bytes = jwt.encode(self._signer, payload)  # type: ignore[no-untyped-call]
         return token.decode("ascii")

@@ -18,6 +18,7 @@ from google.cloud import tasks_v2
 
 from .core import Core, from_duration, from_timestamp, set_timestamp
 from .names import short_id
+from .outgoing import apply_queue_target, authorization_of, caller_headers
 
 __all__ = ["BODY_METHODS", "HTTP_METHODS", "QueueRunner", "TaskEntry", "apply_queue_defaults",
            "retry_delay"]
@@ -93,7 +94,7 @@ class TaskEntry:
     parsed when it is dispatched or read.
     """
 
-    __slots__ = ("data", "due", "ended", "name", "running", "version")
+    __slots__ = ("data", "due", "ended", "executions", "name", "running", "version")
 
     def __init__(self, name: str, due: float, data: bytes) -> None:
         self.name = name
@@ -102,6 +103,9 @@ class TaskEntry:
         self.version = 0
         self.running = False
         self.ended = False
+        #: Attempts answered with other than a 5xx (``X-CloudTasks-TaskExecutionCount``);
+        #: kept in memory only, as the Task resource has no field for it.
+        self.executions = 0
 
     @classmethod
     def from_bytes(cls, data: bytes) -> TaskEntry:
@@ -249,13 +253,18 @@ class QueueRunner:
     async def _attempt(self, entry: TaskEntry) -> None:
         core, pb = self.core, entry.pb
         request = pb.http_request
-        headers = dict(request.headers)
+        method, url = request.http_method, request.url
+        headers = caller_headers(request.headers)
+        auth = authorization_of(request)
+        if self.pb.HasField("http_target"):
+            url, method, headers, auth = apply_queue_target(
+                self.pb.http_target, url, method, headers, auth)
         headers.update({
             "User-Agent": "Google-Cloud-Tasks",
             "X-CloudTasks-QueueName": short_id(self.name),
             "X-CloudTasks-TaskName": short_id(pb.name),
             "X-CloudTasks-TaskRetryCount": str(pb.dispatch_count),
-            "X-CloudTasks-TaskExecutionCount": str(pb.response_count),
+            "X-CloudTasks-TaskExecutionCount": str(entry.executions),
             "X-CloudTasks-TaskETA": f"{entry.due:.6f}",
         })
         if pb.dispatch_count:
@@ -264,16 +273,13 @@ class QueueRunner:
             headers["X-CloudTasks-TaskRetryReason"] = status.message or "unknown"
             if last.HasField("response_time"):
                 headers["X-CloudTasks-TaskPreviousResponse"] = str(_http_status(status))
-        if request.body and not any(k.lower() == "content-type" for k in headers):
-            headers["Content-Type"] = "application/octet-stream"
-        oidc = None
-        if request.HasField("oidc_token"):
-            oidc = (request.oidc_token.service_account_email, request.oidc_token.audience)
+        # A GET set by the queue drops the task's body, as the field says.
+        body = request.body if method in BODY_METHODS else b""
         deadline = (from_duration(pb.dispatch_deadline) if pb.HasField("dispatch_deadline")
                     else DEFAULT_DISPATCH_DEADLINE)
         dispatched = core.clock.now()
-        result = await core.sender.send(HTTP_METHODS.get(request.http_method, "POST"), request.url,
-                                        headers, request.body, deadline, oidc)
+        result = await core.sender.send(HTTP_METHODS.get(method, "POST"), url, headers, body,
+                                        deadline, auth)
         if entry.ended:  # deleted or purged while in flight
             return
         answered = core.clock.now()
@@ -285,11 +291,14 @@ class QueueRunner:
                 set_timestamp(record.response_time, answered)
                 record.response_status.code = _rpc_code(result.status)
             else:
-                record.response_status.code = 4 if "DEADLINE" in result.reason else 14
+                record.response_status.code = (4 if "DEADLINE" in result.reason
+                                               else 13 if "INTERNAL" in result.reason else 14)
             record.response_status.message = result.reason
         pb.dispatch_count += 1
         if result.status is not None:
             pb.response_count += 1
+            if result.status < 500:
+                entry.executions += 1
         entry.save(pb)
         core.log_dispatch(queue=short_id(self.name), task=short_id(pb.name),
                           attempt=pb.dispatch_count, status=result.status or result.reason,
@@ -298,7 +307,10 @@ class QueueRunner:
         if result.succeeded or self._exhausted(pb, answered):
             self.end(pb.name)
             return
-        entry.due = answered + retry_delay(self.pb.retry_config, pb.dispatch_count - 1)
+        delay = retry_delay(self.pb.retry_config, pb.dispatch_count - 1)
+        if result.retry_after is not None:  # "considered": never sooner than it asks
+            delay = max(delay, result.retry_after)
+        entry.due = answered + delay
         set_timestamp(pb.schedule_time, entry.due)
         core.store.put_task(pb.name, self.name, entry.save(pb))
         self._push(entry)

@@ -2,12 +2,16 @@
 
 ``/oauth2/v1/certs`` (kid -> PEM certificate) and ``/oauth2/v3/certs`` (JWKS) serve the keys in
 the formats of Google's certificate endpoints, so google-auth verifies the emulator's tokens
-unchanged when pointed there. ``/status`` is a read-only JSON view of queues, tasks, jobs and
+unchanged when pointed there; ``/.well-known/openid-configuration`` names the issuer and the
+JWKS, so any OIDC library can find the keys, and the key documents carry ``Expires`` as well as
+``Cache-Control``, as Google's do. ``/status`` is a read-only JSON view of queues, tasks, jobs and
 the latest dispatches, with ``pending`` (:meth:`EmulatorServer.pending`): 0 when idle.
 """
 
 from __future__ import annotations
 
+import time
+from email.utils import formatdate
 from typing import TYPE_CHECKING, Any
 
 from google.protobuf.json_format import MessageToDict
@@ -26,15 +30,28 @@ _TASKS_SHOWN = 100
 
 def web_app(server: EmulatorServer) -> Starlette:
     """The HTTP app of ``server``."""
-    from .oidc import CACHE_CONTROL
+    from .oidc import CACHE_CONTROL, CACHE_SECONDS, ISSUER
 
-    headers = {"Cache-Control": CACHE_CONTROL}
+    def headers() -> dict[str, str]:
+        expires = formatdate(time.time() + CACHE_SECONDS, usegmt=True)
+        return {"Cache-Control": CACHE_CONTROL, "Expires": expires}
 
     async def certs_v1(request: Request) -> JSONResponse:
-        return JSONResponse(server.issuer.certs_v1(), headers=headers)
+        return JSONResponse(server.issuer.certs_v1(), headers=headers())
 
     async def certs_v3(request: Request) -> JSONResponse:
-        return JSONResponse(server.issuer.jwks(), headers=headers)
+        return JSONResponse(server.issuer.jwks(), headers=headers())
+
+    async def discovery(request: Request) -> JSONResponse:
+        base = str(request.base_url).rstrip("/")
+        return JSONResponse({
+            "issuer": ISSUER, "jwks_uri": f"{base}/oauth2/v3/certs",
+            "id_token_signing_alg_values_supported": ["RS256"],
+            "subject_types_supported": ["public"],
+            "response_types_supported": ["id_token"],
+            "claims_supported": ["aud", "azp", "email", "email_verified", "exp", "iat", "iss",
+                                 "sub"],
+        }, headers=headers())
 
     async def status(request: Request) -> JSONResponse:
         return JSONResponse(status_view(server))
@@ -42,6 +59,7 @@ def web_app(server: EmulatorServer) -> Starlette:
     return Starlette(routes=[
         Route("/oauth2/v1/certs", certs_v1),
         Route("/oauth2/v3/certs", certs_v3),
+        Route("/.well-known/openid-configuration", discovery),
         Route("/status", status),
         Route("/", status),
     ])

@@ -6,7 +6,7 @@ Example::
     def charge(order: Order, tasks: CloudTasksHeaders = Depends(),
                _: None = Depends(max_retries(5))) -> None:
         if tasks.retry_count:
-            log.info("attempt %d", tasks.execution_count + 1)
+            log.info("attempt %d", tasks.retry_count + 1)
 """
 
 from __future__ import annotations

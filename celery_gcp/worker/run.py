@@ -82,7 +82,7 @@ class TaskRun:
             delivery_info={
                 "routing_key": message.queue, "queue": message.queue, "exchange": "",
                 "priority": None, "is_eager": eager,
-                "redelivered": bool(cloudtasks and cloudtasks.execution_count),
+                "redelivered": bool(cloudtasks and cloudtasks.retry_count),
             },
             callbacks=list(message.link) or None, errbacks=list(message.link_error) or None,
             hostname=_HOSTNAME, ignore_result=ignores_result(task, message), cloudtasks=cloudtasks,
