@@ -35,6 +35,12 @@ __all__ = [
 
 #: The largest task Cloud Tasks accepts (the whole task: body, headers, URL), in bytes.
 MAX_TASK_BYTES = 1024 * 1024
+#: The longest URL a task or job may call, after encoding.
+MAX_URL_LENGTH = 2083
+#: The size of a task's or job's headers must be under this many bytes.
+MAX_HEADER_BYTES = 80 * 1024
+#: The largest ``page_size`` of a list call.
+MAX_PAGE_SIZE = 1000
 #: How far ahead a task's ``schedule_time`` may be.
 MAX_SCHEDULE_AHEAD = 30 * 86400
 #: Where the transport hops a task due further ahead: an hour short of the limit, so a hop

@@ -17,8 +17,9 @@ from typing import Any
 from google.cloud import tasks_v2
 
 from .core import Core, from_duration, from_timestamp, set_timestamp
+from .dispatch import Attempt
 from .names import short_id
-from .outgoing import apply_queue_target, authorization_of, caller_headers
+from .outgoing import Authorization, apply_queue_target, authorization_of, caller_headers
 
 __all__ = ["BODY_METHODS", "HTTP_METHODS", "QueueRunner", "TaskEntry", "apply_queue_defaults",
            "retry_delay"]
@@ -48,8 +49,9 @@ def apply_queue_defaults(queue: Any) -> None:
     rate = queue.rate_limits
     if not rate.max_dispatches_per_second:
         rate.max_dispatches_per_second = DEFAULT_RATE
-    # Output only: the service picks the burst from the rate.
-    rate.max_burst_size = max(1, min(100, math.ceil(rate.max_dispatches_per_second / 10)))
+    # Output only: the service picks the burst from the rate, "generally at least equal to
+    # max_dispatches_per_second".
+    rate.max_burst_size = max(1, math.ceil(rate.max_dispatches_per_second))
     if not rate.max_concurrent_dispatches:
         rate.max_concurrent_dispatches = DEFAULT_CONCURRENT
     retry = queue.retry_config
@@ -61,6 +63,7 @@ def apply_queue_defaults(queue: Any) -> None:
         retry.max_backoff.FromNanoseconds(int(DEFAULT_MAX_BACKOFF * 1e9))
     if not retry.max_doublings:
         retry.max_doublings = DEFAULT_MAX_DOUBLINGS
+    retry.max_retry_duration.nanos = 0  # "truncated to the nearest second", as the field says
     if not queue.state:
         queue.state = _RUNNING
 
@@ -79,12 +82,17 @@ def retry_delay(retry_config: Any, retries: int) -> float:
     """
     low = from_duration(retry_config.min_backoff)
     high = from_duration(retry_config.max_backoff)
-    doublings = retry_config.max_doublings
+    # Past the cap the doubling changes nothing, and 2.0**1024 would overflow.
+    doublings = min(retry_config.max_doublings, _MAX_EXPONENT)
     if retries <= doublings:
-        delay = low * 2**retries
+        delay = low * 2.0**retries
     else:
-        delay = low * 2**doublings * (retries - doublings + 1)
+        delay = low * 2.0**doublings * (retries - doublings + 1)
     return float(min(high, delay))
+
+
+# 2.0 ** 1000 is about 1e301: any backoff doubled that often is past any max_backoff.
+_MAX_EXPONENT = 1000
 
 
 class TaskEntry:
@@ -101,7 +109,8 @@ class TaskEntry:
         self.due = due
         self.data = data
         self.version = 0
-        self.running = False
+        #: Attempts in flight (RunTask may start one while another is on its way).
+        self.running = 0
         self.ended = False
         #: Attempts answered with other than a 5xx (``X-CloudTasks-TaskExecutionCount``);
         #: kept in memory only, as the Task resource has no field for it.
@@ -183,9 +192,8 @@ class QueueRunner:
         return entry
 
     def run_now(self, entry: TaskEntry) -> None:
-        """Dispatch a task at once, whatever its schedule time or the queue's state."""
-        if entry.running:
-            return
+        """Dispatch a task at once, whatever its schedule time or the queue's state, even
+        while an attempt of it is in flight (RunTask's documented behaviour)."""
         entry.version += 1
         self._start(entry)
 
@@ -241,8 +249,18 @@ class QueueRunner:
         return float((1.0 - self._tokens) / rate)
 
     def _start(self, entry: TaskEntry) -> None:
-        entry.running = True
-        attempt = asyncio.create_task(self._attempt(entry))
+        # The attempt counts from its dispatch ("includes attempts which have been dispatched
+        # but haven't received a response"); the first attempt keeps only its dispatch time.
+        pb = entry.pb
+        retries = pb.dispatch_count
+        dispatched = self.core.clock.now()
+        pb.dispatch_count += 1
+        if not retries:
+            pb.first_attempt.Clear()
+            set_timestamp(pb.first_attempt.dispatch_time, dispatched)
+        entry.save(pb)
+        entry.running += 1
+        attempt = asyncio.create_task(self._attempt(entry, retries, dispatched))
         self._in_flight.add(attempt)
         attempt.add_done_callback(self._done)
 
@@ -250,8 +268,60 @@ class QueueRunner:
         self._in_flight.discard(attempt)
         self._changed.set()
 
-    async def _attempt(self, entry: TaskEntry) -> None:
-        core, pb = self.core, entry.pb
+    async def _attempt(self, entry: TaskEntry, retries: int, dispatched: float) -> None:
+        core = self.core
+        try:
+            try:
+                method, url, headers, body, deadline, auth = self._request(entry, retries)
+            except Exception as exc:  # the emulator's own failure: a failed attempt all the same
+                result = Attempt(None, f"INTERNAL: {type(exc).__name__}: {exc}", 0.0)
+            else:
+                result = await core.sender.send(method, url, headers, body, deadline, auth)
+        finally:
+            entry.running -= 1
+        if entry.ended:  # deleted or purged while in flight, or done by another attempt
+            return
+        answered = core.clock.now()
+        pb = entry.pb  # as it is now: another attempt may have been recorded meanwhile
+        record = pb.last_attempt
+        record.Clear()
+        set_timestamp(record.schedule_time, entry.due)
+        set_timestamp(record.dispatch_time, dispatched)
+        if result.status is not None:
+            set_timestamp(record.response_time, answered)
+            record.response_status.code = _rpc_code(result.status)
+        else:
+            record.response_status.code = (4 if "DEADLINE" in result.reason
+                                           else 13 if "INTERNAL" in result.reason else 14)
+        record.response_status.message = result.reason
+        if result.status is not None:
+            pb.response_count += 1
+            if result.status < 500:
+                entry.executions += 1
+        entry.save(pb)
+        core.log_dispatch(queue=short_id(self.name), task=short_id(pb.name),
+                          attempt=retries + 1, status=result.status or result.reason,
+                          latency_ms=round(result.latency * 1000, 1))
+        if result.succeeded:
+            self.end(pb.name)
+            return
+        if entry.running:  # another attempt is on its way: it decides what comes next
+            return
+        if self._exhausted(pb, answered):
+            self.end(pb.name)
+            return
+        delay = retry_delay(self.pb.retry_config, pb.dispatch_count - 1)
+        if result.retry_after is not None:  # "considered": never sooner than it asks
+            delay = max(delay, result.retry_after)
+        entry.due = answered + delay
+        set_timestamp(pb.schedule_time, entry.due)
+        core.store.put_task(pb.name, self.name, entry.save(pb))
+        self._push(entry)
+
+    def _request(self, entry: TaskEntry, retries: int,
+                 ) -> tuple[str, str, dict[str, str], bytes, float, Authorization | None]:
+        """The HTTP request of an attempt: method, URL, headers, body, deadline, token."""
+        pb = entry.pb
         request = pb.http_request
         method, url = request.http_method, request.url
         headers = caller_headers(request.headers)
@@ -263,11 +333,11 @@ class QueueRunner:
             "User-Agent": "Google-Cloud-Tasks",
             "X-CloudTasks-QueueName": short_id(self.name),
             "X-CloudTasks-TaskName": short_id(pb.name),
-            "X-CloudTasks-TaskRetryCount": str(pb.dispatch_count),
+            "X-CloudTasks-TaskRetryCount": str(retries),
             "X-CloudTasks-TaskExecutionCount": str(entry.executions),
             "X-CloudTasks-TaskETA": f"{entry.due:.6f}",
         })
-        if pb.dispatch_count:
+        if retries:
             last = pb.last_attempt
             status = last.response_status
             headers["X-CloudTasks-TaskRetryReason"] = status.message or "unknown"
@@ -277,43 +347,7 @@ class QueueRunner:
         body = request.body if method in BODY_METHODS else b""
         deadline = (from_duration(pb.dispatch_deadline) if pb.HasField("dispatch_deadline")
                     else DEFAULT_DISPATCH_DEADLINE)
-        dispatched = core.clock.now()
-        result = await core.sender.send(HTTP_METHODS.get(method, "POST"), url, headers, body,
-                                        deadline, auth)
-        if entry.ended:  # deleted or purged while in flight
-            return
-        answered = core.clock.now()
-        for record in ([pb.first_attempt] if not pb.dispatch_count else []) + [pb.last_attempt]:
-            record.Clear()
-            set_timestamp(record.schedule_time, entry.due)
-            set_timestamp(record.dispatch_time, dispatched)
-            if result.status is not None:
-                set_timestamp(record.response_time, answered)
-                record.response_status.code = _rpc_code(result.status)
-            else:
-                record.response_status.code = (4 if "DEADLINE" in result.reason
-                                               else 13 if "INTERNAL" in result.reason else 14)
-            record.response_status.message = result.reason
-        pb.dispatch_count += 1
-        if result.status is not None:
-            pb.response_count += 1
-            if result.status < 500:
-                entry.executions += 1
-        entry.save(pb)
-        core.log_dispatch(queue=short_id(self.name), task=short_id(pb.name),
-                          attempt=pb.dispatch_count, status=result.status or result.reason,
-                          latency_ms=round(result.latency * 1000, 1))
-        entry.running = False
-        if result.succeeded or self._exhausted(pb, answered):
-            self.end(pb.name)
-            return
-        delay = retry_delay(self.pb.retry_config, pb.dispatch_count - 1)
-        if result.retry_after is not None:  # "considered": never sooner than it asks
-            delay = max(delay, result.retry_after)
-        entry.due = answered + delay
-        set_timestamp(pb.schedule_time, entry.due)
-        core.store.put_task(pb.name, self.name, entry.save(pb))
-        self._push(entry)
+        return HTTP_METHODS.get(method, "POST"), url, headers, body, deadline, auth
 
     def _exhausted(self, pb: Any, now: float) -> bool:
         retry = self.pb.retry_config

@@ -5,6 +5,7 @@ limits. Batch creates answer a long-running operation, already done, which the
 
 from __future__ import annotations
 
+import re
 import secrets
 from typing import Any
 
@@ -13,7 +14,15 @@ from google.cloud import tasks_v2
 from google.protobuf import empty_pb2, field_mask_pb2
 from google.rpc import status_pb2
 
-from ..platform import DEADLINE_RANGE, MAX_BATCH, MAX_SCHEDULE_AHEAD, MAX_TASK_BYTES
+from ..platform import (
+    DEADLINE_RANGE,
+    MAX_BATCH,
+    MAX_HEADER_BYTES,
+    MAX_PAGE_SIZE,
+    MAX_SCHEDULE_AHEAD,
+    MAX_TASK_BYTES,
+    MAX_URL_LENGTH,
+)
 from . import names
 from .core import Core, from_duration, from_timestamp, set_timestamp
 from .operations import Operations
@@ -32,6 +41,7 @@ _MAX_RATE = 500.0
 _MAX_CONCURRENT = 5000
 _MIN_DEADLINE, _MAX_DEADLINE = DEADLINE_RANGE
 _PAGE = 1000
+_POST = tasks_v2.HttpMethod.POST
 # Fault injection name for single entries of a batch (reported in failed_requests).
 BATCH_ENTRY = "BatchCreateTasks:task"
 _INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -108,8 +118,10 @@ class TasksService:
 
     async def list_queues(self, request: Any) -> Any:
         names.location(request.parent)
+        state = _state_filter(request.filter)
         found = sorted((r.pb for r in self.queues.values()
-                        if names.parent_of(r.name) == request.parent), key=lambda q: q.name)
+                        if names.parent_of(r.name) == request.parent
+                        and (state is None or r.pb.state == state)), key=lambda q: q.name)
         page, token = _page(found, request.page_size, request.page_token)
         return tasks_v2.ListQueuesResponse.pb()(queues=page, next_page_token=token)
 
@@ -124,16 +136,19 @@ class TasksService:
         queue = QueuePb()
         queue.CopyFrom(runner.pb)
         paths = list(request.update_mask.paths)
-        if not paths:
-            queue.rate_limits.CopyFrom(update.rate_limits)
-            queue.retry_config.CopyFrom(update.retry_config)
+        if not paths:  # "If empty, then all fields will be updated": the settable ones
+            for field in _SETTABLE:
+                queue.ClearField(field)
+                if update.HasField(field):
+                    getattr(queue, field).CopyFrom(getattr(update, field))
         else:
             mask = field_mask_pb2.FieldMask(paths=paths)
             if not mask.IsValidForDescriptor(QueuePb.DESCRIPTOR):
                 raise RpcError(_INVALID, f"invalid update_mask paths {paths}")
-            if any(p.split(".")[0] in ("name", "state", "purge_time") for p in paths):
-                raise RpcError(_INVALID, f"update_mask {paths} names output-only fields")
-            mask.MergeMessage(update, queue, replace_message_field=True)
+            # Output-only fields named in the mask are ignored, as the fields say.
+            kept = [p for p in paths if p.split(".")[0] not in _OUTPUT_ONLY]
+            field_mask_pb2.FieldMask(paths=kept).MergeMessage(
+                update, queue, replace_message_field=True)
         return self._put_queue(queue, runner)
 
     async def delete_queue(self, request: Any) -> Any:
@@ -241,9 +256,13 @@ class TasksService:
         else:
             task.name = f"{runner.name}/tasks/{secrets.randbits(63)}"
         _check_task(task, now)
-        if not task.HasField("schedule_time"):
-            set_timestamp(task.schedule_time, now)
+        if not task.HasField("schedule_time") or from_timestamp(task.schedule_time) < now:
+            set_timestamp(task.schedule_time, now)  # a past schedule_time is now
+        task.schedule_time.nanos -= task.schedule_time.nanos % 1000  # to the microsecond
         set_timestamp(task.create_time, now)
+        task.create_time.nanos = 0  # "truncated to the nearest second"
+        if not task.http_request.http_method:
+            task.http_request.http_method = _POST
         if not task.HasField("dispatch_deadline"):
             task.dispatch_deadline.FromSeconds(600)
         task.view = _BASIC
@@ -288,6 +307,25 @@ class TasksService:
         return entry
 
 
+# The fields UpdateQueue sets; the others are the queue's name or output only.
+_SETTABLE = ("app_engine_routing_override", "rate_limits", "retry_config",
+             "stackdriver_logging_config", "http_target")
+_OUTPUT_ONLY = frozenset({"name", "state", "purge_time"})
+_FILTER = re.compile(r"\s*state\s*[:=]\s*([A-Z_]+)\s*")
+
+
+def _state_filter(text: str) -> int | None:
+    """The queue state a ListQueues ``filter`` asks for (``state: PAUSED``), or ``None``."""
+    if not text.strip():
+        return None
+    found = _FILTER.fullmatch(text)
+    states = tasks_v2.Queue.State.__members__
+    if found is None or found[1] not in states:
+        raise RpcError(_INVALID, f"filter {text!r}: the emulator filters queues by state "
+                                 f"only, as in 'state: PAUSED' ({', '.join(states)})")
+    return int(states[found[1]])
+
+
 def _check_limits(queue: Any) -> None:
     rate = queue.rate_limits
     if not 0 <= rate.max_dispatches_per_second <= _MAX_RATE:
@@ -297,6 +335,9 @@ def _check_limits(queue: Any) -> None:
         raise RpcError(_INVALID, f"max_concurrent_dispatches {rate.max_concurrent_dispatches} "
                                  f"is outside 0..{_MAX_CONCURRENT}")
     retry = queue.retry_config
+    for field in ("min_backoff", "max_backoff", "max_retry_duration"):
+        if retry.HasField(field) and from_duration(getattr(retry, field)) < 0:
+            raise RpcError(_INVALID, f"retry_config.{field} must not be negative")
     if retry.max_attempts < -1:
         raise RpcError(_INVALID, f"max_attempts {retry.max_attempts} must be -1 or more")
     if retry.max_doublings < 0:
@@ -312,9 +353,17 @@ def _check_task(task: Any, now: float) -> None:
     url = task.http_request.url
     if not url.startswith(("http://", "https://")):
         raise RpcError(_INVALID, f"http_request.url {url!r} must be an http(s) URL")
+    if len(url) > MAX_URL_LENGTH:
+        raise RpcError(_INVALID, f"http_request.url is {len(url)} characters; at most "
+                                 f"{MAX_URL_LENGTH}")
+    if any(c in url for c in "\r\n\0 "):
+        raise RpcError(_INVALID, f"http_request.url {url!r} holds a space or control character")
+    _check_headers(task.http_request.headers)
     if task.http_request.body and task.http_request.http_method not in BODY_METHODS:
         raise RpcError(_INVALID, "http_request.body is allowed only with POST, PUT or PATCH")
     if task.HasField("schedule_time"):
+        if not _MIN_SECONDS <= task.schedule_time.seconds <= _MAX_SECONDS:
+            raise RpcError(_INVALID, "schedule_time must be between years 1 and 9999")
         ahead = from_timestamp(task.schedule_time) - now
         if ahead > MAX_SCHEDULE_AHEAD:
             raise RpcError(_INVALID, f"schedule_time is {ahead / 86400:.1f} days ahead; Cloud "
@@ -326,6 +375,27 @@ def _check_task(task: Any, now: float) -> None:
     size = task.ByteSize()
     if size > MAX_TASK_BYTES:
         raise RpcError(_INVALID, f"task size {size} bytes exceeds the 1 MB limit")
+
+
+def _check_headers(headers: Any) -> None:
+    """Header names must be HTTP tokens, values free of CR, LF and NUL, and the whole under
+    the documented 80 KB: a task the handler could never be sent is refused at create."""
+    total = 0
+    for name, value in headers.items():
+        if not _TOKEN.fullmatch(name):
+            raise RpcError(_INVALID, f"http_request.headers: {name!r} is not an HTTP header name")
+        if any(c in value for c in "\r\n\0"):
+            raise RpcError(_INVALID, f"http_request.headers[{name!r}] holds a CR, LF or NUL")
+        total += len(name) + len(value) + 4
+    if total >= MAX_HEADER_BYTES:
+        raise RpcError(_INVALID, f"http_request.headers are {total} bytes; they must be under "
+                                 f"{MAX_HEADER_BYTES}")
+
+
+# RFC 9110 token characters, for header names.
+_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
+# Timestamp's range: 0001-01-01 to 9999-12-31.
+_MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799
 
 
 def _view(task: Any, view: int) -> Any:
@@ -342,6 +412,10 @@ def _view(task: Any, view: int) -> Any:
 
 
 def _page(items: list[Any], size: int, token: str) -> tuple[list[Any], str]:
-    start = int(token) if token.isdigit() else 0
+    if size < 0 or size > MAX_PAGE_SIZE:
+        raise RpcError(_INVALID, f"page_size {size} is outside 0..{MAX_PAGE_SIZE}")
+    if token and not (token.isascii() and token.isdigit()):
+        raise RpcError(_INVALID, f"page_token {token!r} was not given by a previous page")
+    start = int(token) if token else 0
     end = start + (size if size > 0 else _PAGE)
     return items[start:end], (str(end) if end < len(items) else "")

@@ -75,7 +75,8 @@ def status_view(server: EmulatorServer) -> dict[str, Any]:
         queue["tasks"] = []
         for e in entries:
             pb = e.pb
-            queue["tasks"].append({"name": e.name, "scheduleTime": e.due, "running": e.running,
+            queue["tasks"].append({"name": e.name, "scheduleTime": e.due,
+                                   "running": bool(e.running),
                                    "dispatchCount": pb.dispatch_count,
                                    "responseCount": pb.response_count})
         queues.append(queue)

@@ -1,0 +1,189 @@
+"""Cloud Tasks queues' and tasks' fields and limits, point by point against the field comments
+of tasks_v2 (Queue, RetryConfig, RateLimits, Task, ListQueues, ListTasks), through the
+official sync and async clients."""
+
+from __future__ import annotations
+
+import asyncio
+import time
+from collections.abc import Callable
+from typing import Any
+
+import pytest
+from google.api_core import exceptions
+from google.cloud import tasks_v2
+from google.protobuf import field_mask_pb2, timestamp_pb2
+
+from celery_gcp.emulator import Emulator, ManualClock
+from celery_gcp.emulator.queues import retry_delay
+
+from .conftest import Handler
+
+Make = Callable[..., Any]
+
+
+def task(url: str, **fields: Any) -> dict[str, Any]:
+    return {"http_request": {"url": url, **fields.pop("request", {})}, **fields}
+
+
+# -- 11, 12: stored as the service stores them -----------------------------------------------
+
+
+def test_max_retry_duration_is_truncated_to_seconds_and_burst_follows_the_rate(
+        emu: Emulator, make_queue: Make) -> None:
+    queue = make_queue("trunc", retry_config={"max_retry_duration": {"seconds": 10,
+                                                                     "nanos": 700_000_000}},
+                       rate_limits={"max_dispatches_per_second": 10})
+    assert queue.retry_config.max_retry_duration.total_seconds() == 10
+    # "generally at least equal to max_dispatches_per_second"
+    assert queue.rate_limits.max_burst_size == 10
+
+
+# -- 13: UpdateQueue masks ---------------------------------------------------------------------
+
+
+def test_update_queue_with_an_empty_mask_updates_every_settable_field(
+        emu: Emulator, make_queue: Make) -> None:
+    queue = make_queue("upd", http_target={"http_method": tasks_v2.HttpMethod.PUT},
+                       stackdriver_logging_config={"sampling_ratio": 0.5})
+    client = emu.tasks_client()
+    updated = client.update_queue(queue={
+        "name": queue.name, "rate_limits": {"max_dispatches_per_second": 7},
+        "http_target": {"http_method": tasks_v2.HttpMethod.PATCH},
+        "stackdriver_logging_config": {"sampling_ratio": 0.25}})
+    assert updated.rate_limits.max_dispatches_per_second == 7
+    assert updated.http_target.http_method == tasks_v2.HttpMethod.PATCH
+    assert updated.stackdriver_logging_config.sampling_ratio == 0.25
+    assert updated.state == tasks_v2.Queue.State.RUNNING  # output only: kept
+
+
+def test_a_mask_naming_an_output_only_field_ignores_it(emu: Emulator, make_queue: Make) -> None:
+    queue = make_queue("outonly")
+    updated = emu.tasks_client().update_queue(
+        queue={"name": queue.name, "state": tasks_v2.Queue.State.PAUSED,
+               "rate_limits": {"max_dispatches_per_second": 3}},
+        update_mask=field_mask_pb2.FieldMask(paths=["state", "rate_limits"]))
+    assert updated.state == tasks_v2.Queue.State.RUNNING
+    assert updated.rate_limits.max_dispatches_per_second == 3
+
+
+# -- 14: ListQueues filter ---------------------------------------------------------------------
+
+
+def test_list_queues_filters_by_state(emu: Emulator, make_queue: Make) -> None:
+    client = emu.tasks_client()
+    make_queue("running")
+    paused = make_queue("paused")
+    client.pause_queue(name=paused.name)
+    found = [q.name for q in client.list_queues(
+        request={"parent": emu.location, "filter": "state: PAUSED"})]
+    assert found == [paused.name]
+
+    async def listed() -> list[str]:
+        pager = await emu.async_tasks_client().list_queues(
+            request={"parent": emu.location, "filter": "state = RUNNING"})
+        return [q.name async for q in pager]
+
+    assert [n.rsplit("/", 1)[1] for n in asyncio.run(listed())] == ["running"]
+    with pytest.raises(exceptions.InvalidArgument, match="by state only"):
+        list(client.list_queues(request={"parent": emu.location, "filter": "name: x"}))
+
+
+# -- 16, 17: a task's fields -------------------------------------------------------------------
+
+
+def test_a_past_schedule_time_becomes_now_and_times_are_truncated(
+        manual_emu: Emulator, make_manual_queue: Make, clock: ManualClock,
+        handler: Handler) -> None:
+    queue = make_manual_queue("times").name
+    manual_emu.faults.fail_dispatch(handler.url, hang=True, times=1)
+    past = timestamp_pb2.Timestamp(seconds=int(clock.now()) - 3600, nanos=123_456_789)
+    created = manual_emu.tasks_client().create_task(parent=queue, task=task(
+        f"{handler.url}/x", schedule_time=past))
+    assert created.schedule_time.timestamp() == pytest.approx(clock.now(), abs=1e-3)
+    assert created.schedule_time.nanosecond % 1000 == 0  # to the microsecond
+    assert created.create_time.nanosecond == 0  # to the second
+    assert created.http_request.http_method == tasks_v2.HttpMethod.POST
+
+
+def test_dispatch_count_counts_an_attempt_in_flight_and_run_task_dispatches_it_again(
+        manual_emu: Emulator, make_manual_queue: Make, clock: ManualClock,
+        handler: Handler) -> None:
+    queue = make_manual_queue("inflight").name
+    client = manual_emu.tasks_client()
+    manual_emu.faults.fail_dispatch(handler.url, hang=True, times=1)
+    created = client.create_task(parent=queue, task=task(f"{handler.url}/x"))
+    # The attempt hangs: it is in flight (polled until dispatched, bounded).
+    deadline = time.monotonic() + 10
+    in_flight = client.get_task(name=created.name)
+    while not in_flight.dispatch_count and time.monotonic() < deadline:
+        in_flight = client.get_task(name=created.name)
+    assert in_flight.dispatch_count == 1
+    assert in_flight.response_count == 0
+    # RunTask dispatches it again while the first attempt is on its way, and says so.
+    ran = client.run_task(name=created.name)
+    assert ran.dispatch_count == 2
+    handler.wait_for(1)
+    clock.advance(601)  # the hung first attempt meets its deadline
+    manual_emu.wait_idle()
+    with pytest.raises(exceptions.NotFound):  # the second attempt's 200 ended it
+        client.get_task(name=created.name)
+
+
+def test_first_attempt_keeps_only_its_dispatch_time(
+        manual_emu: Emulator, make_manual_queue: Make, clock: ManualClock,
+        handler: Handler) -> None:
+    handler.statuses = [503]
+    queue = make_manual_queue("first", retry_config={"min_backoff": {"seconds": 60}}).name
+    client = manual_emu.tasks_client()
+    created = client.create_task(parent=queue, task=task(f"{handler.url}/x"))
+    handler.wait_for(1)
+    manual_emu.wait_idle()
+    got = client.get_task(request={"name": created.name,
+                                   "response_view": tasks_v2.Task.View.FULL})
+    first = got.first_attempt
+    assert first.dispatch_time.timestamp() > 0
+    assert not first.response_status.message
+    assert got.last_attempt.response_status.message == "HTTP 503"
+
+
+# -- 19: limits --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(("fields", "match"), [
+    ({"request": {"url": "http://h/" + "a" * 2100}}, "at most 2083"),
+    ({"request": {"url": "http://h/x", "headers": {"X-Big": "v" * 82000}}}, "under 81920"),
+    ({"request": {"url": "http://h/x", "headers": {"X-Bad": "a\r\nInjected: 1"}}}, "CR, LF"),
+    ({"request": {"url": "http://h/x", "headers": {"Bad Name": "v"}}}, "header name"),
+    ({"schedule_time": {"seconds": -62135596801}}, "years 1 and 9999"),
+], ids=["url-length", "header-size", "header-crlf", "header-name", "before-year-1"])
+def test_tasks_the_service_refuses_are_refused_at_create(
+        emu: Emulator, make_queue: Make, fields: dict[str, Any], match: str) -> None:
+    queue = make_queue("limits").name
+    with pytest.raises(exceptions.InvalidArgument, match=match):
+        emu.tasks_client().create_task(parent=queue, task=task("http://h/x", **fields)
+                                       if "request" not in fields else
+                                       {"http_request": fields["request"]})
+
+
+def test_list_tasks_page_size_and_tokens_are_checked(emu: Emulator, make_queue: Make) -> None:
+    queue = make_queue("pages").name
+    client = emu.tasks_client()
+    with pytest.raises(exceptions.InvalidArgument, match="page_size"):
+        client.list_tasks(request={"parent": queue, "page_size": 1001})
+    with pytest.raises(exceptions.InvalidArgument, match="page_token"):
+        client.list_tasks(request={"parent": queue, "page_token": "²"})
+
+
+# -- 33: retries that never stop ---------------------------------------------------------------
+
+
+def test_retry_delays_do_not_overflow_and_negative_backoff_is_refused(
+        emu: Emulator, make_queue: Make) -> None:
+    config = tasks_v2.RetryConfig.pb()(max_doublings=2000)
+    config.max_backoff.FromSeconds(3600)
+    assert retry_delay(config, 1025) == 0.0  # zero backoff: zero, not an overflow
+    config.min_backoff.FromSeconds(1)
+    assert retry_delay(config, 5000) == 3600.0
+    with pytest.raises(exceptions.InvalidArgument, match="must not be negative"):
+        make_queue("negative", retry_config={"min_backoff": {"seconds": -1}})
