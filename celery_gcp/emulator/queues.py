@@ -310,7 +310,7 @@ class QueueRunner:
         if self._exhausted(pb, answered):
             self.end(pb.name)
             return
-        delay = retry_delay(self.pb.retry_config, pb.dispatch_count - 1)
+        delay = retry_delay(self._retry_config(pb), pb.dispatch_count - 1)
         if result.retry_after is not None:  # "considered": never sooner than it asks
             delay = max(delay, result.retry_after)
         entry.due = answered + delay
@@ -349,8 +349,18 @@ class QueueRunner:
                     else DEFAULT_DISPATCH_DEADLINE)
         return HTTP_METHODS.get(method, "POST"), url, headers, body, deadline, auth
 
+    def _retry_config(self, pb: Any) -> Any:
+        """The retry config of task ``pb``: its own (``Task.retry_config``, "overrides the
+        queue's"), field by field over the queue's, or the queue's."""
+        if not pb.HasField("retry_config"):
+            return self.pb.retry_config
+        merged = tasks_v2.RetryConfig.pb()()
+        merged.CopyFrom(self.pb.retry_config)
+        merged.MergeFrom(pb.retry_config)
+        return merged
+
     def _exhausted(self, pb: Any, now: float) -> bool:
-        retry = self.pb.retry_config
+        retry = self._retry_config(pb)
         by_attempts = retry.max_attempts != -1 and pb.dispatch_count >= retry.max_attempts
         limit = from_duration(retry.max_retry_duration)
         by_time = limit > 0 and now - from_timestamp(pb.first_attempt.dispatch_time) >= limit

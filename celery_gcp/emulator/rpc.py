@@ -35,12 +35,27 @@ def service_handler(service: str, methods: dict[str, tuple[Any, Handler]],
     table = {
         name: grpc.unary_unary_rpc_method_handler(
             _wrap(name, handler, faults),
-            request_deserializer=request_class.FromString,
+            request_deserializer=functools.partial(_parse, request_class),
             response_serializer=_serialize,
         )
         for name, (request_class, handler) in methods.items()
     }
     return grpc.method_handlers_generic_handler(service, table)
+
+
+class _Unparsable:
+    """A request that is not the method's message: answered ``INVALID_ARGUMENT``, as the
+    services answer it (gRPC's own answer to a failed parse is ``UNKNOWN``)."""
+
+    def __init__(self, error: Exception) -> None:
+        self.error = error
+
+
+def _parse(request_class: Any, data: bytes) -> Any:
+    try:
+        return request_class.FromString(data)
+    except Exception as exc:  # protobuf's DecodeError, or a message it cannot build
+        return _Unparsable(exc)
 
 
 def _serialize(message: Any) -> bytes:
@@ -50,6 +65,9 @@ def _serialize(message: Any) -> bytes:
 def _wrap(name: str, handler: Handler, faults: Faults) -> Callable[..., Awaitable[Any]]:
     @functools.wraps(handler)
     async def call(request: Any, context: grpc.aio.ServicerContext[Any, Any]) -> Any:
+        if isinstance(request, _Unparsable):
+            await context.abort(grpc.StatusCode.INVALID_ARGUMENT,
+                                f"{name}: the request is not a valid message: {request.error}")
         fault = faults.take_rpc(name)
         if fault is not None and not fault.after:
             await context.abort(fault.code, fault.message)

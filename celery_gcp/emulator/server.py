@@ -16,6 +16,7 @@ from .clock import Clock
 from .core import Core
 from .dispatch import HttpSender
 from .faults import Faults
+from .locations import LocationsService
 from .oidc import TokenIssuer
 from .scheduler_service import SchedulerService
 from .store import SqliteStore, Store
@@ -61,8 +62,11 @@ class EmulatorServer:
         import uvicorn
 
         server = grpc.aio.server(options=[("grpc.so_reuseport", 0)])
+        locations = LocationsService(
+            lambda: [*self.tasks.queues, *self.scheduler.jobs])
         server.add_generic_rpc_handlers([self.tasks.handler(), self.scheduler.handler(),
-                                         self.tasks.operations.handler(self.faults)])
+                                         self.tasks.operations.handler(self.faults),
+                                         locations.handler(self.faults)])
         self.port = server.add_insecure_port(f"{self.host}:{self.port}")
         await server.start()
         self._grpc = server
@@ -100,6 +104,7 @@ class EmulatorServer:
         self.core.tombstones.clear()
         self.core.recent.clear()
         self.tasks.operations.forget()
+        self.tasks.policies.clear()
 
     async def stop(self) -> None:
         """Stop dispatching and serving; the store is closed (a data dir keeps the state)."""

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 from google.cloud import tasks_v2
+from google.iam.v1 import iam_policy_pb2, policy_pb2
 from google.protobuf import empty_pb2, field_mask_pb2
 from google.rpc import status_pb2
 
@@ -41,6 +42,7 @@ _MAX_RATE = 500.0
 _MAX_CONCURRENT = 5000
 _MIN_DEADLINE, _MAX_DEADLINE = DEADLINE_RANGE
 _PAGE = 1000
+MAX_BATCH_DELETE = 1000
 _POST = tasks_v2.HttpMethod.POST
 # Fault injection name for single entries of a batch (reported in failed_requests).
 BATCH_ENTRY = "BatchCreateTasks:task"
@@ -56,6 +58,8 @@ class TasksService:
         self.core = core
         self.queues: dict[str, QueueRunner] = {}
         self.operations = operations or Operations()
+        #: The IAM policy set on each queue (SetIamPolicy), kept as given.
+        self.policies: dict[str, Any] = {}
 
     def handler(self) -> grpc.GenericRpcHandler:
         """The gRPC handler serving every method."""
@@ -74,6 +78,11 @@ class TasksService:
             "ListTasks": (tasks_v2.ListTasksRequest.pb(), self.list_tasks),
             "DeleteTask": (tasks_v2.DeleteTaskRequest.pb(), self.delete_task),
             "RunTask": (tasks_v2.RunTaskRequest.pb(), self.run_task),
+            "BatchDeleteTasks": (tasks_v2.BatchDeleteTasksRequest.pb(), self.batch_delete_tasks),
+            "GetIamPolicy": (iam_policy_pb2.GetIamPolicyRequest, self.get_iam_policy),
+            "SetIamPolicy": (iam_policy_pb2.SetIamPolicyRequest, self.set_iam_policy),
+            "TestIamPermissions": (iam_policy_pb2.TestIamPermissionsRequest,
+                                   self.test_iam_permissions),
         }
         return service_handler(self.name, methods, self.core.faults)
 
@@ -296,6 +305,58 @@ class TasksService:
         entry = self._task(request.name)
         self.queues[names.parent_of(entry.name)].run_now(entry)
         return _view(entry.pb, request.response_view)
+
+    async def batch_delete_tasks(self, request: Any) -> Any:
+        """Delete up to 1000 tasks of one queue; each failure is reported by its index (the
+        call is not atomic, as documented)."""
+        runner = self._queue(request.parent)
+        count = len(request.names)
+        if not 0 < count <= MAX_BATCH_DELETE:
+            raise RpcError(_INVALID, f"a batch deletes 1..{MAX_BATCH_DELETE} tasks, not {count}")
+        done = self.operations.find(request.request_id)
+        if done is not None:
+            return done
+        now = self.core.clock.now()
+        metadata = tasks_v2.BatchDeleteTasksMetadata.pb()()
+        set_timestamp(metadata.start_time, now)
+        for index, name in enumerate(request.names):
+            try:
+                entry = self._task(name)
+                if names.parent_of(entry.name) != runner.name:
+                    raise RpcError(_INVALID, f"task {name} is not in {runner.name}")
+                runner.end(entry.name)
+            except RpcError as exc:
+                metadata.failed_requests[index].CopyFrom(
+                    status_pb2.Status(code=exc.code.value[0], message=exc.message))
+            except names.InvalidName as exc:
+                metadata.failed_requests[index].CopyFrom(
+                    status_pb2.Status(code=_INVALID.value[0], message=str(exc)))
+        set_timestamp(metadata.end_time, now)
+        metadata.state = (tasks_v2.BatchDeleteTasksMetadata.State.PARTIALLY_SUCCEEDED
+                          if metadata.failed_requests else
+                          tasks_v2.BatchDeleteTasksMetadata.State.SUCCEEDED)
+        return self.operations.finish(names.parent_of(runner.name), request.request_id,
+                                      empty_pb2.Empty(), metadata)
+
+    # -- IAM: a stored policy per queue ----------------------------------------------------
+
+    async def get_iam_policy(self, request: Any) -> Any:
+        self._queue(request.resource)
+        return self.policies.get(request.resource) or policy_pb2.Policy(version=1)
+
+    async def set_iam_policy(self, request: Any) -> Any:
+        self._queue(request.resource)
+        policy = policy_pb2.Policy()
+        policy.CopyFrom(request.policy)
+        previous = self.policies.get(request.resource)
+        policy.etag = str(int(previous.etag or b"0") + 1).encode() if previous else b"1"
+        self.policies[request.resource] = policy
+        return policy
+
+    async def test_iam_permissions(self, request: Any) -> Any:
+        # The emulator knows no callers: every permission asked for is held.
+        self._queue(request.resource)
+        return iam_policy_pb2.TestIamPermissionsResponse(permissions=list(request.permissions))
 
     def _task(self, name: str) -> TaskEntry:
         queue = names.parent_of(name)

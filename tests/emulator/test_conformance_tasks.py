@@ -187,3 +187,87 @@ def test_retry_delays_do_not_overflow_and_negative_backoff_is_refused(
     assert retry_delay(config, 5000) == 3600.0
     with pytest.raises(exceptions.InvalidArgument, match="must not be negative"):
         make_queue("negative", retry_config={"min_backoff": {"seconds": -1}})
+
+
+# -- 10: a task's own retry_config -------------------------------------------------------------
+
+
+def test_a_tasks_retry_config_overrides_its_queues(
+        manual_emu: Emulator, make_manual_queue: Make, clock: ManualClock,
+        handler: Handler) -> None:
+    handler.default = 503
+    queue = make_manual_queue("ownretry", retry_config={
+        "max_attempts": 10, "min_backoff": {"seconds": 100}, "max_backoff": {"seconds": 100}}).name
+    client = manual_emu.tasks_client()
+    created = client.create_task(parent=queue, task={
+        "http_request": {"url": f"{handler.url}/x"},
+        "retry_config": {"max_attempts": 2, "min_backoff": {"seconds": 5},
+                         "max_backoff": {"seconds": 5}}})
+    handler.wait_for(1)
+    manual_emu.wait_idle()
+    waiting = client.get_task(name=created.name)
+    assert waiting.schedule_time.timestamp() == pytest.approx(clock.now() + 5, abs=1e-3)
+    clock.advance(5)
+    handler.wait_for(2)
+    manual_emu.wait_idle()
+    with pytest.raises(exceptions.NotFound):  # its own max_attempts: 2
+        client.get_task(name=created.name)
+
+
+# -- 20: BatchDeleteTasks, IAM, locations ------------------------------------------------------
+
+
+def test_batch_delete_tasks_deletes_and_reports_each_failure(
+        emu: Emulator, make_queue: Make) -> None:
+    queue = make_queue("bdel").name
+    client = emu.tasks_client()
+    client.pause_queue(name=queue)
+    made = [client.create_task(parent=queue, task=task("http://127.0.0.1:9/x")).name
+            for _ in range(3)]
+    operation = client.batch_delete_tasks(parent=queue, names=[*made[:2], f"{queue}/tasks/no"])
+    operation.result(timeout=10)
+    assert operation.metadata.state == tasks_v2.BatchDeleteTasksMetadata.State.PARTIALLY_SUCCEEDED
+    assert list(operation.metadata.failed_requests) == [2]
+    assert [t.name for t in client.list_tasks(parent=queue)] == [made[2]]
+
+
+def test_iam_policies_are_stored_per_queue(emu: Emulator, make_queue: Make) -> None:
+    from google.iam.v1 import policy_pb2
+
+    queue = make_queue("iam").name
+    client = emu.tasks_client()
+    assert not client.get_iam_policy(resource=queue).bindings
+    binding = policy_pb2.Binding(role="roles/cloudtasks.enqueuer",
+                                 members=["serviceAccount:a@p.iam.gserviceaccount.com"])
+    client.set_iam_policy(request={"resource": queue,
+                                   "policy": policy_pb2.Policy(bindings=[binding])})
+    assert list(client.get_iam_policy(resource=queue).bindings) == [binding]
+    held = client.test_iam_permissions(resource=queue, permissions=["cloudtasks.tasks.create"])
+    assert list(held.permissions) == ["cloudtasks.tasks.create"]
+
+
+def test_locations_in_use_are_listed_by_both_clients(emu: Emulator, make_queue: Make) -> None:
+    from google.cloud.location import locations_pb2
+
+    make_queue("here")
+    project = emu.location.rsplit("/locations/", 1)[0]
+    listed = emu.tasks_client().list_locations(locations_pb2.ListLocationsRequest(name=project))
+    assert [loc.name for loc in listed.locations] == [emu.location]
+    got = emu.scheduler_client().get_location(
+        locations_pb2.GetLocationRequest(name=emu.location))
+    assert got.location_id == emu.location.rsplit("/", 1)[1]
+
+
+# -- 34: a request that does not parse ---------------------------------------------------------
+
+
+def test_an_unparsable_request_is_invalid_argument(emu: Emulator) -> None:
+    import grpc
+
+    with grpc.insecure_channel(emu.address) as channel:
+        call = channel.unary_unary("/google.cloud.tasks.v2.CloudTasks/GetQueue",
+                                   request_serializer=lambda raw: raw,
+                                   response_deserializer=lambda raw: raw)
+        with pytest.raises(grpc.RpcError) as raised:
+            call(b"\xff\xff\xff", timeout=10)
+    assert raised.value.code() == grpc.StatusCode.INVALID_ARGUMENT
