@@ -48,6 +48,12 @@ class MemoryStore(ResultStore):
             encoded = self._get(f"meta:{task_id}")
         return None if encoded is None else json.loads(encoded)
 
+    def recent(self, limit: int = 50) -> list[Meta]:
+        with self._lock:
+            keys = [k for k in self._records if k.startswith("meta:")]
+            metas = [json.loads(v) for v in (self._get(k) for k in keys) if v is not None]
+        return _newest(metas, limit)
+
     def forget(self, task_id: str) -> None:
         with self._lock:
             self._records.pop(f"meta:{task_id}", None)
@@ -98,3 +104,8 @@ class MemoryStore(ResultStore):
             for key in gone:
                 del self._records[key]
             return len(gone)
+
+
+def _newest(metas: list[Meta], limit: int) -> list[Meta]:
+    done = [m for m in metas if m.get("date_done")]
+    return sorted(done, key=lambda m: str(m["date_done"]), reverse=True)[:limit]

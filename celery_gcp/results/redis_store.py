@@ -24,6 +24,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import itertools
 import json
 import threading
 from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
@@ -39,6 +40,9 @@ from .batching import Batch
 from .store import Meta, ResultStore
 
 __all__ = ["RedisStore"]
+
+#: The most task records :meth:`RedisStore.recent` reads.
+_SCAN_LIMIT = 5000
 
 #: Celery's settings the store reads (``app.conf``), by redis-py's connection option.
 SETTINGS = {
@@ -181,6 +185,15 @@ class RedisStore(ResultStore):
         with self._reaching():
             raws = self._client.mget([self._meta_key(t) for t in task_ids])
         return [_meta(raw) for raw in raws]
+
+    def recent(self, limit: int = 50) -> list[Meta]:
+        # Redis keeps no order of finishing: scan the metas (a bounded number), newest first.
+        with self._reaching():
+            keys = list(itertools.islice(
+                self._client.scan_iter(match=self._meta_key("*"), count=500), _SCAN_LIMIT))
+            raws = self._client.mget(keys) if keys else []
+        metas = [m for m in (_meta(raw) for raw in raws) if m is not None and m.get("date_done")]
+        return sorted(metas, key=lambda m: str(m["date_done"]), reverse=True)[:limit]
 
     def forget(self, task_id: str) -> None:
         with self._reaching():

@@ -290,6 +290,14 @@ class SqlStore(ResultStore):
     def get_meta(self, task_id: str) -> Meta | None:
         return self.get_metas([task_id])[0]
 
+    def recent(self, limit: int = 50) -> list[Meta]:
+        t = self._tasks
+        query = (self._sa.select(t.c.result, t.c.meta)
+                 .where(t.c.date_done.is_not(None) & self._live(t))
+                 .order_by(t.c.date_done.desc()).limit(limit))
+        with self._tx() as conn:
+            return [self._meta_of(row) for row in conn.execute(query)]
+
     def get_metas(self, task_ids: Sequence[str]) -> list[Meta | None]:
         t = self._tasks
         found: dict[str, Meta] = {}

@@ -99,6 +99,11 @@ class ResultStore(abc.ABC):
     def claim(self, key: str, expires: float | None) -> bool:
         """Set marker ``key`` if it is absent: ``True`` for the one caller that set it."""
 
+    def recent(self, limit: int = 50) -> list[Meta]:
+        """The records of the tasks that finished last (with a ``date_done``), newest first,
+        at most ``limit``: what the dashboard lists. A store that cannot list returns []."""
+        return []
+
     # -- upkeep ----------------------------------------------------------------------------
 
     def purge(self) -> int:

@@ -93,3 +93,16 @@ def test_async_twins_read_what_the_sync_methods_wrote(store: ResultStore) -> Non
         assert await store.aclaim("ak", None) is False
 
     asyncio.run(main())
+
+
+def test_recent_lists_finished_records_newest_first(store: ResultStore) -> None:
+    for task_id, done in (("old", "2026-12-01T10:00:00+00:00"),
+                          ("new", "2026-12-02T10:00:00+00:00"),
+                          ("mid", "2026-12-01T20:00:00+00:00")):
+        store.set_meta(task_id, {**_meta(task_id), "date_done": done}, 3600)
+    store.set_meta("running", {**_meta("running", status="STARTED"), "date_done": None}, 3600)
+    store.set_meta("gone", {**_meta("gone"), "date_done": "2026-12-03T00:00:00+00:00"}, 3600)
+    store.forget("gone")
+    assert [m["task_id"] for m in store.recent(limit=10)] == ["new", "mid", "old"]
+    assert [m["task_id"] for m in store.recent(limit=2)] == ["new", "mid"]
+    assert store.recent(limit=1)[0]["result"] == 4
