@@ -138,6 +138,27 @@ def worker(ctx: click.Context, host: str, port: int, asgi: str | None, loglevel:
     uvicorn.run(target, host=host, port=port, proxy_headers=False, log_config=None)
 
 
+@main.command()
+@click.option("--host", default="127.0.0.1", show_default=True, help="Interface to bind.")
+@click.option("--port", type=int, default=8001, show_default=True, help="Port to listen on.")
+@click.option("--allow-actions", is_flag=True,
+              help="Offer run now, delete, pause / resume / purge and fire now (read-only "
+                   "without it).")
+@click.pass_context
+def dashboard(ctx: click.Context, host: str, port: int, allow_actions: bool) -> None:
+    """Serve a live page of the app's queues, tasks, periodic jobs and finished tasks, read
+    through the Cloud Tasks and Cloud Scheduler APIs with your credentials."""
+    import uvicorn
+
+    from .dashboard import dashboard_app
+
+    app = _app(ctx)
+    click.echo(f"dashboard: http://{host}:{port}/"
+               + ("" if allow_actions else " (read-only; --allow-actions to act)"))
+    uvicorn.run(dashboard_app(app, actions=allow_actions), host=host, port=port,
+                log_level="warning")
+
+
 @main.group()
 def inspect() -> None:
     """Show what the app defines."""
@@ -260,6 +281,7 @@ def dev(ctx: click.Context, port: int, run_target: str | None, exit_when_idle: b
                    f"queues: {', '.join(stack.queue_names())}")
         if stack.results:
             click.echo(f"dev: results in {masked_url(stack.results)}")
+        click.echo(f"dev: dashboard at {stack.dashboard_url}/")
         for change in stack.jobs:
             entry = change.entry
             click.echo(f"dev: beat {entry.name!r}: {entry.task} at '{entry.spec.expression}' "

@@ -158,6 +158,9 @@ class DevStack:
         self._saved_env = {v: os.environ.get(v) for v in (
             TASKS_VARIABLE, SCHEDULER_VARIABLE, CERTS_URL_VARIABLE)}
         self._serve: Any = None
+        self._dashboard: Any = None
+        #: Where the dashboard is served (:mod:`celery_gcp.dashboard`).
+        self.dashboard_url = ""
         try:
             address = os.environ.get(TASKS_VARIABLE)
             if not address:
@@ -197,12 +200,20 @@ class DevStack:
             self.app.transport = self.transport
             self.create_queues()
             self.jobs = self.sync_schedule()
+            from .dashboard import dashboard_app
+
+            # The dashboard, over the emulator as over a real project, with its actions on.
+            self._dashboard = serve(dashboard_app(self.app, actions=True), host=self.host)
+            self.dashboard_url = self._dashboard.__enter__()
         except BaseException:
             self.__exit__(None, None, None)  # nothing keeps running after a failed start
             raise
         return self
 
     def __exit__(self, *exc_info: object) -> None:
+        if self._dashboard is not None:
+            self._dashboard.__exit__(None, None, None)
+            self._dashboard = None
         if self._serve is not None:
             self._serve.__exit__(None, None, None)
         if self.emulator is not None:

@@ -256,3 +256,22 @@ def test_a_task_a_schedule_fired_stores_its_result_under_its_id(
         result = app.AsyncResult(task_id)
         assert result.get(timeout=10) == 42
         assert (result.name, result.args) == ("devbeat.report", [2])
+
+
+def test_dev_serves_the_dashboard_over_its_emulator(monkeypatch: pytest.MonkeyPatch) -> None:
+    import httpx
+
+    monkeypatch.delenv("CLOUD_TASKS_EMULATOR_HOST", raising=False)
+    monkeypatch.delenv("CLOUD_SCHEDULER_EMULATOR_HOST", raising=False)
+    app = Celery("devdash", task_routes={"devdash.mail": "emails"})
+
+    @app.task(name="devdash.mail")
+    def mail(to: str) -> None: ...
+
+    with DevStack(app, port=0) as stack:
+        mail.apply_async(("a@example.com",), countdown=600)
+        page = httpx.get(stack.dashboard_url + "/", timeout=30)
+    assert page.status_code == 200
+    assert "<code>emails</code>" in page.text
+    assert "devdash.mail" in page.text
+    assert "a@example.com" in page.text

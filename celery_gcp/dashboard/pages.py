@@ -1,0 +1,180 @@
+"""The dashboard's HTML: server-rendered, escaped, readable without JavaScript; a few lines of
+inline script refresh the page's main part every two seconds. Nothing is fetched from
+anywhere else."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Iterable
+from datetime import datetime
+from html import escape
+from typing import Any
+
+from .data import JobView, QueueView, Snapshot, TaskView
+
+__all__ = ["main_part", "page", "task_page"]
+
+_STYLE = """
+body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
+header{background:#1d3557;color:#fff;padding:.6rem 1rem}header h1{font-size:1.1rem;margin:0}
+main{padding:.5rem 1rem}section{background:#fff;border:1px solid #dde1e6;border-radius:6px;
+margin:.8rem 0;padding:.5rem .8rem}h2{font-size:1rem;margin:.3rem 0 .6rem}
+.scroll{overflow-x:auto}table{border-collapse:collapse;width:100%;font-size:13px}
+th,td{text-align:left;padding:.25rem .5rem;border-bottom:1px solid #eef0f2;vertical-align:top}
+th{color:#555;font-weight:600;white-space:nowrap}code{font-size:12px;word-break:break-all}
+.state{font-weight:600}.PAUSED,.FAILURE,.REVOKED{color:#b00020}.RUNNING,.ENABLED,.SUCCESS{color:#0a7d32}
+.RETRY,.STARTED{color:#a15c00}form{display:inline}button{font-size:12px;margin:0 .15rem}
+.error{color:#b00020}details summary{cursor:pointer}pre{white-space:pre-wrap;font-size:12px}
+@media (max-width:640px){main{padding:.3rem}td,th{padding:.2rem .3rem}}
+"""
+
+_LIVE = """<script>
+(function(){
+  var busy=false;
+  setInterval(function(){
+    if(busy||document.hidden)return; busy=true;
+    fetch('?part=main',{cache:'no-store'}).then(function(r){return r.ok?r.text():null})
+      .then(function(html){if(html!==null){document.querySelector('main').innerHTML=html;}})
+      .catch(function(){}).finally(function(){busy=false;});
+  },2000);
+})();
+</script>"""
+
+
+def _when(value: datetime | None) -> str:
+    return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _button(action: str, label: str, token: str | None) -> str:
+    if token is None:
+        return ""
+    return (f'<form method="post" action="{escape(action)}">'
+            f'<input type="hidden" name="token" value="{escape(token)}">'
+            f'<button type="submit">{escape(label)}</button></form>')
+
+
+def _rows(rows: Iterable[list[str]]) -> str:
+    return "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
+                   for row in rows)
+
+
+def _table(head: list[str], rows: list[list[str]], empty: str) -> str:
+    if not rows:
+        return f"<p>{escape(empty)}</p>"
+    header = "".join(f"<th>{escape(h)}</th>" for h in head)
+    return f'<div class="scroll"><table><tr>{header}</tr>{_rows(rows)}</table></div>'
+
+
+def _queues(queues: list[QueueView], token: str | None) -> str:
+    rows = []
+    for q in queues:
+        qid = escape(q.queue_id)
+        actions = (_button(f"actions/queues/{q.queue_id}/resume", "resume", token)
+                   if q.state == "PAUSED" else
+                   _button(f"actions/queues/{q.queue_id}/pause", "pause", token))
+        actions += _button(f"actions/queues/{q.queue_id}/purge", "purge", token)
+        rows.append([f"<code>{qid}</code>", f'<span class="state {escape(q.state)}">'
+                     f"{escape(q.state)}</span>", f"{q.rate:g}/s (burst {q.burst})",
+                     str(q.concurrency), str(q.max_attempts), str(q.waiting),
+                     str(q.in_flight), actions])
+    return _table(["queue", "state", "rate", "concurrency", "max attempts", "waiting",
+                   "in flight", ""], rows, "No queue in this location.")
+
+
+def _tasks(queues: list[QueueView], token: str | None) -> str:
+    rows = []
+    for q in queues:
+        for t in q.tasks:
+            detail = f"tasks/{t.queue_id}/{t.task_id}"
+            actions = (_button(f"actions/tasks/{t.queue_id}/{t.task_id}/run", "run now", token)
+                       + _button(f"actions/tasks/{t.queue_id}/{t.task_id}/delete", "delete",
+                                 token))
+            rows.append([escape(t.queue_id), f'<a href="{escape(detail)}">{escape(t.name)}</a>',
+                         f"<code>{escape(t.celery_id or t.task_id)}</code>",
+                         f"<code>{escape(t.arguments)}</code>", escape(_when(t.eta)),
+                         str(t.attempts) + (" (in flight)" if t.in_flight else ""),
+                         escape(t.last_response), actions])
+    return _table(["queue", "task", "id", "arguments", "ETA", "attempts", "last response",
+                   ""], rows, "No task waiting.")
+
+
+def _jobs(jobs: list[JobView], token: str | None) -> str:
+    rows = [[f"<code>{escape(j.job_id)}</code>", f"<code>{escape(j.schedule)}</code> "
+             f"({escape(j.time_zone)})", f'<span class="state {escape(j.state)}">'
+             f"{escape(j.state)}</span>", escape(_when(j.next_fire)),
+             escape(_when(j.last_attempt)), escape(j.last_status),
+             _button(f"actions/jobs/{j.job_id}/run", "fire now", token)] for j in jobs]
+    return _table(["job", "schedule", "state", "next fire", "last fire", "last status", ""],
+                  rows, "No periodic job.")
+
+
+def _value(value: Any) -> str:
+    text = json.dumps(value, ensure_ascii=False, default=repr)
+    return escape(text[:300] + ("…" if len(text) > 300 else ""))
+
+
+def _finished(metas: list[dict[str, Any]] | None) -> str:
+    if metas is None:
+        return "<p>No result store (set <code>result_backend</code> to see finished tasks).</p>"
+    rows = []
+    for m in metas:
+        state = str(m.get("status", ""))
+        trace = m.get("traceback")
+        rows.append([f"<code>{escape(str(m.get('task_id', '')))}</code>",
+                     escape(str(m.get("name") or "")),
+                     f'<span class="state {escape(state)}">{escape(state)}</span>',
+                     f"<code>{_value(m.get('result'))}</code>",
+                     (f"<details><summary>traceback</summary><pre>{escape(str(trace))}</pre>"
+                      "</details>") if trace else "",
+                     escape(str(m.get("date_done") or ""))])
+    return _table(["id", "task", "state", "result", "", "finished"], rows,
+                  "No finished task recorded yet.")
+
+
+def main_part(snapshot: Snapshot, token: str | None) -> str:
+    """The page's live part (what the script refreshes)."""
+    errors = "".join(f'<p class="error">{escape(e)}</p>' for e in snapshot.errors)
+    return (f"{errors}<section><h2>Queues</h2>{_queues(snapshot.queues, token)}</section>"
+            f"<section><h2>Tasks</h2>{_tasks(snapshot.queues, token)}</section>"
+            f"<section><h2>Periodic jobs</h2>{_jobs(snapshot.jobs, token)}</section>"
+            f"<section><h2>Finished</h2>{_finished(snapshot.finished)}</section>")
+
+
+def _frame(title: str, location: str, body: str, live: bool, read_only: bool) -> str:
+    mode = " · read-only" if read_only else ""
+    return (f'<!doctype html><html lang="en"><head><meta charset="utf-8">'
+            f'<meta name="viewport" content="width=device-width, initial-scale=1">'
+            f"<title>{escape(title)}</title><style>{_STYLE}</style></head><body>"
+            f'<header><h1>{escape(title)}</h1><small>{escape(location)}{mode}</small></header>'
+            f"<main>{body}</main>"
+            + ('<noscript><p style="padding:0 1rem">Reload the page to see changes.</p>'
+               f"</noscript>{_LIVE}" if live else "") + "</body></html>")
+
+
+def page(app_name: str, snapshot: Snapshot, token: str | None) -> str:
+    """The whole dashboard page."""
+    return _frame(f"celery-gcp · {app_name}", snapshot.location, main_part(snapshot, token),
+                  live=True, read_only=token is None)
+
+
+def task_page(app_name: str, location: str, task: TaskView, meta: dict[str, Any] | None,
+              token: str | None) -> str:
+    """One task in detail, with its stored result."""
+    raw = task.raw
+    fields = [("queue", task.queue_id), ("Cloud Tasks task", task.task_id),
+              ("Celery id", task.celery_id or ""), ("task", task.name), ("URL", task.url),
+              ("ETA", _when(task.eta)), ("attempts", str(task.attempts)),
+              ("responses", str(raw.response_count if raw is not None else "")),
+              ("last response", task.last_response), ("arguments", task.arguments)]
+    headers = dict(raw.http_request.headers) if raw is not None else {}
+    rows = [[escape(k), f"<code>{escape(v)}</code>"] for k, v in fields]
+    rows += [[escape(f"header {k}"), f"<code>{escape(v)}</code>"]
+             for k, v in sorted(headers.items())]
+    body = f"<section><h2>Task</h2>{_table(['field', 'value'], rows, '')}"
+    body += (_button(f"../../actions/tasks/{task.queue_id}/{task.task_id}/run", "run now", token)
+             + _button(f"../../actions/tasks/{task.queue_id}/{task.task_id}/delete", "delete",
+                       token) + "</section>")
+    body += f"<section><h2>Result</h2>{_finished([meta] if meta else [])}</section>"
+    body += '<p><a href="../../">back</a></p>'
+    return _frame(f"celery-gcp · {app_name} · {task.name}", location, body, live=False,
+                  read_only=token is None)
