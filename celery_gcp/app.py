@@ -383,15 +383,15 @@ class Celery(AppSettings):
     def router(self) -> APIRouter:
         """The FastAPI router with one POST endpoint per task; include it in your app."""
         if self._router is None:
-            from .worker.endpoints import build_router
-
-            self._router = build_router(self)
             from .utils.cloud_logging import structured
 
             if structured(self):  # on Cloud Run: JSON lines for Cloud Logging from the start
                 from .utils.cloud_logging import setup_logging
 
                 setup_logging(self)
+            from .worker.endpoints import build_router
+
+            self._router = build_router(self)
         return self._router
 
     @property

@@ -103,3 +103,18 @@ def test_a_worker_on_cloud_run_logs_json_lines_for_cloud_logging() -> None:
     assert done["logging.googleapis.com/trace"] == f"projects/p/traces/{trace}"
     assert done["logging.googleapis.com/labels"] == {
         "task_id": "cli-2", "task_name": f"{APP}.add", "task_retries": "0"}
+
+
+def test_an_app_served_by_its_own_uvicorn_on_cloud_run_logs_json_from_the_start() -> None:
+    # No celery-gcp worker: the router, built as the user's FastAPI app includes it, sets up
+    # Cloud Logging's format first, so even the warnings of building it are JSON lines.
+    env = {**os.environ, "K_SERVICE": "worker"}
+    env.pop("CELERY_GCP_WORKER_LOG_JSON", None)
+    done = subprocess.run(
+        [sys.executable, "-c", "from celery_gcp import Celery; Celery('x').router"],
+        cwd=ROOT, env=env, capture_output=True, text=True, timeout=60, check=True)
+    (line,) = done.stdout.splitlines()
+    entry = json.loads(line)
+    assert entry["severity"] == "ERROR"
+    assert "no caller is allowed" in entry["message"]
+    assert done.stderr == ""
