@@ -155,9 +155,10 @@ def compose(name: str, body: bytes, options: Mapping[str, Any], *,
     ignore_result = options.get("ignore_result")
     if ignore_result is not None:
         headers = {**headers, IGNORE_RESULT: bool(ignore_result)}
-    # Inline for a warm send: OpenTelemetry's span is only looked at once it is imported
-    # (google-api-core imports it when installed), and read in full only when valid.
-    otel = sys.modules.get(tracing.OPENTELEMETRY)
+    # Inline for a warm send: OpenTelemetry's span is only looked at once its SDK is loaded,
+    # and read in full only when valid.
+    otel = (sys.modules.get("opentelemetry.trace") if tracing.OPENTELEMETRY in sys.modules
+            else None)
     trace = (tracing.current()
              if otel is not None and otel.get_current_span().get_span_context().is_valid
              else tracing.request_trace.get())

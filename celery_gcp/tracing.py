@@ -8,7 +8,7 @@ retries, the next chain step, a chord's body) continues it, and its log lines na
 
 The current trace is, first match:
 
-1. OpenTelemetry's current span, when ``opentelemetry`` is imported and a span is current;
+1. OpenTelemetry's current span, when its SDK is loaded and a span is current;
 2. the trace of the request being handled: a task delivery (the worker sets it), or any
    request that went through :class:`TraceMiddleware` (Cloud Run adds ``traceparent`` and
    ``X-Cloud-Trace-Context`` to every request it forwards).
@@ -87,13 +87,15 @@ class TraceContext:
 #: :class:`TraceMiddleware`); :func:`current` also looks at OpenTelemetry's span.
 request_trace: ContextVar[TraceContext | None] = ContextVar("celery_gcp_trace", default=None)
 _current = request_trace
-#: The module whose presence in ``sys.modules`` means OpenTelemetry may have a current span.
-OPENTELEMETRY = "opentelemetry.trace"
+#: The module whose presence in ``sys.modules`` means OpenTelemetry may have a current span:
+#: its SDK (google-api-core imports the API alone when it is installed; without the SDK, or
+#: an instrumentation that brings it, no span is ever recorded).
+OPENTELEMETRY = "opentelemetry.sdk.trace"
 
 
 def current() -> TraceContext | None:
     """The trace a send made now continues (see the module docstring), or ``None``."""
-    otel = sys.modules.get(OPENTELEMETRY)
+    otel = sys.modules.get("opentelemetry.trace") if OPENTELEMETRY in sys.modules else None
     if otel is not None:
         found = _from_opentelemetry(otel)
         if found is not None:
