@@ -22,7 +22,7 @@ from typing import Any
 
 from google.cloud import scheduler_v1
 
-from .. import cron
+from . import appengine_cron
 from .core import Core, from_duration, set_timestamp
 from .dispatch import Attempt
 from .names import short_id
@@ -132,7 +132,8 @@ class JobRunner:
 
     def _next_after(self, when: float) -> float:
         after = datetime.fromtimestamp(when, UTC)
-        fire = cron.next_fire(self.pb.schedule, self.pb.time_zone or DEFAULT_TIME_ZONE, after)
+        fire = appengine_cron.next_fire(self.pb.schedule,
+                                        self.pb.time_zone or DEFAULT_TIME_ZONE, after)
         when = fire.timestamp()
         set_timestamp(self.pb.schedule_time, when)
         return when

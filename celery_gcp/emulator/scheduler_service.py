@@ -16,7 +16,7 @@ from google.cloud import scheduler_v1
 from google.protobuf import empty_pb2, field_mask_pb2
 
 from .. import cron
-from . import names
+from . import appengine_cron, names
 from .core import Core, from_duration, set_timestamp
 from .jobs import JobRunner, apply_job_defaults
 from .queues import BODY_METHODS
@@ -198,7 +198,7 @@ def _check_job(job: Any) -> None:
     if job.http_target.body and job.http_target.http_method not in BODY_METHODS:
         raise RpcError(_INVALID, "http_target.body is allowed only with POST, PUT or PATCH")
     try:
-        cron.validate(job.schedule, job.time_zone or "Etc/UTC")
+        appengine_cron.validate(job.schedule, job.time_zone or "Etc/UTC")
     except cron.InvalidSchedule as exc:
         raise RpcError(_INVALID, str(exc)) from None
     retry = job.retry_config

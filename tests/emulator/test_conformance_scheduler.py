@@ -9,7 +9,7 @@ from __future__ import annotations
 import re
 import time
 from collections.abc import Callable
-from datetime import timedelta
+from datetime import datetime, timedelta
 from typing import Any
 
 import grpc
@@ -26,6 +26,10 @@ from .conftest import Handler
 _JOB_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/jobs/[A-Za-z0-9_\-]{1,500}\Z")
 _DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
 _INTERNAL = grpc.StatusCode.INTERNAL.value[0]
+
+
+def at(text: str) -> datetime:
+    return datetime.fromisoformat(text)
 
 
 def seconds(value: float) -> duration_pb2.Duration:
@@ -215,6 +219,52 @@ def test_27_an_attempt_past_attempt_deadline_is_deadline_exceeded(
     eventually(lambda: client.get_job(name=job.name).status.code == _DEADLINE_EXCEEDED)
     assert "DEADLINE_EXCEEDED" in client.get_job(name=job.name).status.message
     handler.release()
+
+
+# 28 --------------------------------------------------------------------------------------------
+
+def test_28_english_like_schedules_fire(manual_emu: Emulator, clock: ManualClock,
+                                        make_job: Callable[..., Any], handler: Handler,
+                                        client: Any) -> None:
+    job = make_job("every-five", "every 5 minutes")
+    assert job.schedule_time == at("2026-03-27T00:05:00+00:00")
+    clock.advance(300)
+    [request] = handler.wait_for(1)
+    assert request.headers["x-cloudscheduler-scheduletime"] == "2026-03-27T00:05:00Z"
+    manual_emu.wait_idle()
+    assert client.get_job(name=job.name).schedule_time == at("2026-03-27T00:10:00+00:00")
+    weekly = make_job("weekly", "every monday 09:00", time_zone="Europe/Paris")
+    assert weekly.schedule_time == at("2026-03-30T09:00:00+02:00")  # summer time by then
+
+
+@pytest.mark.parametrize(("schedule", "first"), [
+    ("1st,3rd monday of month 09:00", "2026-04-06T09:00:00+00:00"),
+    ("every 2 hours from 10:00 to 14:00", "2026-03-27T10:00:00+00:00"),
+    ("every 3 hours synchronized", "2026-03-27T03:00:00+00:00"),
+    ("1,15 of month 09:00", "2026-04-01T09:00:00+00:00"),
+    ("every day 00:00", "2026-03-28T00:00:00+00:00"),
+    ("second sat of april,may 08:30", "2026-04-11T08:30:00+00:00"),
+])
+async def test_28_english_like_schedules_async(manual_emu: Emulator, handler: Handler,
+                                               schedule: str, first: str) -> None:
+    client = manual_emu.async_scheduler_client()
+    job = await client.create_job(parent=manual_emu.location, job={
+        "schedule": schedule, "http_target": {"uri": handler.url}})
+    assert job.schedule_time == at(first)
+    assert (await client.get_job(name=job.name)).schedule == schedule
+
+
+@pytest.mark.parametrize(("schedule", "problem"), [
+    ("every 5 weeks", "neither an interval nor a custom schedule"),
+    ("every 7 hours synchronized", "divide 24 hours"),
+    ("31 of february 09:00", "never fires"),
+    ("every funday 09:00", "'funday' is not a weekday"),
+    ("every monday 25:00", "not a time of day"),
+])
+def test_28_invalid_english_like_schedules_are_refused(make_job: Callable[..., Any],
+                                                       schedule: str, problem: str) -> None:
+    with pytest.raises(exceptions.InvalidArgument, match=problem):
+        make_job("bad", schedule)
 
 
 # 30 --------------------------------------------------------------------------------------------
