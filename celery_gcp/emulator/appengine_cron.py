@@ -33,9 +33,9 @@ __all__ = ["next_fire", "validate"]
 
 _INTERVAL = re.compile(
     r"^every (?P<n>\d+) (?P<unit>minutes?|mins?|hours?)"
-    r"(?: from (?P<start>\d\d:\d\d) to (?P<end>\d\d:\d\d)| (?P<sync>synchronized))?$")
+    r"(?: from (?P<start>\d\d:\d\d) to (?P<end>\d\d:\d\d)| (?P<sync>synchronized))?\Z")
 _CUSTOM = re.compile(r"^(?:(?P<ordinals>\S+) )?(?P<days>\S+)(?: of (?P<months>\S+))? "
-                     r"(?P<time>\d\d:\d\d)$")
+                     r"(?P<time>\d\d:\d\d)\Z")
 _ORDINALS = {"1st": 1, "first": 1, "2nd": 2, "second": 2, "3rd": 3, "third": 3, "4th": 4,
              "fourth": 4, "5th": 5, "fifth": 5}
 _WEEKDAYS = ["monday", "tuesday", "wednesday", "thursday", "friday", "saturday", "sunday"]
