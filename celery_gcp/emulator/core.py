@@ -19,6 +19,10 @@ __all__ = ["Core", "from_duration", "from_timestamp", "set_timestamp"]
 
 logger = logging.getLogger("celery_gcp.emulator")
 
+# Expired tombstones are deleted once every this many burials: often enough that the data dir
+# stays near the live window, rarely enough that a delete is not paid per task.
+_PRUNE_EVERY = 1000
+
 
 @dataclass
 class Core:
@@ -33,6 +37,7 @@ class Core:
     #: The latest dispatches, newest last, for the read-only status view.
     recent: collections.deque[dict[str, Any]] = field(
         default_factory=lambda: collections.deque(maxlen=500))
+    _burials: int = 0
 
     def tombstoned(self, name: str) -> bool:
         """Whether ``name`` belongs to a task that ended within the tombstone window."""
@@ -49,8 +54,15 @@ class Core:
         until = self.clock.now() + self.tombstone_seconds
         self.tombstones[name] = until
         self.store.end_task(name, until)
-        if len(self.tombstones) > 10_000 and len(self.tombstones) % 1000 == 0:
-            now = self.clock.now()
+        self._burials += 1
+        if self._burials % _PRUNE_EVERY == 0:
+            self.prune()
+
+    def prune(self) -> None:
+        """Drop the tombstones expired on the emulator's clock, in memory and in the store."""
+        now = self.clock.now()
+        self.store.prune_tombstones(now)
+        if len(self.tombstones) > _PRUNE_EVERY:
             for key in [k for k, u in self.tombstones.items() if u <= now]:
                 del self.tombstones[key]
 

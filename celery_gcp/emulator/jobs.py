@@ -4,18 +4,27 @@ As the service documents: execution n + 1 never starts before execution n (all i
 has finished, so a late execution delays the next rather than overlapping it; a failed attempt
 is retried up to ``retry_count`` times with exponential backoff, but not past the next scheduled
 start; a paused job does not fire; ``RunJob`` fires at once, even while an execution runs.
+
+With both ``retry_count`` and ``max_retry_duration`` set, retries go on until both limits are
+reached (still never past the next scheduled start). While a retry waits, the job's
+``schedule_time`` is the retry's time. An attempt that runs past ``attempt_deadline`` is recorded
+as DEADLINE_EXCEEDED. An error inside the emulator during an execution is recorded as a failed
+attempt (INTERNAL) and the schedule goes on; a schedule loop that died anyway is restarted by
+:meth:`JobRunner.revive` (on UpdateJob, PauseJob, ResumeJob and RunJob).
 """
 
 from __future__ import annotations
 
 import asyncio
+import logging
 from datetime import UTC, datetime
 from typing import Any
 
 from google.cloud import scheduler_v1
 
-from .. import cron
+from . import appengine_cron
 from .core import Core, from_duration, set_timestamp
+from .dispatch import Attempt
 from .names import short_id
 from .outgoing import authorization_of, caller_headers, with_default_content_type
 from .queues import HTTP_METHODS
@@ -27,6 +36,10 @@ _ENABLED = scheduler_v1.Job.State.ENABLED
 _PAUSED = scheduler_v1.Job.State.PAUSED
 DEFAULT_TIME_ZONE = "Etc/UTC"
 DEFAULT_ATTEMPT_DEADLINE = 180.0
+# google.rpc.Code values recorded in a job's status.
+_OK, _DEADLINE_EXCEEDED, _FAILED_PRECONDITION, _INTERNAL, _UNAVAILABLE = 0, 4, 9, 13, 14
+
+logger = logging.getLogger("celery_gcp.emulator")
 
 
 def apply_job_defaults(job: Any) -> None:
@@ -78,6 +91,12 @@ class JobRunner:
     def start(self) -> None:
         """Start the schedule loop (inside the running loop)."""
         self._loop = asyncio.create_task(self._run(), name=f"job {self.name}")
+        self._loop.add_done_callback(_report_death)
+
+    def revive(self) -> None:
+        """Restart the schedule loop if it died, so a job never stays dead."""
+        if self._loop is not None and self._loop.done():
+            self.start()
 
     async def stop(self) -> None:
         """Stop firing; an execution in progress is cancelled."""
@@ -113,7 +132,8 @@ class JobRunner:
 
     def _next_after(self, when: float) -> float:
         after = datetime.fromtimestamp(when, UTC)
-        fire = cron.next_fire(self.pb.schedule, self.pb.time_zone or DEFAULT_TIME_ZONE, after)
+        fire = appengine_cron.next_fire(self.pb.schedule,
+                                        self.pb.time_zone or DEFAULT_TIME_ZONE, after)
         when = fire.timestamp()
         set_timestamp(self.pb.schedule_time, when)
         return when
@@ -129,16 +149,26 @@ class JobRunner:
                 await clock.sleep_until(self.next_fire, self._changed)
                 continue
             fire = self.next_fire
-            following = self._next_after(fire)
+            # A late execution delays the next one (due at once when it ends); it never
+            # overlaps it. A reschedule during the execution replaces it.
+            self.next_fire = self._next_after(fire)
             self._executing = True
             try:
-                await self._execute(fire, retries_until=following)
+                await self._execute(fire, retries_until=self.next_fire)
             finally:
                 self._executing = False
-            # A late execution delays the next one; it never overlaps it.
-            self.next_fire = following
 
     async def _execute(self, fire: float, retries_until: float | None) -> None:
+        try:
+            await self._attempts(fire, retries_until)
+        except Exception as exc:  # one broken execution must not end the job
+            logger.exception("job %s: execution failed inside the emulator", self.pb.name)
+            self._record(fire, 0, Attempt(None, f"emulator error: {exc!r}", 0.0), _INTERNAL)
+        finally:
+            # The retry (if one waited) is over: the job's next time is its schedule's again.
+            set_timestamp(self.pb.schedule_time, self.next_fire)
+
+    async def _attempts(self, fire: float, retries_until: float | None) -> None:
         core, pb = self.core, self.pb
         target = pb.http_target
         retry = pb.retry_config
@@ -159,31 +189,64 @@ class JobRunner:
                 result = await core.sender.send(HTTP_METHODS.get(target.http_method, "POST"),
                                                 target.uri, headers, target.body, deadline,
                                                 auth)
+                code = _status_code(result)
+            except Exception as exc:  # a failed attempt, retried as any other
+                logger.exception("job %s: attempt failed inside the emulator", pb.name)
+                result, code = Attempt(None, f"emulator error: {exc!r}", 0.0), _INTERNAL
             finally:
                 self._attempting -= 1
+            self._record(fire, retries, result, code)
             now = core.clock.now()
-            set_timestamp(pb.last_attempt_time, now)
-            pb.status.code = 0 if result.succeeded else (
-                14 if result.status is None or result.status >= 500 else 9)
-            pb.status.message = "" if result.succeeded else result.reason
-            core.store.put_job(pb.name, pb.SerializeToString())
-            core.log_dispatch(job=short_id(pb.name), schedule_time=_rfc3339(fire),
-                              attempt=retries + 1, status=result.status or result.reason,
-                              latency_ms=round(result.latency * 1000, 1))
-            if result.succeeded or retries >= retry.retry_count:
-                return
             wait = backoff(retry, retries)
-            limit = from_duration(retry.max_retry_duration)
-            if limit and now + wait - started > limit:
+            if result.succeeded or not _retries_left(retry, retries, now + wait - started):
                 return
             if retries_until is not None and now + wait >= retries_until:
                 return  # retries stop at the next scheduled start
             retries += 1
             self._retry_at = now + wait
+            set_timestamp(self.pb.schedule_time, self._retry_at)
+            core.store.put_job(self.pb.name, self.pb.SerializeToString())
             try:
                 await core.clock.sleep_until(now + wait)
             finally:
                 self._retry_at = None
+
+    def _record(self, fire: float, retries: int, result: Attempt, code: int) -> None:
+        """Record an attempt's outcome on the job (the current one: UpdateJob replaces it)."""
+        core, pb = self.core, self.pb
+        set_timestamp(pb.last_attempt_time, core.clock.now())
+        pb.status.code = code
+        pb.status.message = "" if result.succeeded else result.reason
+        core.store.put_job(pb.name, pb.SerializeToString())
+        core.log_dispatch(job=short_id(pb.name), schedule_time=_rfc3339(fire),
+                          attempt=retries + 1, status=result.status or result.reason,
+                          latency_ms=round(result.latency * 1000, 1))
+
+
+def _status_code(result: Attempt) -> int:
+    if result.succeeded:
+        return _OK
+    if result.reason.startswith("DEADLINE_EXCEEDED"):
+        return _DEADLINE_EXCEEDED
+    return _UNAVAILABLE if result.status is None or result.status >= 500 else (
+        _FAILED_PRECONDITION)
+
+
+def _retries_left(retry: Any, retries: int, elapsed: float) -> bool:
+    """Whether a failed execution that made ``retries`` retries is retried once more, the retry
+    starting ``elapsed`` seconds after the first attempt: with both ``retry_count`` and
+    ``max_retry_duration`` set, until both limits are reached; ``retry_count`` 0 never
+    retries."""
+    if not retry.retry_count:
+        return False
+    limit = from_duration(retry.max_retry_duration)
+    return retries < retry.retry_count or (limit > 0 and elapsed <= limit)
+
+
+def _report_death(loop: asyncio.Task[None]) -> None:
+    if not loop.cancelled() and loop.exception() is not None:
+        logger.error("%s: schedule loop died (UpdateJob restarts it)", loop.get_name(),
+                     exc_info=loop.exception())
 
 
 def _rfc3339(when: float) -> str:

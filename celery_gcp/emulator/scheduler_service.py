@@ -1,7 +1,14 @@
-"""Cloud Scheduler v1 over gRPC: jobs (create, get, list, update, delete, pause, resume, run)."""
+"""Cloud Scheduler v1 over gRPC: jobs (create, get, list, update, delete, pause, resume, run).
+
+As documented: a job created without a name gets a random unique one; a description is at most
+500 characters and a job at most 1 MB; only an ENABLED job can be paused and only a PAUSED one
+resumed (FAILED_PRECONDITION otherwise). Pub/Sub and App Engine targets are refused with
+INVALID_ARGUMENT: the emulator has no Pub/Sub and no App Engine app to deliver to.
+"""
 
 from __future__ import annotations
 
+import uuid
 from typing import Any
 
 import grpc
@@ -9,7 +16,7 @@ from google.cloud import scheduler_v1
 from google.protobuf import empty_pb2, field_mask_pb2
 
 from .. import cron
-from . import names
+from . import appengine_cron, names
 from .core import Core, from_duration, set_timestamp
 from .jobs import JobRunner, apply_job_defaults
 from .queues import BODY_METHODS
@@ -24,6 +31,9 @@ _INVALID = grpc.StatusCode.INVALID_ARGUMENT
 _OUTPUT_ONLY = {"name", "state", "status", "schedule_time", "last_attempt_time",
                 "user_update_time"}
 _PAGE = 500
+_MAX_DESCRIPTION = 500
+_MAX_JOB_BYTES = 1024 * 1024
+_FAILED_PRECONDITION = grpc.StatusCode.FAILED_PRECONDITION
 
 
 class SchedulerService:
@@ -73,6 +83,8 @@ class SchedulerService:
         names.location(request.parent)
         job = JobPb()
         job.CopyFrom(request.job)
+        if not job.name:  # the service names it
+            job.name = f"{request.parent}/jobs/{uuid.uuid4().hex}"
         names.job_name(job.name)
         if names.parent_of(job.name) != request.parent:
             raise RpcError(_INVALID, f"job {job.name!r} is not under {request.parent!r}")
@@ -115,18 +127,25 @@ class SchedulerService:
         return empty_pb2.Empty()
 
     async def pause_job(self, request: Any) -> Any:
-        return self._set_state(request.name, _PAUSED)
+        return self._set_state(request.name, _PAUSED, _ENABLED)
 
     async def resume_job(self, request: Any) -> Any:
-        return self._set_state(request.name, _ENABLED)
+        return self._set_state(request.name, _ENABLED, _PAUSED)
 
     async def run_job(self, request: Any) -> Any:
         runner = self._job(request.name)
+        runner.revive()
         runner.run_now()
         return runner.pb
 
-    def _set_state(self, name: str, state: int) -> Any:
+    def _set_state(self, name: str, state: int, required: int) -> Any:
         runner = self._job(name)
+        if runner.pb.state != required:
+            have, want = JobPb.State.Name(runner.pb.state), JobPb.State.Name(required)
+            verb = "paused" if state == _PAUSED else "resumed"
+            raise RpcError(_FAILED_PRECONDITION,
+                           f"job {name} is {have}: only {want} jobs can be {verb}")
+        runner.revive()
         runner.pb.state = state
         set_timestamp(runner.pb.user_update_time, self.core.clock.now())
         runner.rescheduled()
@@ -143,6 +162,7 @@ class SchedulerService:
             runner.start()
         else:
             runner.pb = job
+            runner.revive()
             runner.rescheduled()
         self.core.store.put_job(job.name, job.SerializeToString())
         return job
@@ -156,15 +176,29 @@ class SchedulerService:
 
 
 def _check_job(job: Any) -> None:
-    if not job.HasField("http_target"):
-        raise RpcError(_INVALID, "the emulator runs HTTP targets only: set http_target")
+    if len(job.description) > _MAX_DESCRIPTION:
+        raise RpcError(_INVALID, f"description has {len(job.description)} characters: at most "
+                       f"{_MAX_DESCRIPTION} are allowed")
+    size = job.ByteSize()
+    if size > _MAX_JOB_BYTES:
+        raise RpcError(_INVALID, f"the job is {size} bytes: at most 1 MB ({_MAX_JOB_BYTES} "
+                       "bytes) is allowed; make the body or headers smaller")
+    target = job.WhichOneof("target")
+    if target == "app_engine_http_target":
+        raise RpcError(_INVALID, "app_engine_http_target is not emulated (there is no App "
+                       "Engine app to deliver to): use http_target with your service's URL")
+    if target == "pubsub_target":
+        raise RpcError(_INVALID, "pubsub_target is not emulated (the emulator has no Pub/Sub): "
+                       "use http_target")
+    if target != "http_target":
+        raise RpcError(_INVALID, "the job has no target: set http_target")
     uri = job.http_target.uri
     if not uri.startswith(("http://", "https://")):
         raise RpcError(_INVALID, f"http_target.uri {uri!r} must be an http(s) URL")
     if job.http_target.body and job.http_target.http_method not in BODY_METHODS:
         raise RpcError(_INVALID, "http_target.body is allowed only with POST, PUT or PATCH")
     try:
-        cron.validate(job.schedule, job.time_zone or "Etc/UTC")
+        appengine_cron.validate(job.schedule, job.time_zone or "Etc/UTC")
     except cron.InvalidSchedule as exc:
         raise RpcError(_INVALID, str(exc)) from None
     retry = job.retry_config

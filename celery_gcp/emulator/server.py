@@ -43,7 +43,7 @@ class EmulatorServer:
         self.clock = clock or Clock()
         self.faults = faults or Faults()
         self.store: Store = SqliteStore(data_dir) if data_dir else Store()
-        snapshot = self.store.load()
+        snapshot = self.store.load(self.clock.now())
         self.issuer = TokenIssuer(snapshot.key_pem, clock=self.clock.now)
         if snapshot.key_pem is None:
             self.store.put_key(self.issuer.private_key_pem())

@@ -2,7 +2,9 @@
 
 Queues, tasks, jobs, tombstones (recently ended task names) and the OIDC signing key survive a
 restart, even a ``kill -9``: SQLite in WAL mode commits each change before the RPC answers.
-Without a data dir, :class:`MemoryStore` keeps nothing.
+Expired tombstones are deleted, not kept: at load (only live ones are read back) and whenever
+the emulator prunes (:meth:`Store.prune_tombstones`), so the data dir does not grow with every
+task ever run. Without a data dir, :class:`MemoryStore` keeps nothing.
 """
 
 from __future__ import annotations
@@ -30,8 +32,8 @@ class Snapshot:
 class Store:
     """Where the emulator's state goes; this base keeps nothing."""
 
-    def load(self) -> Snapshot:
-        """The state saved by an earlier run."""
+    def load(self, now: float) -> Snapshot:
+        """The state saved by an earlier run (tombstones still live at ``now``)."""
         return Snapshot()
 
     def put_queue(self, name: str, data: bytes) -> None:
@@ -45,6 +47,9 @@ class Store:
 
     def end_task(self, name: str, tombstone_until: float) -> None:
         """Forget a task, keeping its name reserved until ``tombstone_until``."""
+
+    def prune_tombstones(self, now: float) -> None:
+        """Delete the tombstones expired at ``now``."""
 
     def put_job(self, name: str, data: bytes) -> None:
         """Save a job."""
@@ -85,15 +90,17 @@ class SqliteStore(Store):
         self._db.execute("pragma synchronous=normal")
         self._db.executescript(_SCHEMA)
 
-    def load(self) -> Snapshot:
-        """Read everything back."""
+    def load(self, now: float) -> Snapshot:
+        """Read everything back; expired tombstones are deleted, not loaded."""
+        self.prune_tombstones(now)
         db = self._db
         key = db.execute("select pem from keys").fetchone()
         return Snapshot(
             queues=[row[0] for row in db.execute("select data from queues")],
             tasks=[row[0] for row in db.execute("select data from tasks")],
             jobs=[row[0] for row in db.execute("select data from jobs")],
-            tombstones=[(n, u) for n, u in db.execute("select name, until from tombstones")],
+            tombstones=[(n, u) for n, u in db.execute(
+                "select name, until from tombstones where until > ?", (now,))],
             key_pem=key[0] if key else None,
         )
 
@@ -117,6 +124,10 @@ class SqliteStore(Store):
             self._db.execute("delete from tasks where name = ?", (name,))
             self._db.execute("insert or replace into tombstones values (?, ?)",
                              (name, tombstone_until))
+
+    def prune_tombstones(self, now: float) -> None:
+        """Delete the tombstones expired at ``now``."""
+        self._db.execute("delete from tombstones where until <= ?", (now,))
 
     def put_job(self, name: str, data: bytes) -> None:
         """Save a job."""

@@ -6,9 +6,11 @@ import collections
 import os
 import signal
 import socket
+import sqlite3
 import subprocess
 import sys
 import time
+from contextlib import closing
 from pathlib import Path
 
 import httpx
@@ -16,7 +18,7 @@ import pytest
 from google.api_core import exceptions
 from google.cloud import tasks_v2
 
-from celery_gcp.emulator import Emulator, tasks_client
+from celery_gcp.emulator import Emulator, ManualClock, core, tasks_client
 
 from .conftest import Handler
 
@@ -112,3 +114,47 @@ def test_kill_9_with_1000_pending_tasks_loses_none_and_repeats_none(
     names = collections.Counter(r.headers["x-cloudtasks-taskname"] for r in handler.received)
     assert len(names) == 1000
     assert max(names.values()) == 1
+
+
+def _tombstones(data_dir: Path) -> list[str]:
+    with closing(sqlite3.connect(data_dir / "emulator.sqlite3")) as db:
+        return sorted(row[0] for row in db.execute("select name from tombstones"))
+
+
+def test_32_expired_tombstones_are_deleted_and_only_live_ones_loaded(
+        tmp_path: Path, handler: Handler, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(core, "_PRUNE_EVERY", 10)  # prune every 10 burials, not every 1000
+    clock = ManualClock(start=1774569600.0)
+    with Emulator(data_dir=tmp_path, clock=clock, tombstone_seconds=60) as first:
+        client = first.tasks_client()
+        queue = client.create_queue(parent=first.location,
+                                    queue={"name": f"{first.location}/queues/churn"})
+        client.pause_queue(name=queue.name)
+
+        def bury(prefix: str, count: int) -> list[str]:
+            made = [f"{queue.name}/tasks/{prefix}{i}" for i in range(count)]
+            for name in made:
+                client.create_task(parent=queue.name, task={
+                    "name": name, "http_request": {"url": handler.url}})
+                client.delete_task(name=name)
+            return made
+
+        old = bury("old", 5)
+        clock.advance(61)  # the first five expire
+        live = bury("new", 5)  # the tenth burial prunes on the emulator's clock
+        assert _tombstones(tmp_path) == sorted(live)
+        clock.advance(30)
+        late = bury("late", 2)  # burials 11 and 12: no prune
+    clock.advance(31)  # "new" expire before the restart, "late" are live
+    assert _tombstones(tmp_path) == sorted(live + late)
+    with Emulator(data_dir=tmp_path, clock=clock, tombstone_seconds=60) as second:
+        assert _tombstones(tmp_path) == sorted(late)  # deleted at load, not read back
+        assert second.server is not None
+        assert sorted(second.server.core.tombstones) == sorted(late)
+        client = second.tasks_client()
+        for name in (old[0], live[0]):  # expired names are free again
+            client.create_task(parent=queue.name, task={
+                "name": name, "http_request": {"url": handler.url}})
+        with pytest.raises(exceptions.AlreadyExists):
+            client.create_task(parent=queue.name, task={
+                "name": late[0], "http_request": {"url": handler.url}})

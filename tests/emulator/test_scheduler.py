@@ -131,6 +131,7 @@ def test_failed_attempts_are_retried_with_backoff(manual_emu: Emulator, clock: M
         manual_emu.wait_idle()  # the execution waits for its backoff: not busy
         clock.advance(delay)
         handler.wait_for(count)
+    manual_emu.wait_idle()  # the last answer is in before time moves past its deadline
     clock.advance(3600)
     manual_emu.wait_idle()
     assert len(handler.received) == 3  # retry_count 2: three attempts in all
