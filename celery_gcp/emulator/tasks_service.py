@@ -185,6 +185,8 @@ class TasksService:
 
     def _set_state(self, name: str, state: int) -> Any:
         runner = self._queue(name)
+        if state == _RUNNING and runner.pb.state != _RUNNING:
+            runner.ramp_up()
         runner.pb.state = state
         self.core.store.put_queue(runner.name, runner.pb.SerializeToString())
         runner.changed()

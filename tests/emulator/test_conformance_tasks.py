@@ -39,6 +39,31 @@ def test_max_retry_duration_is_truncated_to_seconds_and_burst_follows_the_rate(
     assert queue.rate_limits.max_burst_size == 10
 
 
+def test_a_resumed_queue_ramps_up_from_a_tenth_of_its_burst(
+        manual_emu: Emulator, make_manual_queue: Make, clock: ManualClock,
+        handler: Handler) -> None:
+    # "dispatches ramp up slowly when ... the queue being unpaused" (HttpRequest): a full
+    # bucket of 20 would send all 20 tasks the instant the queue is resumed.
+    queue = make_manual_queue("ramp", rate_limits={"max_dispatches_per_second": 20}).name
+    client = manual_emu.tasks_client()
+    client.pause_queue(name=queue)
+    for _ in range(20):
+        client.create_task(parent=queue, task=task(f"{handler.url}/r"))
+    clock.advance(60)  # paused a minute: the bucket does not fill while paused
+    client.resume_queue(name=queue)
+    handler.wait_for(2)
+    # The rest wait for the clock (wait_idle counts rate-limited tasks as busy): once the two
+    # answers are in, nothing else can have been sent.
+    left = lambda: len(list(client.list_tasks(parent=queue)))  # noqa: E731
+    deadline = time.monotonic() + 10
+    while left() > 18 and time.monotonic() < deadline:
+        time.sleep(0.01)  # polling a condition, bounded by the deadline
+    assert len(handler.received) == 2
+    clock.advance(0.05)  # one token at 20/s
+    handler.wait_for(3)
+    assert left() >= 17
+
+
 # -- 13: UpdateQueue masks ---------------------------------------------------------------------
 
 
