@@ -63,7 +63,8 @@ def site(module_emulator: SharedEmulator, monkeypatch: pytest.MonkeyPatch,
                                                    countdown=3600)
     store = app.backend
     assert store is not None
-    store.set_meta("done-1", {**make_meta(app, "done-1", "SUCCESS", {"paid": True}),
+    store.set_meta("done-1", {**make_meta(app, "done-1", "SUCCESS", {"paid": True},
+                                                        runtime=0.25),
                               "name": "shop.charge"}, 3600)
     actions = getattr(request, "param", True)
     try:
@@ -91,6 +92,7 @@ def test_the_page_shows_queues_tasks_jobs_and_finished_tasks(site: Site) -> None
     assert "ENABLED" in html
     assert "done-1" in html
     assert "{&quot;paid&quot;: true}" in html
+    assert "0.250 s" in html  # its runtime
     detail = httpx.get(f"{site.url}/tasks/celery/{site.waiting.id}", timeout=30)
     assert detail.status_code == 200
     assert "x-celery-task-id" in detail.text.lower()

@@ -113,6 +113,10 @@ def _value(value: Any) -> str:
     return escape(text[:300] + ("…" if len(text) > 300 else ""))
 
 
+def _runtime(seconds: Any) -> str:
+    return f"{seconds:.3f} s" if isinstance(seconds, int | float) else ""
+
+
 def _finished(metas: list[dict[str, Any]] | None) -> str:
     if metas is None:
         return "<p>No result store (set <code>result_backend</code> to see finished tasks).</p>"
@@ -126,8 +130,8 @@ def _finished(metas: list[dict[str, Any]] | None) -> str:
                      f"<code>{_value(m.get('result'))}</code>",
                      (f"<details><summary>traceback</summary><pre>{escape(str(trace))}</pre>"
                       "</details>") if trace else "",
-                     escape(str(m.get("date_done") or ""))])
-    return _table(["id", "task", "state", "result", "", "finished"], rows,
+                     escape(str(m.get("date_done") or "")), _runtime(m.get("runtime"))])
+    return _table(["id", "task", "state", "result", "", "finished", "runtime"], rows,
                   "No finished task recorded yet.")
 
 

@@ -66,14 +66,20 @@ def expires_of(app: Celery) -> float | None:
 
 def make_meta(app: Celery, task_id: str, state: str, result: Any, traceback: str | None = None,
               request: Context | None = None, children: list[Any] | None = None,
-              ) -> dict[str, Any]:
-    """A meta in Celery's layout (with the request's fields under ``result_extended``)."""
+              runtime: float | None = None) -> dict[str, Any]:
+    """A meta in Celery's layout (with the request's fields under ``result_extended``).
+
+    ``runtime`` (seconds) is what Flower shows from Celery's events; with no events here, a
+    finished worker run keeps it in its record instead (Celery's readers ignore the key).
+    """
     meta: dict[str, Any] = {
         "status": state, "result": result, "traceback": traceback,
         "children": children or [],
         "date_done": app.now().isoformat() if state in states.READY_STATES else None,
         "task_id": task_id,
     }
+    if runtime is not None:
+        meta["runtime"] = round(runtime, 6)
     if request is not None and app.conf.get("result_extended"):
         from .codec import encode_result
 
@@ -221,10 +227,12 @@ class ResultLayer(Layer):
             return None
         try:
             meta = make_meta(self.app, run.message.id, states.SUCCESS, encode_result(retval),
-                             request=run.request, children=_children(run))
+                             request=run.request, children=_children(run),
+                             runtime=run.runtime)
         except TypeError as exc:  # stored as the failure it is, as Celery does
             meta = make_meta(self.app, run.message.id, states.FAILURE, encode_exception(exc),
-                             repr(exc), request=run.request, children=_children(run))
+                             repr(exc), request=run.request, children=_children(run),
+                             runtime=run.runtime)
         return self._record(run, store, meta)
 
     def retried(self, run: TaskRun, retry: Retry,
@@ -250,7 +258,7 @@ class ResultLayer(Layer):
             return None
         return self._record(run, store, make_meta(
             self.app, run.message.id, states.FAILURE, encode_exception(exc), einfo.traceback,
-            request=run.request, children=_children(run)))
+            request=run.request, children=_children(run), runtime=run.runtime))
 
     def after_send(self, message: Message, receipt: Receipt) -> None:
         """Trail: a task sent by a worker run is one of that run's ``children`` (as in

@@ -115,6 +115,11 @@ class TaskRun:
         self._each("before_run")
         self.task.before_start(self.message.id, self.args, self.kwargs)
 
+    @property
+    def runtime(self) -> float:
+        """Seconds since the run started (its body and what ran before it in this run)."""
+        return time.perf_counter() - self._started
+
     def call(self) -> Any:
         """Call the task (through a custom ``__call__`` if the task class has one)."""
         return self.task(*self.args, **self.kwargs, **self.dependencies)
@@ -131,7 +136,7 @@ class TaskRun:
         self._each("succeeded", retval)
         if logger.isEnabledFor(logging.INFO):  # Celery's line, without its cost when off
             logger.info("task %s[%s] succeeded in %.3fs: %s", task.name, request.id,
-                        time.perf_counter() - self._started, _short(retval))
+                        self.runtime, _short(retval))
         return RunResult(Outcome.SUCCESS, retval)
 
     def failed(self, exc: BaseException) -> RunResult:

@@ -6,13 +6,15 @@
   another process, or a retry) is skipped when delivered, and a chord with such a member
   fails; a delivery past its ``expires`` is stored as REVOKED;
 * a per-call ``apply_async(ignore_result=)`` overrides the task's, for its retries too;
-* ``await self.aupdate_state()`` writes progress without blocking the event loop.
+* ``await self.aupdate_state()`` writes progress without blocking the event loop;
+* a finished run keeps its runtime (what Flower shows; the dashboard reads it).
 """
 
 from __future__ import annotations
 
 import asyncio
 import threading
+import time
 from datetime import UTC, datetime, timedelta
 from typing import Any
 
@@ -59,6 +61,16 @@ def more_tasks(app: Celery, calls: Calls) -> None:
             raise self.retry()
         return x
 
+    @app.task(name="proj.slow")
+    def slow() -> str:
+        time.sleep(0.05)  # the body's own duration, which the record must cover
+        return "slept"
+
+    @app.task(name="proj.slow_failure")
+    def slow_failure() -> None:
+        time.sleep(0.05)
+        raise ValueError("late")
+
     gate = threading.Event()
     app.conf.test_gate = gate
 
@@ -82,6 +94,22 @@ def test_a_run_records_the_tasks_it_sent_as_its_children(
         collected = [value for _, value in app.AsyncResult(result.id).collect(timeout=60)]
     assert collected[0] == "sent"
     assert sorted(collected[1:]) == [0, 2, 4]
+
+
+def test_a_finished_run_records_its_runtime(
+        module_emulator: SharedEmulator, monkeypatch: pytest.MonkeyPatch) -> None:
+    with served(module_emulator, monkeypatch, more=more_tasks) as (app, _calls, _emu):
+        ok = app.tasks["proj.slow"].delay()
+        failed = app.tasks["proj.slow_failure"].delay()
+        assert ok.get(timeout=60) == "slept"
+        with pytest.raises(ValueError):
+            failed.get(timeout=60)
+        store = app.backend
+        assert store is not None
+        metas = [store.get_meta(ok.id), store.get_meta(failed.id)]
+    for meta in metas:
+        assert meta is not None
+        assert 0.05 <= meta["runtime"] < 30
 
 
 def test_a_task_revoked_by_id_alone_is_skipped_when_delivered(
