@@ -122,6 +122,28 @@ def test_actions_change_the_emulators_state(site: Site) -> None:
         assert forged.status_code == 403
 
 
+def test_a_long_queue_is_paged(site: Site) -> None:
+    client = site.emulator.tasks_client()
+    client.pause_queue(name=QUEUE)
+    charge = site.app.tasks["shop.charge"]
+    sent = {charge.apply_async((f"order-{i}", i)).id for i in range(149)} | {site.waiting.id}
+    with httpx.Client(base_url=site.url, timeout=30) as http:
+        html = http.get("/").text
+        assert "<td>100+</td>" in html  # waiting: the first page's, and more
+        first = set(re.findall(r"<code>([0-9a-f-]{36})</code>", html)) & sent
+        assert len(first) == 100
+        found = re.search(r'<a href="(queues/celery\?page=[^"]+)">more tasks of celery', html)
+        assert found is not None
+        rest = http.get("/" + found[1].replace("&amp;", "&"))
+        assert rest.status_code == 200
+        second = set(re.findall(r"<code>([0-9a-f-]{36})</code>", rest.text)) & sent
+        assert "more tasks of" not in rest.text  # the last page
+        assert len(second) == 50 and first | second == sent
+        assert 'href="../tasks/celery/' in rest.text  # its links lead back to the root's pages
+        assert http.get("/queues/celery?page=bogus").status_code == 400
+        assert http.get("/queues/nope").status_code == 404
+
+
 @pytest.mark.parametrize("site", [False], indirect=True)
 def test_a_read_only_dashboard_offers_and_takes_no_action(site: Site) -> None:
     html = httpx.get(site.url + "/", timeout=30).text

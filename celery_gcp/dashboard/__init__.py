@@ -62,6 +62,18 @@ def dashboard_app(app: Celery, *, actions: bool = False, clients: tuple[Any, Any
             return HTMLResponse(pages.main_part(snapshot, token))
         return HTMLResponse(pages.page(app.main or "app", snapshot, token))
 
+    async def queue(request: Request) -> Response:
+        queue_id = request.path_params["queue"]
+        try:
+            view = await run_in_threadpool(data.read_queue, app, client_pair(), queue_id,
+                                           request.query_params.get("page", ""))
+        except gexc.NotFound:
+            return PlainTextResponse(f"queue {queue_id} does not exist", status_code=404)
+        except gexc.InvalidArgument as exc:  # a page token from an older listing
+            return PlainTextResponse(f"queue {queue_id}: {exc.message}", status_code=400)
+        where, _ = data.locations(app)
+        return HTMLResponse(pages.queue_page(app.main or "app", where, view, token))
+
     async def task(request: Request) -> Response:
         queue_id, task_id = request.path_params["queue"], request.path_params["task"]
         try:
@@ -108,6 +120,7 @@ def dashboard_app(app: Celery, *, actions: bool = False, clients: tuple[Any, Any
 
     return Starlette(routes=[
         Route("/", index),
+        Route("/queues/{queue}", queue),
         Route("/tasks/{queue}/{task}", task),
         Route("/actions/{kind}/{target}/{op}", act, methods=["POST"]),
         Route("/actions/{kind}/{target}/{task}/{op}", act, methods=["POST"]),

@@ -14,9 +14,10 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from ..app import Celery
 
-__all__ = ["JobView", "QueueView", "Snapshot", "TaskView", "read", "read_task"]
+__all__ = ["JobView", "QueueView", "Snapshot", "TaskView", "read", "read_queue", "read_task"]
 
-#: Tasks listed per queue (the API pages; the dashboard shows the first page).
+#: Tasks listed per queue and per page (the API pages; the main page shows each queue's first,
+#: the queue's own page the others), so a queue of 10,000 tasks costs one short page.
 TASKS_PER_QUEUE = 100
 #: Finished tasks listed from the result store.
 FINISHED = 50
@@ -51,6 +52,8 @@ class QueueView:
     concurrency: int
     max_attempts: int
     tasks: list[TaskView] = field(default_factory=list)
+    #: The page token of the tasks after :attr:`tasks` ("" when they are all listed).
+    more: str = ""
 
     @property
     def waiting(self) -> int:
@@ -111,9 +114,7 @@ def read(app: Celery, clients: tuple[Any, Any]) -> Snapshot:
     try:
         for queue in tasks_client.list_queues(parent=where):
             view = _queue(queue)
-            view.tasks = [_task(view.queue_id, t, app) for t in tasks_client.list_tasks(
-                request={"parent": queue.name, "response_view": 2,
-                         "page_size": TASKS_PER_QUEUE}).tasks]
+            _list_tasks(app, tasks_client, queue.name, view, "")
             queues.append(view)
     except gexc.GoogleAPICallError as exc:
         errors.append(f"Cloud Tasks: {exc.message or exc}")
@@ -131,6 +132,26 @@ def read(app: Celery, clients: tuple[Any, Any]) -> Snapshot:
             errors.append(f"result store: {exc}")
             finished = []
     return Snapshot(where, queues, jobs, finished, errors)
+
+
+def read_queue(app: Celery, clients: tuple[Any, Any], queue_id: str,
+               page_token: str = "") -> QueueView:
+    """One queue and one page of its tasks (the first, or the one ``page_token`` names)."""
+    where, _ = locations(app)
+    queue = clients[0].get_queue(name=f"{where}/queues/{queue_id}")
+    view = _queue(queue)
+    _list_tasks(app, clients[0], queue.name, view, page_token)
+    return view
+
+
+def _list_tasks(app: Celery, tasks_client: Any, queue: str, view: QueueView,
+                page_token: str) -> None:
+    # One page only: the pager would fetch every page of a long queue.
+    page = next(iter(tasks_client.list_tasks(request={
+        "parent": queue, "response_view": 2, "page_size": TASKS_PER_QUEUE,
+        "page_token": page_token}).pages))
+    view.tasks = [_task(view.queue_id, t, app) for t in page.tasks]
+    view.more = page.next_page_token
 
 
 def read_task(app: Celery, clients: tuple[Any, Any], queue_id: str,

@@ -9,10 +9,11 @@ from collections.abc import Iterable
 from datetime import datetime
 from html import escape
 from typing import Any
+from urllib.parse import urlencode
 
 from .data import JobView, QueueView, Snapshot, TaskView
 
-__all__ = ["main_part", "page", "task_page"]
+__all__ = ["main_part", "page", "queue_page", "task_page"]
 
 _STYLE = """
 body{font:14px/1.4 system-ui,sans-serif;margin:0;color:#1d232a;background:#f6f7f9}
@@ -65,35 +66,43 @@ def _table(head: list[str], rows: list[list[str]], empty: str) -> str:
     return f'<div class="scroll"><table><tr>{header}</tr>{_rows(rows)}</table></div>'
 
 
-def _queues(queues: list[QueueView], token: str | None) -> str:
+def _queues(queues: list[QueueView], token: str | None, base: str = "") -> str:
     rows = []
     for q in queues:
         qid = escape(q.queue_id)
-        actions = (_button(f"actions/queues/{q.queue_id}/resume", "resume", token)
-                   if q.state == "PAUSED" else
-                   _button(f"actions/queues/{q.queue_id}/pause", "pause", token))
-        actions += _button(f"actions/queues/{q.queue_id}/purge", "purge", token)
-        rows.append([f"<code>{qid}</code>", f'<span class="state {escape(q.state)}">'
-                     f"{escape(q.state)}</span>", f"{q.rate:g}/s (burst {q.burst})",
-                     str(q.concurrency), str(q.max_attempts), str(q.waiting),
+        act = f"{base}actions/queues/{q.queue_id}"
+        actions = (_button(f"{act}/resume", "resume", token) if q.state == "PAUSED" else
+                   _button(f"{act}/pause", "pause", token))
+        actions += _button(f"{act}/purge", "purge", token)
+        rows.append([f'<a href="{escape(base)}queues/{qid}"><code>{qid}</code></a>',
+                     f'<span class="state {escape(q.state)}">{escape(q.state)}</span>',
+                     f"{q.rate:g}/s (burst {q.burst})",
+                     str(q.concurrency), str(q.max_attempts),
+                     # Cloud Tasks gives no count: past the first page, "more than".
+                     f"{q.waiting}+" if q.more else str(q.waiting),
                      str(q.in_flight), actions])
     return _table(["queue", "state", "rate", "concurrency", "max attempts", "waiting",
                    "in flight", ""], rows, "No queue in this location.")
 
 
-def _tasks(queues: list[QueueView], token: str | None) -> str:
+def _tasks(queues: list[QueueView], token: str | None, base: str = "") -> str:
+    """The tasks of ``queues``; links are relative to the dashboard's root through ``base``."""
     rows = []
     for q in queues:
         for t in q.tasks:
-            detail = f"tasks/{t.queue_id}/{t.task_id}"
-            actions = (_button(f"actions/tasks/{t.queue_id}/{t.task_id}/run", "run now", token)
-                       + _button(f"actions/tasks/{t.queue_id}/{t.task_id}/delete", "delete",
-                                 token))
+            detail = f"{base}tasks/{t.queue_id}/{t.task_id}"
+            act = f"{base}actions/tasks/{t.queue_id}/{t.task_id}"
+            actions = _button(f"{act}/run", "run now", token) + _button(f"{act}/delete",
+                                                                          "delete", token)
             rows.append([escape(t.queue_id), f'<a href="{escape(detail)}">{escape(t.name)}</a>',
                          f"<code>{escape(t.celery_id or t.task_id)}</code>",
                          f"<code>{escape(t.arguments)}</code>", escape(_when(t.eta)),
                          str(t.attempts) + (" (in flight)" if t.in_flight else ""),
                          escape(t.last_response), actions])
+        if q.more:
+            more = f"{base}queues/{q.queue_id}?{urlencode({'page': q.more})}"
+            rows.append([escape(q.queue_id), f'<a href="{escape(more)}">more tasks of '
+                         f"{escape(q.queue_id)} →</a>", "", "", "", "", "", ""])
     return _table(["queue", "task", "id", "arguments", "ETA", "attempts", "last response",
                    ""], rows, "No task waiting.")
 
@@ -159,6 +168,15 @@ def page(app_name: str, snapshot: Snapshot, token: str | None) -> str:
     """The whole dashboard page."""
     return _frame(f"celery-gcp · {app_name}", snapshot.location, main_part(snapshot, token),
                   live=True, read_only=token is None)
+
+
+def queue_page(app_name: str, location: str, queue: QueueView, token: str | None) -> str:
+    """One queue and a page of its tasks, linking to the next page."""
+    body = (f"<section><h2>Queue</h2>{_queues([queue], token, base='../')}</section>"
+            f"<section><h2>Tasks</h2>{_tasks([queue], token, base='../')}</section>"
+            '<p><a href="../">back</a></p>')
+    return _frame(f"celery-gcp · {app_name} · {queue.queue_id}", location, body, live=False,
+                  read_only=token is None)
 
 
 def task_page(app_name: str, location: str, task: TaskView, meta: dict[str, Any] | None,
