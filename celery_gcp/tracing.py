@@ -27,7 +27,7 @@ import re
 import sys
 from collections.abc import Mapping
 from contextvars import ContextVar, Token
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from typing import Any
 
 __all__ = ["OPENTELEMETRY", "TRACE_HEADERS", "TraceContext", "TraceMiddleware", "current",
@@ -51,6 +51,9 @@ class TraceContext:
     span_id: str
     sampled: bool = True
     tracestate: str | None = None
+    # Every send of a traced request hands on the same headers: made once, on first use.
+    _headers: dict[str, str] | None = field(default=None, init=False, repr=False,
+                                            compare=False)
 
     @classmethod
     def from_headers(cls, headers: Mapping[str, str]) -> TraceContext | None:
@@ -73,14 +76,18 @@ class TraceContext:
         return None
 
     def headers(self) -> dict[str, str]:
-        """The headers that hand this trace on (W3C and Google's forms)."""
-        flags = "01" if self.sampled else "00"
-        out = {"traceparent": f"00-{self.trace_id}-{self.span_id}-{flags}",
-               "X-Cloud-Trace-Context":
-                   f"{self.trace_id}/{int(self.span_id, 16)};o={int(self.sampled)}"}
-        if self.tracestate:
-            out["tracestate"] = self.tracestate
-        return out
+        """The headers that hand this trace on (W3C and Google's forms), a new dict each time."""
+        made = self._headers
+        if made is None:
+            flags = "01" if self.sampled else "00"
+            out = {"traceparent": f"00-{self.trace_id}-{self.span_id}-{flags}",
+                   "X-Cloud-Trace-Context":
+                       f"{self.trace_id}/{int(self.span_id, 16)};o={int(self.sampled)}"}
+            if self.tracestate:
+                out["tracestate"] = self.tracestate
+            made = out
+            object.__setattr__(self, "_headers", made)  # frozen: set once, as a cache
+        return made.copy()
 
 
 #: The trace of the request being handled (the worker's delivery, or a request through
