@@ -207,6 +207,44 @@ def test_writers_waiting_on_an_unreachable_store_each_get_the_error() -> None:
     store.close()
 
 
+def test_a_store_that_never_answers_fails_a_batch_within_its_socket_timeout() -> None:
+    """A Redis that takes the connection and never answers (a hung proxy): every write and
+    read waiting on the batch gets the store's error after ``redis_socket_timeout``, not a
+    hang, and the batch after it opens a fresh connection."""
+
+    async def main() -> tuple[list[BaseException | None], float, int]:
+        connections = []
+
+        async def silent(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+            connections.append(writer)
+            await reader.read()  # reads the commands, answers nothing
+
+        server = await asyncio.start_server(silent, "127.0.0.1", 0)
+        port = server.sockets[0].getsockname()[1]
+        store = RedisStore(f"redis://127.0.0.1:{port}/0",
+                           conf={"redis_socket_timeout": 0.3})
+        loop = asyncio.get_running_loop()
+        started = loop.time()
+        errors = await asyncio.gather(
+            store.aset_meta("t", _meta("t"), None), store.aget_meta("u"),
+            return_exceptions=True)
+        elapsed = loop.time() - started
+        again = await asyncio.gather(store.aget_meta("v"), return_exceptions=True)
+        errors += again
+        server.close()
+        for writer in connections:
+            writer.close()
+        store.close()
+        return errors, elapsed, len(connections)
+
+    errors, elapsed, connections = asyncio.run(main())
+    assert len(errors) == 3
+    assert all(isinstance(e, ResultStoreError) and "cannot be reached" in str(e)
+               and "0.3 s" in str(e) for e in errors), errors
+    assert elapsed < 5  # the timeout, not redis-py's default of 5 s per reply
+    assert connections == 2  # the hung connection was dropped, the next batch opened another
+
+
 def test_close_then_use_again(store: RedisStore) -> None:
     store.set_meta("t", _meta("t"), None)
     store.close()
@@ -226,8 +264,9 @@ def test_masked_url() -> None:
     assert masked_url("redis://h:1/0") == "redis://h:1/0"
 
 
-def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
-    monkeypatch.setitem(sys.modules, "redis", None)  # as if redis-py were not installed
+@pytest.mark.parametrize("module", ["redis", "hiredis"])
+def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
+    monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
     with pytest.raises(ImproperlyConfigured, match=r"pip install 'celery-gcp\[redis\]'"):
         store_for_url("rediss://host:6378/0")
 
