@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import re
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -120,6 +121,7 @@ class TasksService:
             raise RpcError(_INVALID, f"queue {queue.name!r} is not under {request.parent!r}")
         if queue.name in self.queues:
             raise RpcError(grpc.StatusCode.ALREADY_EXISTS, f"queue {queue.name} already exists")
+        self._check_reusable(queue.name)
         return self._put_queue(queue)
 
     async def get_queue(self, request: Any) -> Any:
@@ -139,6 +141,7 @@ class TasksService:
         names.queue_name(update.name)
         runner = self.queues.get(update.name)
         if runner is None:  # the service creates a queue that UpdateQueue names
+            self._check_reusable(update.name)
             queue = QueuePb()
             queue.CopyFrom(update)
             return self._put_queue(queue)
@@ -165,8 +168,9 @@ class TasksService:
         del self.queues[runner.name]
         for entry in runner.tasks.values():
             entry.ended = True
+        # Reserved before the await, so a CreateQueue that lands meanwhile is refused too.
+        self.core.delete_queue(runner.name)
         await runner.stop()
-        self.core.store.delete_queue(runner.name)
         return empty_pb2.Empty()
 
     async def purge_queue(self, request: Any) -> Any:
@@ -204,6 +208,20 @@ class TasksService:
             runner.changed()
         self.core.store.put_queue(queue.name, queue.SerializeToString())
         return queue
+
+    def _check_reusable(self, name: str) -> None:
+        """Refuse to create a queue under the name of one deleted within the reuse window.
+
+        DeleteQueue's docs warn of the window but name no error (a create in it "may appear
+        to recreate the queue"); the emulator answers FAILED_PRECONDITION, so the caller
+        learns it at once rather than from a later NOT_FOUND.
+        """
+        free = self.core.queue_free_at(name)
+        if free is not None:
+            when = datetime.fromtimestamp(free, UTC).isoformat(timespec="seconds")
+            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION,
+                           f"queue {name} was deleted recently: a queue of that name can be "
+                           f"created again from {when} (the emulator's clock)")
 
     def _queue(self, name: str) -> QueueRunner:
         names.queue_name(name)
