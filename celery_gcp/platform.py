@@ -30,6 +30,7 @@ __all__ = [
     "SCHEDULER_VARIABLE",
     "TASKS_VARIABLE",
     "TASK_ID",
+    "TASK_RETENTION_SECONDS",
 ]
 
 # -- Cloud Tasks ---------------------------------------------------------------------------------
@@ -54,6 +55,9 @@ MAX_BATCH_BYTES = 3 * 1024 * 1024
 #: How long a deleted queue's name can't be used for a new queue: DeleteQueue's "tombstone
 #: window of up to 3 days" (older docs said 7), the whole of it.
 QUEUE_REUSE_SECONDS = 3 * 86400.0
+#: How long a task stays in its queue: "After a task is 31 days old, the task will be deleted
+#: regardless of whether it was dispatched or not" (CreateQueue).
+TASK_RETENTION_SECONDS = 31 * 86400.0
 #: A request's dispatch deadline, in seconds: the lowest and highest Cloud Tasks allows.
 DEADLINE_RANGE = (15.0, 1800.0)
 #: A task id (the last segment of a task name).

@@ -11,7 +11,7 @@ from typing import Any
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
-from ..platform import QUEUE_REUSE_SECONDS
+from ..platform import QUEUE_REUSE_SECONDS, TASK_RETENTION_SECONDS
 from .clock import Clock
 from .dispatch import HttpSender
 from .faults import Faults
@@ -37,6 +37,8 @@ class Core:
     tombstone_seconds: float = 3600.0
     tombstones: dict[str, float] = field(default_factory=dict)
     queue_reuse_seconds: float = QUEUE_REUSE_SECONDS
+    #: How long after its creation a task is deleted, dispatched or not.
+    task_retention_seconds: float = TASK_RETENTION_SECONDS
     #: Deleted queues' names, each with the time its name can be used again.
     deleted_queues: dict[str, float] = field(default_factory=dict)
     #: The latest dispatches, newest last, for the read-only status view.

@@ -11,7 +11,7 @@ from typing import Any
 
 import grpc
 
-from ..platform import QUEUE_REUSE_SECONDS
+from ..platform import QUEUE_REUSE_SECONDS, TASK_RETENTION_SECONDS
 from ..utils.serving import stoppable_server
 from .clock import Clock
 from .core import Core
@@ -39,6 +39,7 @@ class EmulatorServer:
                  data_dir: str | Path | None = None, clock: Clock | None = None,
                  tombstone_seconds: float = 3600.0,
                  queue_reuse_seconds: float = QUEUE_REUSE_SECONDS,
+                 task_retention_seconds: float = TASK_RETENTION_SECONDS,
                  faults: Faults | None = None) -> None:
         self.host = host
         self.port = port
@@ -53,6 +54,7 @@ class EmulatorServer:
         self.core = Core(self.clock, self.store, HttpSender(self.faults, self.issuer, self.clock),
                          self.faults, tombstone_seconds, dict(snapshot.tombstones),
                          queue_reuse_seconds=queue_reuse_seconds,
+                         task_retention_seconds=task_retention_seconds,
                          deleted_queues=dict(snapshot.deleted_queues))
         self.tasks = TasksService(self.core)
         self.tasks.restore(snapshot.queues, snapshot.tasks)

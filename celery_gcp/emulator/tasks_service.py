@@ -5,6 +5,7 @@ limits. Batch creates answer a long-running operation, already done, which the
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
 from datetime import UTC, datetime
@@ -97,8 +98,9 @@ class TasksService:
         for data in tasks:
             pb = TaskPb.FromString(data)
             runner = self.queues.get(names.parent_of(pb.name))
-            if runner is not None:
-                runner.add(TaskEntry(pb.name, from_timestamp(pb.schedule_time), data))
+            if runner is not None:  # one past its retention is ended by the dispatch loop
+                runner.add(TaskEntry(pb.name, from_timestamp(pb.schedule_time), data,
+                                     self._expires(pb)))
 
     def start(self) -> None:
         """Start every queue's dispatch loop."""
@@ -297,19 +299,28 @@ class TasksService:
         task.view = _BASIC
         data = task.SerializeToString()
         self.core.store.put_task(task.name, runner.name, data)
-        runner.add(TaskEntry(task.name, from_timestamp(task.schedule_time), data))
+        runner.add(TaskEntry(task.name, from_timestamp(task.schedule_time), data,
+                             self._expires(task)))
         if request.response_view == _FULL:
             task.view = _FULL
         else:  # the stored bytes are taken: trim the answer in place, no copy
             task.http_request.ClearField("body")
         return task
 
+    def _expires(self, task: Any) -> float:
+        """When the task retention deletes ``task``: "31 days old", from its creation."""
+        if not task.HasField("create_time"):
+            return math.inf
+        return from_timestamp(task.create_time) + self.core.task_retention_seconds
+
     async def get_task(self, request: Any) -> Any:
         return _view(self._task(request.name).pb, request.response_view)
 
     async def list_tasks(self, request: Any) -> Any:
         runner = self._queue(request.parent)
-        found = sorted((e.pb for e in runner.tasks.values()), key=lambda t: t.name)
+        now = self.core.clock.now()
+        found = sorted((e.pb for e in list(runner.tasks.values()) if not runner.expired(e, now)),
+                       key=lambda t: t.name)
         page, token = _page(found, request.page_size, request.page_token)
         response = tasks_v2.ListTasksResponse.pb()(next_page_token=token)
         for task in page:
@@ -383,7 +394,7 @@ class TasksService:
         names.task_name(name, names.queue_name(queue))
         runner = self.queues.get(queue)
         entry = runner.tasks.get(name) if runner is not None else None
-        if entry is None:
+        if entry is None or runner is None or runner.expired(entry, self.core.clock.now()):
             raise RpcError(grpc.StatusCode.NOT_FOUND, f"task {name} does not exist")
         return entry
 

@@ -12,9 +12,15 @@ from google.api_core import exceptions
 
 from celery_gcp.emulator import Emulator, ManualClock
 
+from .conftest import Handler
+
 Make = Callable[..., Any]
 
 DAY = 86400.0
+
+
+def task(url: str, **fields: Any) -> dict[str, Any]:
+    return {"http_request": {"url": url}, **fields}
 
 
 def test_a_deleted_queues_name_cannot_be_used_again_for_three_days(
@@ -46,3 +52,46 @@ def test_a_deleted_queues_name_cannot_be_used_again_for_three_days(
     clock.advance(1)
     assert asyncio.run(create_async()) == name
     assert client.get_queue(name=name).name == name
+
+
+def test_a_task_is_deleted_31_days_after_its_creation_dispatched_or_not(
+        manual_emu: Emulator, make_manual_queue: Make, clock: ManualClock,
+        handler: Handler) -> None:
+    # "After a task is 31 days old, the task will be deleted regardless of whether it was
+    # dispatched or not" (CreateQueue).
+    client = manual_emu.tasks_client()
+    held = make_manual_queue("held").name
+    client.pause_queue(name=held)
+    waiting = client.create_task(parent=held, task=task(f"{handler.url}/never")).name
+    # Dispatched once on day 30, answered 503, its retry due on day 32: past its retention.
+    failing = make_manual_queue("failing", retry_config={
+        "min_backoff": {"seconds": int(2 * DAY)}, "max_backoff": {"seconds": int(2 * DAY)}}).name
+    handler.default = 503
+    retried = client.create_task(parent=failing, task=task(
+        f"{handler.url}/late", schedule_time={"seconds": int(clock.now() + 30 * DAY)})).name
+    clock.advance(30 * DAY)
+    handler.wait_for(1)
+    manual_emu.wait_idle()
+    assert client.get_task(name=retried).dispatch_count == 1
+
+    clock.advance(DAY - 1)  # a second short of 31 days: both still there
+    manual_emu.wait_idle()
+    assert client.get_task(name=waiting).name == waiting
+    assert [t.name for t in client.list_tasks(parent=failing)] == [retried]
+
+    clock.advance(1)
+    manual_emu.wait_idle()
+
+    async def listed(queue: str) -> list[str]:
+        pager = await manual_emu.async_tasks_client().list_tasks(parent=queue)
+        return [t.name async for t in pager]
+
+    for name, queue in ((waiting, held), (retried, failing)):
+        with pytest.raises(exceptions.NotFound):
+            client.get_task(name=name)
+        assert asyncio.run(listed(queue)) == []
+        with pytest.raises(exceptions.AlreadyExists):  # ended like any task: name reserved
+            client.create_task(parent=queue, task=task(handler.url, name=name))
+    clock.advance(2 * DAY)  # the retry's time passes: it is not dispatched
+    manual_emu.wait_idle()
+    assert [r.path for r in handler.received] == ["/late"]
