@@ -185,3 +185,21 @@ def test_deleted_queue_names_survive_a_restart_until_their_window_ends(tmp_path:
         second.reset()  # forgets the names, in the data dir too
         assert _deleted_queues(tmp_path) == []
         client.create_queue(parent=second.location, queue={"name": new})
+
+
+def test_a_restored_task_past_its_retention_is_deleted(tmp_path: Path, handler: Handler) -> None:
+    clock = ManualClock(start=1774569600.0)
+    with Emulator(data_dir=tmp_path, clock=clock, task_retention_seconds=60) as first:
+        client = first.tasks_client()
+        queue = client.create_queue(parent=first.location,
+                                    queue={"name": f"{first.location}/queues/aged"}).name
+        later = {"seconds": int(clock.now()) + 3600}  # due after its retention
+        made = client.create_task(parent=queue, task={
+            "http_request": {"url": f"{handler.url}/aged"}, "schedule_time": later}).name
+    clock.advance(60)
+    with Emulator(data_dir=tmp_path, clock=clock, task_retention_seconds=60) as second:
+        second.wait_idle()
+        assert second.pending() == 0  # the dispatch loop ended it at start
+        with pytest.raises(exceptions.NotFound):
+            second.tasks_client().get_task(name=made)
+    assert handler.received == []
