@@ -32,7 +32,7 @@ from .operations import Operations
 from .queues import BODY_METHODS, QueueRunner, TaskEntry, apply_queue_defaults
 from .rpc import Handler, RpcError, service_handler
 
-__all__ = ["TasksService"]
+__all__ = ["MAX_LIST_BYTES", "TasksService"]
 
 QueuePb: Any = tasks_v2.Queue.pb()
 TaskPb: Any = tasks_v2.Task.pb()
@@ -44,6 +44,13 @@ _MAX_RATE = 500.0
 _MAX_CONCURRENT = 5000
 _MIN_DEADLINE, _MAX_DEADLINE = DEADLINE_RANGE
 _PAGE = 1000
+#: The most bytes of tasks a ListTasks page holds (a page's first task is taken whatever its
+#: size, at most 1 MiB). A client on a plain channel (``grpc.insecure_channel``, as emulator
+#: clients are made) refuses an answer over gRPC's default 4 MiB, and a page of 1000 FULL
+#: tasks could be 1 GB; 3 MiB stays under 4 MiB with room for the token.
+MAX_LIST_BYTES = 3 * 1024 * 1024
+# A repeated message field's tag and length, at most.
+_FIELD_FRAMING = 6
 MAX_BATCH_DELETE = 1000
 _POST = tasks_v2.HttpMethod.POST
 # Fault injection name for single entries of a batch (reported in failed_requests).
@@ -317,14 +324,24 @@ class TasksService:
         return _view(self._task(request.name).pb, request.response_view)
 
     async def list_tasks(self, request: Any) -> Any:
+        """A page of tasks by name, of up to ``page_size`` tasks and about
+        :data:`MAX_LIST_BYTES` ("Fewer tasks than requested might be returned, even if more
+        tasks exist"): at least one task, however large."""
         runner = self._queue(request.parent)
         now = self.core.clock.now()
-        found = sorted((e.pb for e in list(runner.tasks.values()) if not runner.expired(e, now)),
-                       key=lambda t: t.name)
+        found = sorted((e for e in list(runner.tasks.values()) if not runner.expired(e, now)),
+                       key=lambda e: e.name)
         page, token = _page(found, request.page_size, request.page_token)
-        response = tasks_v2.ListTasksResponse.pb()(next_page_token=token)
-        for task in page:
-            response.tasks.append(_view(task, request.response_view))
+        response = tasks_v2.ListTasksResponse.pb()()
+        size = 0
+        for index, entry in enumerate(page):  # only the page's tasks are parsed
+            task = _view(entry.pb, request.response_view)
+            size += task.ByteSize() + _FIELD_FRAMING
+            if index and size > MAX_LIST_BYTES:
+                token = str(int(request.page_token or 0) + index)
+                break
+            response.tasks.append(task)
+        response.next_page_token = token
         return response
 
     async def delete_task(self, request: Any) -> Any:

@@ -9,6 +9,7 @@ from typing import Any
 
 import pytest
 from google.api_core import exceptions
+from google.cloud import tasks_v2
 
 from celery_gcp.emulator import Emulator, ManualClock
 
@@ -95,3 +96,33 @@ def test_a_task_is_deleted_31_days_after_its_creation_dispatched_or_not(
     clock.advance(2 * DAY)  # the retry's time passes: it is not dispatched
     manual_emu.wait_idle()
     assert [r.path for r in handler.received] == ["/late"]
+
+
+def test_list_tasks_full_pages_by_size_so_large_tasks_all_come_back(
+        manual_emu: Emulator, make_manual_queue: Make) -> None:
+    # "Fewer tasks than requested might be returned, even if more tasks exist" (ListTasks):
+    # twelve tasks of ~900 KB are 10.8 MB, past the 4 MiB a client receives by default.
+    queue = make_manual_queue("large").name
+    client = manual_emu.tasks_client()
+    client.pause_queue(name=queue)
+    bodies: dict[str, bytes] = {}
+    for i in range(12):
+        body = bytes([i]) * 900_000
+        made = client.create_task(parent=queue, task={
+            "http_request": {"url": "http://127.0.0.1:9/big", "body": body}})
+        bodies[made.name] = body
+    full = tasks_v2.Task.View.FULL
+    pages = list(client.list_tasks(request={"parent": queue, "response_view": full}).pages)
+    assert len(pages) > 1
+    assert all(tasks_v2.ListTasksResponse.pb(p).ByteSize() < 4 * 1024 * 1024 for p in pages)
+    assert {t.name: t.http_request.body for p in pages for t in p.tasks} == bodies
+    # page_size still bounds a page the size allows.
+    two = client.list_tasks(request={"parent": queue, "response_view": full, "page_size": 2})
+    assert len(next(iter(two.pages)).tasks) == 2
+
+    async def listed() -> dict[str, bytes]:
+        pager = await manual_emu.async_tasks_client().list_tasks(
+            request={"parent": queue, "response_view": full})
+        return {t.name: t.http_request.body async for t in pager}
+
+    assert asyncio.run(listed()) == bodies
