@@ -36,6 +36,7 @@ class Core:
     faults: Faults
     tombstone_seconds: float = 3600.0
     tombstones: dict[str, float] = field(default_factory=dict)
+    #: How long a deleted queue's name can't be used for a new queue.
     queue_reuse_seconds: float = QUEUE_REUSE_SECONDS
     #: How long after its creation a task is deleted, dispatched or not.
     task_retention_seconds: float = TASK_RETENTION_SECONDS
