@@ -16,7 +16,13 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .platform import CERTS_URL_VARIABLE, SCHEDULER_VARIABLE, TASKS_VARIABLE
+from .platform import (
+    CERTS_URL_VARIABLE,
+    QUEUE_REUSE_SECONDS,
+    SCHEDULER_VARIABLE,
+    TASK_RETENTION_SECONDS,
+    TASKS_VARIABLE,
+)
 from .utils.imports import import_object
 from .utils.urls import masked_url
 
@@ -196,8 +202,13 @@ def routes(ctx: click.Context) -> None:
               help="Keep queues, tasks, jobs and keys here across restarts.")
 @click.option("--tombstone-seconds", type=float, default=3600.0, show_default=True,
               help="How long an ended task's name stays reserved.")
+@click.option("--queue-reuse-seconds", type=float, default=QUEUE_REUSE_SECONDS,
+              show_default=True, help="How long a deleted queue's name stays reserved.")
+@click.option("--task-retention-seconds", type=float, default=TASK_RETENTION_SECONDS,
+              show_default=True, help="How long after its creation a task is deleted.")
 def emulator(host: str, port: int, http_port: int, data_dir: str | None,
-             tombstone_seconds: float) -> None:
+             tombstone_seconds: float, queue_reuse_seconds: float,
+             task_retention_seconds: float) -> None:
     """Run the local Cloud Tasks + Cloud Scheduler emulator until interrupted."""
     import asyncio
     import logging
@@ -209,7 +220,9 @@ def emulator(host: str, port: int, http_port: int, data_dir: str | None,
 
     async def serve() -> None:
         server = EmulatorServer(host, port, http_port=http_port, data_dir=data_dir,
-                                tombstone_seconds=tombstone_seconds)
+                                tombstone_seconds=tombstone_seconds,
+                                queue_reuse_seconds=queue_reuse_seconds,
+                                task_retention_seconds=task_retention_seconds)
         await server.start()
         click.echo(f"Cloud Tasks + Cloud Scheduler emulator on {host}:{server.port}\n"
                    f"  export {TASKS_VARIABLE}={host}:{server.port}\n"

@@ -25,10 +25,12 @@ __all__ = [
     "PLATFORM_PREFIXES",
     "QUEUE_ID",
     "QUEUE_PATH",
+    "QUEUE_REUSE_SECONDS",
     "RELAY_HEADER",
     "SCHEDULER_VARIABLE",
     "TASKS_VARIABLE",
     "TASK_ID",
+    "TASK_RETENTION_SECONDS",
 ]
 
 # -- Cloud Tasks ---------------------------------------------------------------------------------
@@ -50,6 +52,12 @@ HORIZON_SECONDS = MAX_SCHEDULE_AHEAD - 3600
 MAX_BATCH = 100
 #: The bytes sent in one batch: below gRPC's default 4 MB message limit.
 MAX_BATCH_BYTES = 3 * 1024 * 1024
+#: How long a deleted queue's name can't be used for a new queue: DeleteQueue's "tombstone
+#: window of up to 3 days" (older docs said 7), the whole of it.
+QUEUE_REUSE_SECONDS = 3 * 86400.0
+#: How long a task stays in its queue: "After a task is 31 days old, the task will be deleted
+#: regardless of whether it was dispatched or not" (CreateQueue).
+TASK_RETENTION_SECONDS = 31 * 86400.0
 #: A request's dispatch deadline, in seconds: the lowest and highest Cloud Tasks allows.
 DEADLINE_RANGE = (15.0, 1800.0)
 #: A task id (the last segment of a task name).

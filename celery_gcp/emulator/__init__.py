@@ -23,7 +23,13 @@ from collections.abc import Callable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any, TypeVar
 
-from ..platform import CERTS_URL_VARIABLE, SCHEDULER_VARIABLE, TASKS_VARIABLE
+from ..platform import (
+    CERTS_URL_VARIABLE,
+    QUEUE_REUSE_SECONDS,
+    SCHEDULER_VARIABLE,
+    TASK_RETENTION_SECONDS,
+    TASKS_VARIABLE,
+)
 from .clients import async_scheduler_client, async_tasks_client, scheduler_client, tasks_client
 from .clock import Clock, ManualClock
 from .faults import Faults
@@ -61,17 +67,25 @@ class Emulator:
     """An emulator running in a background thread; use it as a context manager.
 
     ``port=0`` picks a free port. ``clock=ManualClock(...)`` lets a test move time.
+    ``tombstone_seconds``: how long an ended task's name stays reserved;
+    ``queue_reuse_seconds``: how long a deleted queue's name does (default 3 days, as
+    DeleteQueue's docs say); ``task_retention_seconds``: how long after its creation a task
+    is deleted, dispatched or not (default 31 days); all on the emulator's clock.
     """
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, http_port: int = 0,
                  data_dir: str | Path | None = None, clock: Clock | None = None,
-                 tombstone_seconds: float = 3600.0, project: str = "emulator",
-                 location: str = "local") -> None:
+                 tombstone_seconds: float = 3600.0,
+                 queue_reuse_seconds: float = QUEUE_REUSE_SECONDS,
+                 task_retention_seconds: float = TASK_RETENTION_SECONDS,
+                 project: str = "emulator", location: str = "local") -> None:
         self.faults = Faults()
         self.clock = clock or Clock()
         self._options: dict[str, Any] = {
             "host": host, "port": port, "http_port": http_port, "data_dir": data_dir,
-            "clock": self.clock, "tombstone_seconds": tombstone_seconds, "faults": self.faults,
+            "clock": self.clock, "tombstone_seconds": tombstone_seconds,
+            "queue_reuse_seconds": queue_reuse_seconds,
+            "task_retention_seconds": task_retention_seconds, "faults": self.faults,
         }
         #: ``projects/{project}/locations/{location}``, a parent for queues and jobs.
         self.location = f"projects/{project}/locations/{location}"
@@ -127,8 +141,9 @@ class Emulator:
 
     def reset(self) -> None:
         """Make the running emulator as new, for tests that share one: faults disarmed, every
-        job and queue (with its tasks) deleted, task-name tombstones, the dispatch log and
-        finished operations forgotten. The clock is the caller's to reset."""
+        job and queue (with its tasks) deleted, task-name tombstones, deleted queues' names
+        (so a queue can be created again at once), the dispatch log and finished operations
+        forgotten. The clock is the caller's to reset."""
         self.faults.clear()
         tasks, scheduler = self._clients()
         for job in self._read(lambda server: list(server.scheduler.jobs), 10.0):

@@ -1,4 +1,5 @@
-"""What every part of a running emulator shares: clock, store, HTTP sender, tombstones, log."""
+"""What every part of a running emulator shares: clock, store, HTTP sender, tombstones (of task
+names and of deleted queues' names), log."""
 
 from __future__ import annotations
 
@@ -10,6 +11,7 @@ from typing import Any
 from google.protobuf.duration_pb2 import Duration
 from google.protobuf.timestamp_pb2 import Timestamp
 
+from ..platform import QUEUE_REUSE_SECONDS, TASK_RETENTION_SECONDS
 from .clock import Clock
 from .dispatch import HttpSender
 from .faults import Faults
@@ -34,6 +36,12 @@ class Core:
     faults: Faults
     tombstone_seconds: float = 3600.0
     tombstones: dict[str, float] = field(default_factory=dict)
+    #: How long a deleted queue's name can't be used for a new queue.
+    queue_reuse_seconds: float = QUEUE_REUSE_SECONDS
+    #: How long after its creation a task is deleted, dispatched or not.
+    task_retention_seconds: float = TASK_RETENTION_SECONDS
+    #: Deleted queues' names, each with the time its name can be used again.
+    deleted_queues: dict[str, float] = field(default_factory=dict)
     #: The latest dispatches, newest last, for the read-only status view.
     recent: collections.deque[dict[str, Any]] = field(
         default_factory=lambda: collections.deque(maxlen=500))
@@ -65,6 +73,28 @@ class Core:
         if len(self.tombstones) > _PRUNE_EVERY:
             for key in [k for k, u in self.tombstones.items() if u <= now]:
                 del self.tombstones[key]
+
+    def delete_queue(self, name: str) -> None:
+        """Forget a queue and its tasks, and reserve its name for the reuse window."""
+        now = self.clock.now()
+        until = now + self.queue_reuse_seconds
+        # Queues are deleted rarely: expired names are dropped here, not on a schedule.
+        for key in [k for k, u in self.deleted_queues.items() if u <= now]:
+            del self.deleted_queues[key]
+        if until > now:
+            self.deleted_queues[name] = until
+        self.store.delete_queue(name, until)
+
+    def queue_free_at(self, name: str) -> float | None:
+        """When the name of the deleted queue ``name`` can be used again, or ``None`` if it
+        can now."""
+        until = self.deleted_queues.get(name)
+        if until is None:
+            return None
+        if until > self.clock.now():
+            return until
+        del self.deleted_queues[name]
+        return None
 
     def log_dispatch(self, **fields: Any) -> None:
         """Log one dispatch and keep it for the status view."""

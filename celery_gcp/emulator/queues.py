@@ -2,8 +2,10 @@
 
 Each queue has its own dispatch loop, so a slow handler on one queue never holds up another.
 The loop takes due tasks in schedule order, honours the queue's rate limits (a token bucket of
-``max_dispatches_per_second`` with ``max_burst_size``) and ``max_concurrent_dispatches``, and
-retries failures by the queue's ``retry_config``.
+``max_dispatches_per_second`` with ``max_burst_size``) and ``max_concurrent_dispatches``,
+retries failures by the queue's ``retry_config``, and removes a task once it is older than the
+task retention ("After a task is 31 days old, the task will be deleted regardless of whether it
+was dispatched or not", CreateQueue).
 """
 
 from __future__ import annotations
@@ -102,12 +104,14 @@ class TaskEntry:
     parsed when it is dispatched or read.
     """
 
-    __slots__ = ("data", "due", "ended", "executions", "name", "running", "version")
+    __slots__ = ("data", "due", "ended", "executions", "expires", "name", "running", "version")
 
-    def __init__(self, name: str, due: float, data: bytes) -> None:
+    def __init__(self, name: str, due: float, data: bytes, expires: float = math.inf) -> None:
         self.name = name
         self.due = due
         self.data = data
+        #: When the task retention deletes it (its creation plus the retention).
+        self.expires = expires
         self.version = 0
         #: Attempts in flight (RunTask may start one while another is on its way).
         self.running = 0
@@ -182,7 +186,7 @@ class QueueRunner:
             return True
         entry = self._peek()
         return (entry is not None and self.pb.state != _PAUSED
-                and entry.due <= self.core.clock.now())
+                and min(entry.due, entry.expires) <= self.core.clock.now())
 
     def changed(self) -> None:
         """Wake the dispatch loop (new task, resumed queue, new limits)."""
@@ -209,9 +213,20 @@ class QueueRunner:
         entry.version += 1
         self._start(entry)
 
+    def expired(self, entry: TaskEntry, now: float) -> bool:
+        """Whether the task retention deleted ``entry`` by ``now``: if so it is ended here
+        (a paused queue's loop does not look at its tasks, so reads ask too)."""
+        if entry.expires > now:
+            return False
+        self.end(entry.name)
+        return True
+
     def _push(self, entry: TaskEntry, wake: bool = True) -> None:
         entry.version += 1
-        heapq.heappush(self._heap, (entry.due, next(_seq), entry.version, entry))
+        # Ordered by what comes first, the dispatch or the retention's deletion (a retry's
+        # backoff can end past it): the loop wakes for either.
+        key = entry.due if entry.due < entry.expires else entry.expires
+        heapq.heappush(self._heap, (key, next(_seq), entry.version, entry))
         if wake:  # a paused queue's loop has nothing to do until it is resumed
             self._changed.set()
 
@@ -236,8 +251,12 @@ class QueueRunner:
                 await self._changed.wait()
                 continue
             now = clock.now()
+            if entry.expires <= now:  # inline: the one cost the retention adds per dispatch
+                heapq.heappop(self._heap)
+                self.end(entry.name)
+                continue
             if entry.due > now:
-                await clock.sleep_until(entry.due, self._changed)
+                await clock.sleep_until(min(entry.due, entry.expires), self._changed)
                 continue
             if len(self._in_flight) >= self.pb.rate_limits.max_concurrent_dispatches:
                 await self._changed.wait()

@@ -11,6 +11,7 @@ from typing import Any
 
 import grpc
 
+from ..platform import QUEUE_REUSE_SECONDS, TASK_RETENTION_SECONDS
 from ..utils.serving import stoppable_server
 from .clock import Clock
 from .core import Core
@@ -36,7 +37,10 @@ class EmulatorServer:
 
     def __init__(self, host: str = "127.0.0.1", port: int = 0, *, http_port: int = 0,
                  data_dir: str | Path | None = None, clock: Clock | None = None,
-                 tombstone_seconds: float = 3600.0, faults: Faults | None = None) -> None:
+                 tombstone_seconds: float = 3600.0,
+                 queue_reuse_seconds: float = QUEUE_REUSE_SECONDS,
+                 task_retention_seconds: float = TASK_RETENTION_SECONDS,
+                 faults: Faults | None = None) -> None:
         self.host = host
         self.port = port
         self.http_port = http_port
@@ -48,7 +52,10 @@ class EmulatorServer:
         if snapshot.key_pem is None:
             self.store.put_key(self.issuer.private_key_pem())
         self.core = Core(self.clock, self.store, HttpSender(self.faults, self.issuer, self.clock),
-                         self.faults, tombstone_seconds, dict(snapshot.tombstones))
+                         self.faults, tombstone_seconds, dict(snapshot.tombstones),
+                         queue_reuse_seconds=queue_reuse_seconds,
+                         task_retention_seconds=task_retention_seconds,
+                         deleted_queues=dict(snapshot.deleted_queues))
         self.tasks = TasksService(self.core)
         self.tasks.restore(snapshot.queues, snapshot.tasks)
         self.scheduler = SchedulerService(self.core)
@@ -99,9 +106,12 @@ class EmulatorServer:
                 + self.scheduler.executions())
 
     def forget(self) -> None:
-        """Forget what finished work left behind: task-name tombstones, the dispatch log and
-        finished operations (with :meth:`Emulator.reset`; call on the emulator's loop)."""
+        """Forget what finished work left behind: task-name tombstones, deleted queues'
+        names, the dispatch log and finished operations (with :meth:`Emulator.reset`; call on
+        the emulator's loop)."""
         self.core.tombstones.clear()
+        self.core.deleted_queues.clear()
+        self.core.store.forget_tombstones()
         self.core.recent.clear()
         self.tasks.operations.forget()
         self.tasks.policies.clear()

@@ -1,10 +1,10 @@
 """Durability: with ``--data-dir`` every change is written to SQLite before it is answered.
 
-Queues, tasks, jobs, tombstones (recently ended task names) and the OIDC signing key survive a
-restart, even a ``kill -9``: SQLite in WAL mode commits each change before the RPC answers.
-Expired tombstones are deleted, not kept: at load (only live ones are read back) and whenever
-the emulator prunes (:meth:`Store.prune_tombstones`), so the data dir does not grow with every
-task ever run. Without a data dir, :class:`MemoryStore` keeps nothing.
+Queues, tasks, jobs, tombstones (recently ended task names, recently deleted queue names) and
+the OIDC signing key survive a restart, even a ``kill -9``: SQLite in WAL mode commits each
+change before the RPC answers. Expired tombstones are deleted, not kept: at load (only live ones
+are read back) and whenever the emulator prunes (:meth:`Store.prune_tombstones`), so the data
+dir does not grow with every task ever run. Without a data dir, :class:`MemoryStore` keeps nothing.
 """
 
 from __future__ import annotations
@@ -26,6 +26,7 @@ class Snapshot:
     tasks: list[bytes] = field(default_factory=list)
     jobs: list[bytes] = field(default_factory=list)
     tombstones: list[tuple[str, float]] = field(default_factory=list)
+    deleted_queues: list[tuple[str, float]] = field(default_factory=list)
     key_pem: bytes | None = None
 
 
@@ -33,14 +34,15 @@ class Store:
     """Where the emulator's state goes; this base keeps nothing."""
 
     def load(self, now: float) -> Snapshot:
-        """The state saved by an earlier run (tombstones still live at ``now``)."""
+        """The state saved by an earlier run (tombstones and deleted queue names still live
+        at ``now``)."""
         return Snapshot()
 
     def put_queue(self, name: str, data: bytes) -> None:
         """Save a queue."""
 
-    def delete_queue(self, name: str) -> None:
-        """Forget a queue and its tasks."""
+    def delete_queue(self, name: str, reserved_until: float) -> None:
+        """Forget a queue and its tasks, keeping its name reserved until ``reserved_until``."""
 
     def put_task(self, name: str, queue: str, data: bytes) -> None:
         """Save a task."""
@@ -49,7 +51,10 @@ class Store:
         """Forget a task, keeping its name reserved until ``tombstone_until``."""
 
     def prune_tombstones(self, now: float) -> None:
-        """Delete the tombstones expired at ``now``."""
+        """Delete the tombstones and deleted queue names expired at ``now``."""
+
+    def forget_tombstones(self) -> None:
+        """Delete every tombstone and deleted queue name (:meth:`Emulator.reset`)."""
 
     def put_job(self, name: str, data: bytes) -> None:
         """Save a job."""
@@ -72,6 +77,7 @@ create table if not exists tasks (name text primary key, queue text not null, da
 create index if not exists tasks_queue on tasks (queue);
 create table if not exists jobs (name text primary key, data blob not null);
 create table if not exists tombstones (name text primary key, until real not null);
+create table if not exists deleted_queues (name text primary key, until real not null);
 create table if not exists keys (id integer primary key check (id = 1), pem blob not null);
 """
 
@@ -101,6 +107,8 @@ class SqliteStore(Store):
             jobs=[row[0] for row in db.execute("select data from jobs")],
             tombstones=[(n, u) for n, u in db.execute(
                 "select name, until from tombstones where until > ?", (now,))],
+            deleted_queues=[(n, u) for n, u in db.execute(
+                "select name, until from deleted_queues where until > ?", (now,))],
             key_pem=key[0] if key else None,
         )
 
@@ -108,11 +116,13 @@ class SqliteStore(Store):
         """Save a queue."""
         self._db.execute("insert or replace into queues values (?, ?)", (name, data))
 
-    def delete_queue(self, name: str) -> None:
-        """Forget a queue and its tasks, in one transaction."""
+    def delete_queue(self, name: str, reserved_until: float) -> None:
+        """Forget a queue and its tasks and reserve its name, in one transaction."""
         with self._transaction():
             self._db.execute("delete from queues where name = ?", (name,))
             self._db.execute("delete from tasks where queue = ?", (name,))
+            self._db.execute("insert or replace into deleted_queues values (?, ?)",
+                             (name, reserved_until))
 
     def put_task(self, name: str, queue: str, data: bytes) -> None:
         """Save a task."""
@@ -126,8 +136,16 @@ class SqliteStore(Store):
                              (name, tombstone_until))
 
     def prune_tombstones(self, now: float) -> None:
-        """Delete the tombstones expired at ``now``."""
-        self._db.execute("delete from tombstones where until <= ?", (now,))
+        """Delete the tombstones and deleted queue names expired at ``now``."""
+        with self._transaction():
+            self._db.execute("delete from tombstones where until <= ?", (now,))
+            self._db.execute("delete from deleted_queues where until <= ?", (now,))
+
+    def forget_tombstones(self) -> None:
+        """Delete every tombstone and deleted queue name."""
+        with self._transaction():
+            self._db.execute("delete from tombstones")
+            self._db.execute("delete from deleted_queues")
 
     def put_job(self, name: str, data: bytes) -> None:
         """Save a job."""

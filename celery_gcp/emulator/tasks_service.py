@@ -5,8 +5,10 @@ limits. Batch creates answer a long-running operation, already done, which the
 
 from __future__ import annotations
 
+import math
 import re
 import secrets
+from datetime import UTC, datetime
 from typing import Any
 
 import grpc
@@ -30,7 +32,7 @@ from .operations import Operations
 from .queues import BODY_METHODS, QueueRunner, TaskEntry, apply_queue_defaults
 from .rpc import Handler, RpcError, service_handler
 
-__all__ = ["TasksService"]
+__all__ = ["MAX_LIST_BYTES", "TasksService"]
 
 QueuePb: Any = tasks_v2.Queue.pb()
 TaskPb: Any = tasks_v2.Task.pb()
@@ -42,6 +44,13 @@ _MAX_RATE = 500.0
 _MAX_CONCURRENT = 5000
 _MIN_DEADLINE, _MAX_DEADLINE = DEADLINE_RANGE
 _PAGE = 1000
+#: The most bytes of tasks a ListTasks page holds (a page's first task is taken whatever its
+#: size, at most 1 MiB). A client on a plain channel (``grpc.insecure_channel``, as emulator
+#: clients are made) refuses an answer over gRPC's default 4 MiB, and a page of 1000 FULL
+#: tasks could be 1 GB; 3 MiB stays under 4 MiB with room for the token.
+MAX_LIST_BYTES = 3 * 1024 * 1024
+# A repeated message field's tag and length, at most.
+_FIELD_FRAMING = 6
 MAX_BATCH_DELETE = 1000
 _POST = tasks_v2.HttpMethod.POST
 # Fault injection name for single entries of a batch (reported in failed_requests).
@@ -96,8 +105,9 @@ class TasksService:
         for data in tasks:
             pb = TaskPb.FromString(data)
             runner = self.queues.get(names.parent_of(pb.name))
-            if runner is not None:
-                runner.add(TaskEntry(pb.name, from_timestamp(pb.schedule_time), data))
+            if runner is not None:  # one past its retention is ended by the dispatch loop
+                runner.add(TaskEntry(pb.name, from_timestamp(pb.schedule_time), data,
+                                     self._expires(pb)))
 
     def start(self) -> None:
         """Start every queue's dispatch loop."""
@@ -120,6 +130,7 @@ class TasksService:
             raise RpcError(_INVALID, f"queue {queue.name!r} is not under {request.parent!r}")
         if queue.name in self.queues:
             raise RpcError(grpc.StatusCode.ALREADY_EXISTS, f"queue {queue.name} already exists")
+        self._check_reusable(queue.name)
         return self._put_queue(queue)
 
     async def get_queue(self, request: Any) -> Any:
@@ -139,6 +150,7 @@ class TasksService:
         names.queue_name(update.name)
         runner = self.queues.get(update.name)
         if runner is None:  # the service creates a queue that UpdateQueue names
+            self._check_reusable(update.name)
             queue = QueuePb()
             queue.CopyFrom(update)
             return self._put_queue(queue)
@@ -165,8 +177,9 @@ class TasksService:
         del self.queues[runner.name]
         for entry in runner.tasks.values():
             entry.ended = True
+        # Reserved before the await, so a CreateQueue that lands meanwhile is refused too.
+        self.core.delete_queue(runner.name)
         await runner.stop()
-        self.core.store.delete_queue(runner.name)
         return empty_pb2.Empty()
 
     async def purge_queue(self, request: Any) -> Any:
@@ -204,6 +217,20 @@ class TasksService:
             runner.changed()
         self.core.store.put_queue(queue.name, queue.SerializeToString())
         return queue
+
+    def _check_reusable(self, name: str) -> None:
+        """Refuse to create a queue under the name of one deleted within the reuse window.
+
+        DeleteQueue's docs warn of the window but name no error (a create in it "may appear
+        to recreate the queue"); the emulator answers FAILED_PRECONDITION, so the caller
+        learns it at once rather than from a later NOT_FOUND.
+        """
+        free = self.core.queue_free_at(name)
+        if free is not None:
+            when = datetime.fromtimestamp(free, UTC).isoformat(timespec="seconds")
+            raise RpcError(grpc.StatusCode.FAILED_PRECONDITION,
+                           f"queue {name} was deleted recently: a queue of that name can be "
+                           f"created again from {when} (the emulator's clock)")
 
     def _queue(self, name: str) -> QueueRunner:
         names.queue_name(name)
@@ -279,23 +306,42 @@ class TasksService:
         task.view = _BASIC
         data = task.SerializeToString()
         self.core.store.put_task(task.name, runner.name, data)
-        runner.add(TaskEntry(task.name, from_timestamp(task.schedule_time), data))
+        runner.add(TaskEntry(task.name, from_timestamp(task.schedule_time), data,
+                             self._expires(task)))
         if request.response_view == _FULL:
             task.view = _FULL
         else:  # the stored bytes are taken: trim the answer in place, no copy
             task.http_request.ClearField("body")
         return task
 
+    def _expires(self, task: Any) -> float:
+        """When the task retention deletes ``task``: "31 days old", from its creation."""
+        if not task.HasField("create_time"):
+            return math.inf
+        return from_timestamp(task.create_time) + self.core.task_retention_seconds
+
     async def get_task(self, request: Any) -> Any:
         return _view(self._task(request.name).pb, request.response_view)
 
     async def list_tasks(self, request: Any) -> Any:
+        """A page of tasks by name, of up to ``page_size`` tasks and about
+        :data:`MAX_LIST_BYTES` ("Fewer tasks than requested might be returned, even if more
+        tasks exist"): at least one task, however large."""
         runner = self._queue(request.parent)
-        found = sorted((e.pb for e in runner.tasks.values()), key=lambda t: t.name)
+        now = self.core.clock.now()
+        found = sorted((e for e in list(runner.tasks.values()) if not runner.expired(e, now)),
+                       key=lambda e: e.name)
         page, token = _page(found, request.page_size, request.page_token)
-        response = tasks_v2.ListTasksResponse.pb()(next_page_token=token)
-        for task in page:
-            response.tasks.append(_view(task, request.response_view))
+        response = tasks_v2.ListTasksResponse.pb()()
+        size = 0
+        for index, entry in enumerate(page):  # only the page's tasks are parsed
+            task = _view(entry.pb, request.response_view)
+            size += task.ByteSize() + _FIELD_FRAMING
+            if index and size > MAX_LIST_BYTES:
+                token = str(int(request.page_token or 0) + index)
+                break
+            response.tasks.append(task)
+        response.next_page_token = token
         return response
 
     async def delete_task(self, request: Any) -> Any:
@@ -365,7 +411,7 @@ class TasksService:
         names.task_name(name, names.queue_name(queue))
         runner = self.queues.get(queue)
         entry = runner.tasks.get(name) if runner is not None else None
-        if entry is None:
+        if entry is None or runner is None or runner.expired(entry, self.core.clock.now()):
             raise RpcError(grpc.StatusCode.NOT_FOUND, f"task {name} does not exist")
         return entry
 

@@ -35,3 +35,18 @@ async def test_a_wake_event_ends_the_sleep_and_abandoned_waiters_are_dropped() -
         sleep = asyncio.create_task(clock.sleep_until(3600.0, wake))
         await asyncio.wait_for(sleep, timeout=5)
     assert len(clock._waiters) < 250
+
+
+def test_a_clock_outlives_the_loop_of_its_waiters() -> None:
+    # A test restarts an emulator on the same clock: the first one's waiters were cancelled
+    # with its loop, which is closed by the time the clock moves.
+    clock = ManualClock(start=0.0)
+
+    async def abandon() -> None:
+        sleep = asyncio.create_task(clock.sleep_until(60.0, asyncio.Event()))
+        await asyncio.sleep(0)
+        sleep.cancel()
+
+    asyncio.run(abandon())
+    clock.advance(60)
+    assert clock.now() == 60.0

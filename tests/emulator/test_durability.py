@@ -158,3 +158,48 @@ def test_32_expired_tombstones_are_deleted_and_only_live_ones_loaded(
         with pytest.raises(exceptions.AlreadyExists):
             client.create_task(parent=queue.name, task={
                 "name": late[0], "http_request": {"url": handler.url}})
+
+
+def _deleted_queues(data_dir: Path) -> list[str]:
+    with closing(sqlite3.connect(data_dir / "emulator.sqlite3")) as db:
+        return sorted(row[0] for row in db.execute("select name from deleted_queues"))
+
+
+def test_deleted_queue_names_survive_a_restart_until_their_window_ends(tmp_path: Path) -> None:
+    clock = ManualClock(start=1774569600.0)
+    with Emulator(data_dir=tmp_path, clock=clock, queue_reuse_seconds=60) as first:
+        client = first.tasks_client()
+        old, new = (f"{first.location}/queues/{q}" for q in ("old", "new"))
+        for name in (old, new):
+            client.create_queue(parent=first.location, queue={"name": name})
+        client.delete_queue(name=old)
+        clock.advance(30)
+        client.delete_queue(name=new)
+    clock.advance(31)  # "old" expired before the restart, "new" is live
+    with Emulator(data_dir=tmp_path, clock=clock, queue_reuse_seconds=60) as second:
+        assert _deleted_queues(tmp_path) == [new]  # deleted at load, not read back
+        client = second.tasks_client()
+        client.create_queue(parent=second.location, queue={"name": old})
+        with pytest.raises(exceptions.FailedPrecondition):
+            client.create_queue(parent=second.location, queue={"name": new})
+        second.reset()  # forgets the names, in the data dir too
+        assert _deleted_queues(tmp_path) == []
+        client.create_queue(parent=second.location, queue={"name": new})
+
+
+def test_a_restored_task_past_its_retention_is_deleted(tmp_path: Path, handler: Handler) -> None:
+    clock = ManualClock(start=1774569600.0)
+    with Emulator(data_dir=tmp_path, clock=clock, task_retention_seconds=60) as first:
+        client = first.tasks_client()
+        queue = client.create_queue(parent=first.location,
+                                    queue={"name": f"{first.location}/queues/aged"}).name
+        later = {"seconds": int(clock.now()) + 3600}  # due after its retention
+        made = client.create_task(parent=queue, task={
+            "http_request": {"url": f"{handler.url}/aged"}, "schedule_time": later}).name
+    clock.advance(60)
+    with Emulator(data_dir=tmp_path, clock=clock, task_retention_seconds=60) as second:
+        second.wait_idle()
+        assert second.pending() == 0  # the dispatch loop ended it at start
+        with pytest.raises(exceptions.NotFound):
+            second.tasks_client().get_task(name=made)
+    assert handler.received == []
