@@ -206,8 +206,11 @@ def test_retries_follow_the_queue_retry_config(manual_emu: Emulator, clock: Manu
     handler.wait_for(1)
     expected_delays = [10, 20, 25]  # doubling once, then linear (+20), capped at max_backoff
     for attempt, delay in enumerate(expected_delays, start=2):
-        task = _wait_task(client, name, lambda t, n=attempt: t.dispatch_count == n - 1)
+        _wait_task(client, name, lambda t, n=attempt: t.dispatch_count == n - 1)
         manual_emu.wait_idle()
+        # Read once the answer is recorded: the count goes up when the attempt starts, the
+        # schedule time once its 503 is in.
+        task = client.get_task(name=name)
         assert task.schedule_time.timestamp() == pytest.approx(clock.now() + delay, abs=1e-3)
         clock.advance(delay)
         retry = handler.wait_for(attempt)[-1].headers
