@@ -33,6 +33,10 @@ def paired(ours: Sequence[float], baseline: Sequence[float]) -> tuple[float, str
     the machine slowing down or speeding up across the run, which a ratio of medians is not.
     """
     ratios = [a / b for a, b in zip(ours, baseline, strict=True)]
+    if len(ratios) > 15:  # too many to read: their spread
+        q1, q2, q3 = statistics.quantiles(ratios, n=4)
+        return statistics.median(ratios), (f"{len(ratios)} rounds, quartiles {q1:.3f}, "
+                                           f"{q2:.3f}, {q3:.3f}")
     return statistics.median(ratios), ", ".join(f"{r:.3f}" for r in ratios)
 
 
