@@ -106,6 +106,25 @@ class MemoryStore(ResultStore):
             return len(gone)
 
 
+    # Nothing here waits on I/O (the lock guards a dict for a moment), so the async twins
+    # run on the loop instead of a worker thread each.
+
+    async def aset_meta(self, task_id: str, meta: Mapping[str, Any],
+                        expires: float | None) -> None:
+        self.set_meta(task_id, meta, expires)
+
+    async def aget_meta(self, task_id: str) -> Meta | None:
+        return self.get_meta(task_id)
+
+    async def aget_metas(self, task_ids: Sequence[str]) -> list[Meta | None]:
+        return self.get_metas(task_ids)
+
+    async def achord_part_done(self, chord_id: str, index: int, expires: float | None) -> int:
+        return self.chord_part_done(chord_id, index, expires)
+
+    async def aclaim(self, key: str, expires: float | None) -> bool:
+        return self.claim(key, expires)
+
 def _newest(metas: list[Meta], limit: int) -> list[Meta]:
     done = [m for m in metas if m.get("date_done")]
     return sorted(done, key=lambda m: str(m["date_done"]), reverse=True)[:limit]
