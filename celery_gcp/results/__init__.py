@@ -38,12 +38,10 @@ _PASS_CONF: set[str] = set()
 def _redis_store(url: str, **options: Any) -> ResultStore:
     """``redis://`` / ``rediss://``: redis-py is imported here, when such a store is made."""
     try:
-        # only to tell a missing driver from other import errors
-        import hiredis  # noqa: F401
-        import redis  # noqa: F401
+        import redis  # noqa: F401 - only to tell a missing driver from other import errors
     except ImportError as exc:
         raise ImproperlyConfigured(
-            f"result_backend {url.split('://', 1)[0]}:// needs redis-py with hiredis: "
+            f"result_backend {url.split('://', 1)[0]}:// needs redis-py: "
             f"pip install 'celery-gcp[redis]'") from exc
     from .redis_store import RedisStore
 

@@ -245,6 +245,22 @@ def test_a_store_that_never_answers_fails_a_batch_within_its_socket_timeout() ->
     assert connections == 2  # the hung connection was dropped, the next batch opened another
 
 
+def test_without_hiredis_batches_are_packed_by_redis_py(
+        store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> None:
+    """redis-py installed without its hiredis extra (``pip install redis``): the same
+    commands go out, packed by redis-py."""
+    from celery_gcp.results import redis_store
+
+    monkeypatch.setattr(redis_store, "_hiredis_pack", None)
+
+    async def main() -> list[object]:
+        await asyncio.gather(*(store.aset_meta(f"p{i}", _meta(f"p{i}", result=i), 60)
+                               for i in range(4)))
+        return list(await asyncio.gather(*(store.aget_meta(f"p{i}") for i in range(5))))
+
+    assert asyncio.run(main()) == [_meta(f"p{i}", result=i) for i in range(4)] + [None]
+
+
 def test_close_then_use_again(store: RedisStore) -> None:
     store.set_meta("t", _meta("t"), None)
     store.close()
@@ -264,9 +280,8 @@ def test_masked_url() -> None:
     assert masked_url("redis://h:1/0") == "redis://h:1/0"
 
 
-@pytest.mark.parametrize("module", ["redis", "hiredis"])
-def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch, module: str) -> None:
-    monkeypatch.setitem(sys.modules, module, None)  # as if it were not installed
+def test_a_missing_driver_names_the_extra(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setitem(sys.modules, "redis", None)  # as if redis-py were not installed
     with pytest.raises(ImproperlyConfigured, match=r"pip install 'celery-gcp\[redis\]'"):
         store_for_url("rediss://host:6378/0")
 
