@@ -120,12 +120,6 @@ class TaskEntry:
         #: kept in memory only, as the Task resource has no field for it.
         self.executions = 0
 
-    @classmethod
-    def from_bytes(cls, data: bytes) -> TaskEntry:
-        """An entry for a serialized task."""
-        pb = TaskPb.FromString(data)
-        return cls(pb.name, from_timestamp(pb.schedule_time), data)
-
     @property
     def pb(self) -> Any:
         """The task, parsed (a fresh copy: write changes back with :meth:`save`)."""

@@ -18,18 +18,14 @@ from google.protobuf import empty_pb2, field_mask_pb2
 from google.rpc import status_pb2
 
 from ..platform import (
-    DEADLINE_RANGE,
     MAX_BATCH,
-    MAX_HEADER_BYTES,
     MAX_PAGE_SIZE,
-    MAX_SCHEDULE_AHEAD,
-    MAX_TASK_BYTES,
-    MAX_URL_LENGTH,
 )
 from . import names
-from .core import Core, from_duration, from_timestamp, set_timestamp
+from .checks import check_limits, check_task
+from .core import Core, from_timestamp, set_timestamp
 from .operations import Operations
-from .queues import BODY_METHODS, QueueRunner, TaskEntry, apply_queue_defaults
+from .queues import QueueRunner, TaskEntry, apply_queue_defaults
 from .rpc import Handler, RpcError, service_handler
 
 __all__ = ["MAX_LIST_BYTES", "TasksService"]
@@ -40,9 +36,6 @@ _BASIC = tasks_v2.Task.View.BASIC
 _FULL = tasks_v2.Task.View.FULL
 _PAUSED = tasks_v2.Queue.State.PAUSED
 _RUNNING = tasks_v2.Queue.State.RUNNING
-_MAX_RATE = 500.0
-_MAX_CONCURRENT = 5000
-_MIN_DEADLINE, _MAX_DEADLINE = DEADLINE_RANGE
 _PAGE = 1000
 #: The most bytes of tasks a ListTasks page holds (a page's first task is taken whatever its
 #: size, at most 1 MiB). A client on a plain channel (``grpc.insecure_channel``, as emulator
@@ -206,7 +199,7 @@ class TasksService:
         return runner.pb
 
     def _put_queue(self, queue: Any, runner: QueueRunner | None = None) -> Any:
-        _check_limits(queue)
+        check_limits(queue)
         apply_queue_defaults(queue)
         if runner is None:
             runner = QueueRunner(queue, self.core)
@@ -293,7 +286,7 @@ class TasksService:
                                f"task {task.name} already exists or ended recently")
         else:
             task.name = f"{runner.name}/tasks/{secrets.randbits(63)}"
-        _check_task(task, now)
+        check_task(task, now)
         if not task.HasField("schedule_time") or from_timestamp(task.schedule_time) < now:
             set_timestamp(task.schedule_time, now)  # a past schedule_time is now
         task.schedule_time.nanos -= task.schedule_time.nanos % 1000  # to the microsecond
@@ -433,78 +426,6 @@ def _state_filter(text: str) -> int | None:
         raise RpcError(_INVALID, f"filter {text!r}: the emulator filters queues by state "
                                  f"only, as in 'state: PAUSED' ({', '.join(states)})")
     return int(states[found[1]])
-
-
-def _check_limits(queue: Any) -> None:
-    rate = queue.rate_limits
-    if not 0 <= rate.max_dispatches_per_second <= _MAX_RATE:
-        raise RpcError(_INVALID, f"max_dispatches_per_second {rate.max_dispatches_per_second} "
-                                 f"is outside 0..{_MAX_RATE:g}")
-    if not 0 <= rate.max_concurrent_dispatches <= _MAX_CONCURRENT:
-        raise RpcError(_INVALID, f"max_concurrent_dispatches {rate.max_concurrent_dispatches} "
-                                 f"is outside 0..{_MAX_CONCURRENT}")
-    retry = queue.retry_config
-    for field in ("min_backoff", "max_backoff", "max_retry_duration"):
-        if retry.HasField(field) and from_duration(getattr(retry, field)) < 0:
-            raise RpcError(_INVALID, f"retry_config.{field} must not be negative")
-    if retry.max_attempts < -1:
-        raise RpcError(_INVALID, f"max_attempts {retry.max_attempts} must be -1 or more")
-    if retry.max_doublings < 0:
-        raise RpcError(_INVALID, f"max_doublings {retry.max_doublings} must be 0 or more")
-    if (retry.HasField("min_backoff") and retry.HasField("max_backoff")
-            and from_duration(retry.min_backoff) > from_duration(retry.max_backoff)):
-        raise RpcError(_INVALID, "min_backoff must not exceed max_backoff")
-
-
-def _check_task(task: Any, now: float) -> None:
-    if not task.HasField("http_request"):
-        raise RpcError(_INVALID, "the emulator dispatches HTTP targets only: set http_request")
-    url = task.http_request.url
-    if not url.startswith(("http://", "https://")):
-        raise RpcError(_INVALID, f"http_request.url {url!r} must be an http(s) URL")
-    if len(url) > MAX_URL_LENGTH:
-        raise RpcError(_INVALID, f"http_request.url is {len(url)} characters; at most "
-                                 f"{MAX_URL_LENGTH}")
-    if any(c in url for c in "\r\n\0 "):
-        raise RpcError(_INVALID, f"http_request.url {url!r} holds a space or control character")
-    _check_headers(task.http_request.headers)
-    if task.http_request.body and task.http_request.http_method not in BODY_METHODS:
-        raise RpcError(_INVALID, "http_request.body is allowed only with POST, PUT or PATCH")
-    if task.HasField("schedule_time"):
-        if not _MIN_SECONDS <= task.schedule_time.seconds <= _MAX_SECONDS:
-            raise RpcError(_INVALID, "schedule_time must be between years 1 and 9999")
-        ahead = from_timestamp(task.schedule_time) - now
-        if ahead > MAX_SCHEDULE_AHEAD:
-            raise RpcError(_INVALID, f"schedule_time is {ahead / 86400:.1f} days ahead; Cloud "
-                                     "Tasks accepts at most 30 days")
-    if task.HasField("dispatch_deadline"):
-        deadline = from_duration(task.dispatch_deadline)
-        if not _MIN_DEADLINE <= deadline <= _MAX_DEADLINE:
-            raise RpcError(_INVALID, f"dispatch_deadline {deadline:g}s is outside 15s..30min")
-    size = task.ByteSize()
-    if size > MAX_TASK_BYTES:
-        raise RpcError(_INVALID, f"task size {size} bytes exceeds the 1 MB limit")
-
-
-def _check_headers(headers: Any) -> None:
-    """Header names must be HTTP tokens, values free of CR, LF and NUL, and the whole under
-    the documented 80 KB: a task the handler could never be sent is refused at create."""
-    total = 0
-    for name, value in headers.items():
-        if not _TOKEN.fullmatch(name):
-            raise RpcError(_INVALID, f"http_request.headers: {name!r} is not an HTTP header name")
-        if any(c in value for c in "\r\n\0"):
-            raise RpcError(_INVALID, f"http_request.headers[{name!r}] holds a CR, LF or NUL")
-        total += len(name) + len(value) + 4
-    if total >= MAX_HEADER_BYTES:
-        raise RpcError(_INVALID, f"http_request.headers are {total} bytes; they must be under "
-                                 f"{MAX_HEADER_BYTES}")
-
-
-# RFC 9110 token characters, for header names.
-_TOKEN = re.compile(r"[!#$%&'*+\-.^_`|~0-9A-Za-z]+")
-# Timestamp's range: 0001-01-01 to 9999-12-31.
-_MIN_SECONDS, _MAX_SECONDS = -62135596800, 253402300799
 
 
 def _view(task: Any, view: int) -> Any:
