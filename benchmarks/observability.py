@@ -51,7 +51,7 @@ class Mode:
     """How much work each benchmark does."""
 
     rounds: int
-    send_rounds: int  # 1's sends are short: many rounds, so a burst of noise spoils few
+    short_rounds: int  # 1's and 2's rounds are short: many, so a burst of noise spoils few
     delay_calls: int
     requests: int
     renders: int
@@ -59,11 +59,11 @@ class Mode:
     grpc_calls: int  # sends per round in 1c
 
 
-FULL = Mode(rounds=11, send_rounds=61, delay_calls=300, requests=400, renders=15,
+FULL = Mode(rounds=11, short_rounds=61, delay_calls=300, requests=100, renders=15,
             many=10_000, grpc_calls=100)
-QUICK = Mode(rounds=3, send_rounds=9, delay_calls=300, requests=100, renders=5, many=10_000,
+QUICK = Mode(rounds=3, short_rounds=9, delay_calls=300, requests=100, renders=5, many=10_000,
              grpc_calls=50)
-SMOKE = Mode(rounds=1, send_rounds=1, delay_calls=10, requests=5, renders=1, many=150,
+SMOKE = Mode(rounds=1, short_rounds=1, delay_calls=10, requests=5, renders=1, many=150,
              grpc_calls=5)
 
 
@@ -150,7 +150,7 @@ def bench_delay(mode: Mode) -> list[Row]:
     sides = [off, headers, opentelemetry]
     for side in sides:
         side()
-    untraced, traced, spans = interleave(sides, mode.send_rounds)
+    untraced, traced, spans = interleave(sides, mode.short_rounds)
     return [row("1a. .delay(), traced request", "µs", traced, untraced, "untraced", 1.05, True),
             row("1b. .delay(), OpenTelemetry", "µs", spans, untraced, "untraced", 1.25, True)]
 
@@ -204,7 +204,7 @@ def bench_delay_cloud_tasks(mode: Mode) -> list[Row]:
         sides = [off, headers, opentelemetry]
         for side in sides:
             side()
-        untraced, traced, spans = interleave(sides, mode.send_rounds)
+        untraced, traced, spans = interleave(sides, mode.short_rounds)
     return [row("1c. .delay() via gRPC, traced", "µs", traced, untraced, "untraced", 1.05,
                 True),
             row("1d. .delay() via gRPC, OTel", "µs", spans, untraced, "untraced", 1.25,
@@ -271,7 +271,7 @@ def bench_worker(mode: Mode) -> list[Row]:
         runner.run(client.post(otel_path, content=otel_body, headers=otel_headers))
         if not any(s.name.startswith("run/") for s in exporter.get_finished_spans()):
             raise RuntimeError("the instrumented worker made no consumer span")
-        untraced, traced, spans = interleave(sides, mode.rounds)
+        untraced, traced, spans = interleave(sides, mode.short_rounds)
         results += [row("2a. worker, trace continued", "req/s", traced, untraced, "untraced",
                         0.95, False),
                     row("2b. worker, OpenTelemetry", "req/s", spans, untraced, "untraced",
