@@ -105,7 +105,6 @@ class MemoryStore(ResultStore):
                 del self._records[key]
             return len(gone)
 
-
     # Nothing here waits on I/O (the lock guards a dict for a moment), so the async twins
     # run on the loop instead of a worker thread each.
 
@@ -124,6 +123,7 @@ class MemoryStore(ResultStore):
 
     async def aclaim(self, key: str, expires: float | None) -> bool:
         return self.claim(key, expires)
+
 
 def _newest(metas: list[Meta], limit: int) -> list[Meta]:
     done = [m for m in metas if m.get("date_done")]
