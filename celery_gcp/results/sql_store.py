@@ -388,9 +388,32 @@ class SqlStore(ResultStore):
         self._engine.dispose()
 
 
-def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
-    """Every SQLite connection of the store in WAL mode (readers never wait for a writer)."""
-    cursor = dbapi_connection.cursor()
-    cursor.execute("PRAGMA journal_mode=WAL")
-    cursor.close()
+#: How long a connection asks again to put a new SQLite database in WAL mode while others
+#: hold it (the busy timeout's length).
+_WAL_WAIT = 30.0
 
+
+def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
+    """Every SQLite connection of the store in WAL mode (readers never wait for a writer).
+
+    Switching a database to WAL needs it to itself, and SQLite answers "database is locked"
+    at once, without its busy wait, to a connection that asks while another one holds it
+    (several workers meeting a new database together): it is asked again, briefly, until
+    the switch is made or found made.
+    """
+    import sqlite3
+
+    deadline = time.monotonic() + _WAL_WAIT
+    cursor = dbapi_connection.cursor()
+    try:
+        while True:
+            try:
+                if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
+                    cursor.execute("PRAGMA journal_mode=WAL")
+                return
+            except sqlite3.OperationalError as exc:
+                if "locked" not in str(exc) or time.monotonic() > deadline:
+                    raise
+                time.sleep(0.01)
+    finally:
+        cursor.close()

@@ -6,6 +6,7 @@ errors for a missing driver or an unreachable database."""
 from __future__ import annotations
 
 import multiprocessing
+import sqlite3
 import subprocess
 import sys
 import textwrap
@@ -205,6 +206,33 @@ def test_chord_counting_from_several_processes(db_url: str) -> None:
     after = SqlStore(db_url)
     assert after.chord_part_done("procs", 39, None) == 40
     after.close()
+
+
+def test_a_new_database_held_by_another_connection_is_switched_to_wal_once_free(
+        tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
+    # Several workers meeting a new SQLite database at once: the one that asks for WAL while
+    # another holds the database is told "locked" at once (SQLite's busy wait does not cover
+    # it). It must ask again, not fail. Failure injection: the other holder lets go when the
+    # store first pauses to ask again.
+    from celery_gcp.results import sql_store
+
+    path = tmp_path / "new.db"
+    holder = sqlite3.connect(path, timeout=0, isolation_level=None)
+    holder.execute("BEGIN EXCLUSIVE")
+    pauses: list[float] = []
+
+    def pause(seconds: float) -> None:
+        if not pauses:
+            holder.execute("COMMIT")
+        pauses.append(seconds)
+
+    monkeypatch.setattr(sql_store.time, "sleep", pause)
+    connection = sqlite3.connect(path, timeout=0)
+    sql_store._sqlite_wal(connection, None)
+    assert pauses  # it was refused first
+    assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
+    connection.close()
+    holder.close()
 
 
 def test_workers_starting_together_each_create_or_find_every_table(db_url: str) -> None:
