@@ -49,13 +49,7 @@ class Core:
 
     def tombstoned(self, name: str) -> bool:
         """Whether ``name`` belongs to a task that ended within the tombstone window."""
-        until = self.tombstones.get(name)
-        if until is None:
-            return False
-        if until > self.clock.now():
-            return True
-        del self.tombstones[name]
-        return False
+        return _reserved(self.tombstones, name, self.clock.now()) is not None
 
     def bury(self, name: str) -> None:
         """Reserve a task name for the tombstone window (stored with the task's end)."""
@@ -71,16 +65,14 @@ class Core:
         now = self.clock.now()
         self.store.prune_tombstones(now)
         if len(self.tombstones) > _PRUNE_EVERY:
-            for key in [k for k, u in self.tombstones.items() if u <= now]:
-                del self.tombstones[key]
+            _drop_expired(self.tombstones, now)
 
     def delete_queue(self, name: str) -> None:
         """Forget a queue and its tasks, and reserve its name for the reuse window."""
         now = self.clock.now()
         until = now + self.queue_reuse_seconds
         # Queues are deleted rarely: expired names are dropped here, not on a schedule.
-        for key in [k for k, u in self.deleted_queues.items() if u <= now]:
-            del self.deleted_queues[key]
+        _drop_expired(self.deleted_queues, now)
         if until > now:
             self.deleted_queues[name] = until
         self.store.delete_queue(name, until)
@@ -88,13 +80,7 @@ class Core:
     def queue_free_at(self, name: str) -> float | None:
         """When the name of the deleted queue ``name`` can be used again, or ``None`` if it
         can now."""
-        until = self.deleted_queues.get(name)
-        if until is None:
-            return None
-        if until > self.clock.now():
-            return until
-        del self.deleted_queues[name]
-        return None
+        return _reserved(self.deleted_queues, name, self.clock.now())
 
     def log_dispatch(self, **fields: Any) -> None:
         """Log one dispatch and keep it for the status view."""
@@ -116,3 +102,20 @@ def set_timestamp(ts: Timestamp, when: float) -> None:
 def from_duration(d: Duration) -> float:
     """A protobuf Duration in seconds."""
     return float(d.seconds + d.nanos / 1e9)
+
+
+def _reserved(table: dict[str, float], name: str, now: float) -> float | None:
+    """Until when ``name`` is reserved in ``table`` (name -> until), or ``None``; an expired
+    entry is dropped as it is found."""
+    until = table.get(name)
+    if until is None:
+        return None
+    if until > now:
+        return until
+    del table[name]
+    return None
+
+
+def _drop_expired(table: dict[str, float], now: float) -> None:
+    for key in [k for k, until in table.items() if until <= now]:
+        del table[key]
