@@ -6,9 +6,12 @@ import gc
 import statistics
 import sys
 import time
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass, field
-from typing import TypeVar
+from typing import TYPE_CHECKING, TypeVar
+
+if TYPE_CHECKING:
+    import httpx
 
 __all__ = ["Row", "fmt", "interleave", "progress", "report"]
 
@@ -24,6 +27,18 @@ def interleave(sides: Sequence[Callable[[], T]], rounds: int) -> list[list[T]]:
             gc.collect()
             samples[i].append(sides[i]())
     return samples
+
+
+async def post_many(client: httpx.AsyncClient, path: str, body: bytes,
+                    headers: Mapping[str, str], count: int) -> float:
+    """Requests/s of ``count`` POSTs of ``body`` to ``path``, one after another; each must
+    answer 200."""
+    start = time.perf_counter()
+    for _ in range(count):
+        response = await client.post(path, content=body, headers=headers)
+        if response.status_code != 200:
+            raise RuntimeError(f"POST {path}: {response.status_code} {response.text}")
+    return count / (time.perf_counter() - start)
 
 
 def paired(ours: Sequence[float], baseline: Sequence[float]) -> tuple[float, str]:

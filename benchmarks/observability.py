@@ -34,14 +34,16 @@ from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import httpx
-from common import Row, fmt, interleave, paired, progress, report
+from common import Row, fmt, interleave, paired, post_many, progress, report
 
 import celery_gcp
 from celery_gcp import tracing
 from celery_gcp.transport import MemoryTransport
+
+T = TypeVar("T")
 
 PARENT = "00-4bf92f3577b34da6a3ce929d0e0e4736-00f067aa0ba902b7-01"
 
@@ -100,6 +102,33 @@ def traced_request() -> Iterator[None]:
         tracing.reset(token)
 
 
+def send_sides(timed: Callable[[T], float], plain: T, otel: T, calls: int, provider: Any,
+               exporter: Any, rounds: int) -> list[list[float]]:
+    """1's three sides in alternating rounds after a warm-up: ``timed(plain)`` untraced, in a
+    traced request, and ``timed(otel)`` (``calls`` sends, OpenTelemetry on) inside a span."""
+    tracer = provider.get_tracer("bench")
+
+    def off() -> float:
+        return timed(plain)
+
+    def headers() -> float:
+        with traced_request():
+            return timed(plain)
+
+    def opentelemetry() -> float:
+        with tracer.start_as_current_span("request"):
+            value = timed(otel)
+        if len(exporter.get_finished_spans()) < calls:
+            raise RuntimeError("OpenTelemetry exported fewer spans than sends")
+        exporter.clear()
+        return value
+
+    sides = [off, headers, opentelemetry]
+    for side in sides:
+        side()
+    return interleave(sides, rounds)
+
+
 # -- 1. sends --------------------------------------------------------------------------------
 
 
@@ -111,7 +140,6 @@ def bench_delay(mode: Mode) -> list[Row]:
     otel = celery_gcp.Celery("bench_otel", broker_url="memory://")
     provider, exporter = tracer_provider()
     instrument(otel, tracer_provider=provider)
-    tracer = provider.get_tracer("bench")
     adds = {}
     for app in (plain, otel):
         @app.task(name="bench.add")
@@ -132,25 +160,8 @@ def bench_delay(mode: Mode) -> list[Row]:
         transport.clear()
         return elapsed / mode.delay_calls * 1e6
 
-    def off() -> float:
-        return timed(plain)
-
-    def headers() -> float:
-        with traced_request():
-            return timed(plain)
-
-    def opentelemetry() -> float:
-        with tracer.start_as_current_span("request"):
-            value = timed(otel)
-        if len(exporter.get_finished_spans()) < mode.delay_calls:
-            raise RuntimeError("OpenTelemetry exported fewer spans than sends")
-        exporter.clear()
-        return value
-
-    sides = [off, headers, opentelemetry]
-    for side in sides:
-        side()
-    untraced, traced, spans = interleave(sides, mode.short_rounds)
+    untraced, traced, spans = send_sides(timed, plain, otel, mode.delay_calls, provider,
+                                         exporter, mode.short_rounds)
     return [row("1a. .delay(), traced request", "µs", traced, untraced, "untraced", 1.05, True),
             row("1b. .delay(), OpenTelemetry", "µs", spans, untraced, "untraced", 1.25, True)]
 
@@ -170,7 +181,6 @@ def bench_delay_cloud_tasks(mode: Mode) -> list[Row]:
     from celery_gcp.contrib.opentelemetry import instrument
 
     provider, exporter = tracer_provider()
-    tracer = provider.get_tracer("bench")
     with tempfile.TemporaryDirectory() as tmp, emulator_process(Path(tmp)) as (
             address, http_url, _), environ(
             **{TASKS_HOST_VARIABLE: address, SCHEDULER_HOST_VARIABLE: address}):
@@ -186,25 +196,8 @@ def bench_delay_cloud_tasks(mode: Mode) -> list[Row]:
             s.check_and_purge(mode.grpc_calls)
             return elapsed / mode.grpc_calls * 1e6
 
-        def off() -> float:
-            return timed(plain)
-
-        def headers() -> float:
-            with traced_request():
-                return timed(plain)
-
-        def opentelemetry() -> float:
-            with tracer.start_as_current_span("request"):
-                value = timed(otel)
-            if len(exporter.get_finished_spans()) < mode.grpc_calls:
-                raise RuntimeError("OpenTelemetry exported fewer spans than sends")
-            exporter.clear()
-            return value
-
-        sides = [off, headers, opentelemetry]
-        for side in sides:
-            side()
-        untraced, traced, spans = interleave(sides, mode.short_rounds)
+        untraced, traced, spans = send_sides(timed, plain, otel, mode.grpc_calls, provider,
+                                             exporter, mode.short_rounds)
     return [row("1c. .delay() via gRPC, traced", "µs", traced, untraced, "untraced", 1.05,
                 True),
             row("1d. .delay() via gRPC, OTel", "µs", spans, untraced, "untraced", 1.25,
@@ -248,17 +241,9 @@ def bench_worker(mode: Mode) -> list[Row]:
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api),
                                    base_url="http://bench")
 
-        async def post_many(path: str, content: bytes, headers: dict[str, str]) -> float:
-            start = time.perf_counter()
-            for _ in range(mode.requests):
-                answer = await client.post(path, content=content, headers=headers)
-                if answer.status_code != 200:
-                    raise RuntimeError(f"POST {path}: {answer.status_code} {answer.text}")
-            return mode.requests / (time.perf_counter() - start)
-
         def side(path: str, content: bytes, headers: dict[str, str]) -> Callable[[], float]:
             def run() -> float:
-                value = runner.run(post_many(path, content, headers))
+                value = runner.run(post_many(client, path, content, headers, mode.requests))
                 exporter.clear()
                 return value
             return run

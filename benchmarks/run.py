@@ -40,7 +40,7 @@ from typing import Annotated, Any
 import celery  # type: ignore[import-untyped]
 import fastapi
 import httpx
-from common import fmt, interleave, paired
+from common import fmt, interleave, paired, post_many
 from fastapi import Body, FastAPI
 from typing_extensions import TypedDict
 
@@ -272,16 +272,8 @@ def bench_worker(mode: Mode) -> list[Result]:
         client = httpx.AsyncClient(transport=httpx.ASGITransport(app=api),
                                    base_url="http://bench")
 
-        async def post_many(path: str, body: bytes, headers: dict[str, str]) -> float:
-            start = time.perf_counter()
-            for _ in range(mode.requests):
-                response = await client.post(path, content=body, headers=headers)
-                if response.status_code != 200:
-                    raise RuntimeError(f"POST {path}: {response.status_code} {response.text}")
-            return mode.requests / (time.perf_counter() - start)
-
         def side(path: str, body: bytes, headers: dict[str, str]) -> Callable[[], float]:
-            return lambda: runner.run(post_many(path, body, headers))
+            return lambda: runner.run(post_many(client, path, body, headers, mode.requests))
 
         for suffix, name in (("", "2a. worker, async task"), ("_sync", "2b. worker, sync task")):
             app.tasks[f"bench.noop{suffix}"].delay(1)
