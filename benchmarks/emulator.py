@@ -228,7 +228,8 @@ class Side:
 
 
 class OurEmulator:
-    """``python -m celery_gcp.cli emulator`` in a subprocess, on free loopback ports."""
+    """``python -m celery_gcp.cli emulator --quiet`` in a subprocess, on free loopback ports
+    (quiet, as gcloud-tasks-emulator runs here: neither logs a line per task)."""
 
     def __init__(self) -> None:
         self._process: subprocess.Popen[bytes] | None = None
@@ -248,7 +249,7 @@ class OurEmulator:
         return Side("ours", self.address, self.pid)
 
     def log_text(self) -> str:
-        """What it printed so far (its addresses, then a line per dispatch)."""
+        """What it printed so far (its addresses, then warnings if any)."""
         if self._workdir is None:
             return ""
         return (self._workdir / "emulator.log").read_text(errors="replace")
@@ -258,8 +259,8 @@ class OurEmulator:
         self._workdir = Path(tempfile.mkdtemp(prefix="celery-gcp-emulator-"))
         with open(self._workdir / "emulator.log", "wb") as log:
             self._process = subprocess.Popen(
-                [sys.executable, "-m", "celery_gcp.cli", "emulator", "--host", "127.0.0.1",
-                 "--port", "0", "--http-port", "0"],
+                [sys.executable, "-m", "celery_gcp.cli", "emulator", "--quiet", "--host",
+                 "127.0.0.1", "--port", "0", "--http-port", "0"],
                 cwd=ROOT, stdin=subprocess.DEVNULL, stdout=log, stderr=log)
         deadline = time.monotonic() + timeout
         while True:

@@ -206,9 +206,11 @@ def routes(ctx: click.Context) -> None:
               show_default=True, help="How long a deleted queue's name stays reserved.")
 @click.option("--task-retention-seconds", type=float, default=TASK_RETENTION_SECONDS,
               show_default=True, help="How long after its creation a task is deleted.")
+@click.option("--quiet", "-q", is_flag=True,
+              help="Log only warnings and errors, not a line per dispatch.")
 def emulator(host: str, port: int, http_port: int, data_dir: str | None,
              tombstone_seconds: float, queue_reuse_seconds: float,
-             task_retention_seconds: float) -> None:
+             task_retention_seconds: float, quiet: bool) -> None:
     """Run the local Cloud Tasks + Cloud Scheduler emulator until interrupted."""
     import asyncio
     import logging
@@ -216,7 +218,8 @@ def emulator(host: str, port: int, http_port: int, data_dir: str | None,
 
     from .emulator.server import EmulatorServer
 
-    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    logging.basicConfig(level=logging.WARNING if quiet else logging.INFO,
+                        format="%(asctime)s %(name)s %(message)s")
 
     async def serve() -> None:
         server = EmulatorServer(host, port, http_port=http_port, data_dir=data_dir,

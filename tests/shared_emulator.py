@@ -9,11 +9,13 @@ dispatched during the next).
 from __future__ import annotations
 
 import asyncio
-from collections.abc import Iterator
+from collections.abc import Coroutine, Iterator
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TypeVar
 
 from celery_gcp.emulator import Clock, Emulator
+
+T = TypeVar("T")
 
 
 class SwitchableClock(Clock):
@@ -29,6 +31,9 @@ class SwitchableClock(Clock):
 
     async def sleep_until(self, deadline: float, wake: asyncio.Event | None = None) -> None:
         await self.current.sleep_until(deadline, wake)
+
+    async def within(self, work: Coroutine[Any, Any, T], seconds: float) -> T:
+        return await self.current.within(work, seconds)
 
 
 class SharedEmulator:

@@ -12,14 +12,26 @@ import heapq
 import itertools
 import threading
 import time
+from collections.abc import Coroutine
 from contextlib import suppress
-from typing import Any
+from typing import Any, TypeVar
 
-__all__ = ["Clock", "ManualClock", "RealClock"]
+__all__ = ["Clock", "Expired", "ManualClock", "RealClock"]
+
+T = TypeVar("T")
+
+
+class Expired(Exception):
+    """What :meth:`Clock.within` raises when the time ran out (not a ``TimeoutError``, so a
+    timeout of the awaited work itself, a socket's for one, is told apart)."""
 
 
 class Clock:
-    """Real time (seconds since the epoch, as ``time.time()``)."""
+    """Real time (seconds since the epoch, as ``time.time()``).
+
+    A clock of another time overrides all three methods: :meth:`now`, :meth:`sleep_until`
+    and :meth:`within` (see :class:`ManualClock`).
+    """
 
     def now(self) -> float:
         """The current time."""
@@ -35,6 +47,22 @@ class Clock:
             return
         with suppress(TimeoutError):
             await asyncio.wait_for(wake.wait(), timeout=delay)
+
+    async def within(self, work: Coroutine[Any, Any, T], seconds: float) -> T:
+        """Await ``work``; if it takes more than ``seconds`` it is cancelled and
+        :class:`Expired` is raised.
+
+        On the real clock this is ``asyncio.timeout``: no task of its own, as dispatching
+        calls it once per attempt.
+        """
+        scope = asyncio.timeout(seconds)
+        try:
+            async with scope:
+                return await work
+        except TimeoutError:
+            if scope.expired():
+                raise Expired from None
+            raise
 
 
 RealClock = Clock
@@ -102,6 +130,23 @@ class ManualClock(Clock):
             if not future.done():
                 future.cancel()
                 self._forget_abandoned()
+
+    async def within(self, work: Coroutine[Any, Any, T], seconds: float) -> T:
+        """Await ``work``; if the clock passes ``seconds`` from now first, it is cancelled and
+        :class:`Expired` is raised."""
+        task = asyncio.ensure_future(work)
+        timer = asyncio.ensure_future(self.sleep_until(self._now + seconds))
+        try:
+            await asyncio.wait({task, timer}, return_when=asyncio.FIRST_COMPLETED)
+        except BaseException:
+            task.cancel()
+            raise
+        finally:
+            timer.cancel()
+        if not task.done():
+            task.cancel()
+            raise Expired
+        return task.result()
 
     def _forget_abandoned(self) -> None:
         # A waiter woken early stays in the heap until its time comes; while the clock stands

@@ -15,9 +15,9 @@ import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from email.utils import parsedate_to_datetime
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
-from .clock import Clock
+from .clock import Clock, Expired
 from .faults import Faults
 from .outgoing import Authorization
 
@@ -95,26 +95,19 @@ class HttpSender:
         if fault is not None and not fault.hang:
             return Attempt(fault.status, f"HTTP {fault.status} (injected)",
                            time.monotonic() - start)
-        request: asyncio.Future[Any] = asyncio.ensure_future(
-            asyncio.Event().wait() if fault is not None  # an injected hang never answers
-            else self._request(method, url, out, body))
-        timer = asyncio.ensure_future(self._clock.sleep_until(self._clock.now() + deadline))
+        work = _never() if fault is not None else self._request(method, url, out, body)
         try:
-            await asyncio.wait({request, timer}, return_when=asyncio.FIRST_COMPLETED)
-        finally:
-            timer.cancel()
-            if not request.done():
-                request.cancel()
-        latency = time.monotonic() - start
-        if request.cancelled() or not request.done():
-            return Attempt(None, f"DEADLINE_EXCEEDED after {deadline:g}s", latency)
-        error = request.exception()
-        if isinstance(error, OSError | _client_errors()):
-            return Attempt(None, f"UNAVAILABLE: {type(error).__name__}: {error}", latency)
-        if error is not None:  # the emulator's own failure: still a failed attempt
-            return Attempt(None, f"INTERNAL: {type(error).__name__}: {error}", latency)
-        status, retry_after = request.result()
-        return Attempt(status, f"HTTP {status}", latency, retry_after)
+            status, retry_after = await self._clock.within(work, deadline)
+        except Expired:
+            return Attempt(None, f"DEADLINE_EXCEEDED after {deadline:g}s",
+                           time.monotonic() - start)
+        except (OSError, _client_errors()) as error:
+            return Attempt(None, f"UNAVAILABLE: {type(error).__name__}: {error}",
+                           time.monotonic() - start)
+        except Exception as error:  # the emulator's own failure: still a failed attempt
+            return Attempt(None, f"INTERNAL: {type(error).__name__}: {error}",
+                           time.monotonic() - start)
+        return Attempt(status, f"HTTP {status}", time.monotonic() - start, retry_after)
 
     async def _request(self, method: str, url: str, headers: dict[str, str],
                        body: bytes) -> tuple[int, float | None]:
@@ -159,6 +152,12 @@ class HttpSender:
         """Close the HTTP client session."""
         if self._session is not None:
             await self._session.close()
+
+
+async def _never() -> tuple[int, float | None]:
+    """An injected hang: a request that is never answered."""
+    await asyncio.Event().wait()
+    raise AssertionError("unreachable")
 
 
 def _seconds(value: str | None, now: float) -> float | None:

@@ -288,7 +288,7 @@ class QueueRunner:
             set_timestamp(pb.first_attempt.dispatch_time, dispatched)
         entry.save(pb)
         entry.running += 1
-        attempt = asyncio.create_task(self._attempt(entry, retries, dispatched))
+        attempt = asyncio.create_task(self._attempt(entry, pb, retries, dispatched))
         self._in_flight.add(attempt)
         attempt.add_done_callback(self._done)
 
@@ -296,11 +296,12 @@ class QueueRunner:
         self._in_flight.discard(attempt)
         self._changed.set()
 
-    async def _attempt(self, entry: TaskEntry, retries: int, dispatched: float) -> None:
+    async def _attempt(self, entry: TaskEntry, pb: Any, retries: int, dispatched: float,
+                       ) -> None:
         core = self.core
         try:
             try:
-                method, url, headers, body, deadline, auth = self._request(entry, retries)
+                method, url, headers, body, deadline, auth = self._request(entry, pb, retries)
             except Exception as exc:  # the emulator's own failure: a failed attempt all the same
                 result = Attempt(None, f"INTERNAL: {type(exc).__name__}: {exc}", 0.0)
             else:
@@ -308,6 +309,12 @@ class QueueRunner:
         finally:
             entry.running -= 1
         if entry.ended:  # deleted or purged while in flight, or done by another attempt
+            return
+        if result.succeeded:  # the task is deleted: nothing to record on it
+            core.log_dispatch(queue=short_id(self.name), task=short_id(entry.name),
+                              attempt=retries + 1, status=result.status,
+                              latency_ms=round(result.latency * 1000, 1))
+            self.end(entry.name)
             return
         answered = core.clock.now()
         pb = entry.pb  # as it is now: another attempt may have been recorded meanwhile
@@ -330,9 +337,6 @@ class QueueRunner:
         core.log_dispatch(queue=short_id(self.name), task=short_id(pb.name),
                           attempt=retries + 1, status=result.status or result.reason,
                           latency_ms=round(result.latency * 1000, 1))
-        if result.succeeded:
-            self.end(pb.name)
-            return
         if entry.running:  # another attempt is on its way: it decides what comes next
             return
         if self._exhausted(pb, answered):
@@ -346,10 +350,10 @@ class QueueRunner:
         core.store.put_task(pb.name, self.name, entry.save(pb))
         self._push(entry)
 
-    def _request(self, entry: TaskEntry, retries: int,
+    def _request(self, entry: TaskEntry, pb: Any, retries: int,
                  ) -> tuple[str, str, dict[str, str], bytes, float, Authorization | None]:
-        """The HTTP request of an attempt: method, URL, headers, body, deadline, token."""
-        pb = entry.pb
+        """The HTTP request of an attempt of task ``pb``: method, URL, headers, body,
+        deadline, token."""
         request = pb.http_request
         method, url = request.http_method, request.url
         headers = caller_headers(request.headers)

@@ -140,3 +140,12 @@ def _queue_factory(emulator: Emulator) -> Callable[..., Any]:
         return client.create_queue(parent=emulator.location, queue=queue)
 
     return make
+
+
+def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
+    """Poll ``condition`` until it holds, bounded by ``timeout``."""
+    deadline = time.monotonic() + timeout
+    while not condition():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"condition not met within {timeout}s")
+        time.sleep(0.005)

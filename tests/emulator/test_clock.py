@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 
-from celery_gcp.emulator import ManualClock
+import pytest
+
+from celery_gcp.emulator import Clock, ManualClock
+from celery_gcp.emulator.clock import Expired
 
 
 async def test_sleepers_wake_when_the_clock_reaches_them() -> None:
@@ -50,3 +53,31 @@ def test_a_clock_outlives_the_loop_of_its_waiters() -> None:
     asyncio.run(abandon())
     clock.advance(60)
     assert clock.now() == 60.0
+
+
+@pytest.mark.parametrize("clock", [Clock(), ManualClock(start=0.0)], ids=["real", "manual"])
+async def test_within_returns_the_result_or_expires_and_cancels_the_work(clock: Clock) -> None:
+    assert await clock.within(asyncio.sleep(0, result="done"), 60.0) == "done"
+    cancelled = asyncio.Event()
+
+    async def hang() -> None:
+        try:
+            await asyncio.Event().wait()
+        finally:
+            cancelled.set()
+
+    waiting = asyncio.create_task(clock.within(hang(), 0.01))
+    await asyncio.sleep(0)
+    if isinstance(clock, ManualClock):
+        clock.advance(0.01)
+    with pytest.raises(Expired):
+        await asyncio.wait_for(waiting, timeout=5)
+    assert cancelled.is_set()
+
+
+async def test_a_timeout_of_the_work_itself_is_not_the_clocks() -> None:
+    async def times_out() -> None:
+        raise TimeoutError("the socket's own")  # an OSError: the dispatch says UNAVAILABLE
+
+    with pytest.raises(TimeoutError, match="the socket's own"):
+        await Clock().within(times_out(), 60.0)

@@ -7,7 +7,6 @@ says so) and, where a job fires, to a real recording handler over HTTP, on a man
 from __future__ import annotations
 
 import re
-import time
 from collections.abc import Callable
 from datetime import datetime, timedelta
 from typing import Any
@@ -21,7 +20,7 @@ from google.protobuf import duration_pb2, field_mask_pb2
 from celery_gcp import cron
 from celery_gcp.emulator import Emulator, ManualClock
 
-from .conftest import Handler
+from .conftest import Handler, eventually
 
 _JOB_NAME = re.compile(r"^projects/[^/]+/locations/[^/]+/jobs/[A-Za-z0-9_\-]{1,500}\Z")
 _DEADLINE_EXCEEDED = grpc.StatusCode.DEADLINE_EXCEEDED.value[0]
@@ -36,15 +35,6 @@ def seconds(value: float) -> duration_pb2.Duration:
     out = duration_pb2.Duration()
     out.FromNanoseconds(int(value * 1e9))
     return out
-
-
-def eventually(condition: Callable[[], bool], timeout: float = 10.0) -> None:
-    """Poll ``condition`` until it holds, bounded by ``timeout``."""
-    deadline = time.monotonic() + timeout
-    while not condition():
-        if time.monotonic() > deadline:
-            raise AssertionError(f"condition not met within {timeout}s")
-        time.sleep(0.005)
 
 
 @pytest.fixture

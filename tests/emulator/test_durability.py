@@ -12,6 +12,7 @@ import sys
 import time
 from contextlib import closing
 from pathlib import Path
+from typing import IO, Any
 
 import httpx
 import pytest
@@ -20,7 +21,7 @@ from google.cloud import tasks_v2
 
 from celery_gcp.emulator import Emulator, ManualClock, core, tasks_client
 
-from .conftest import Handler
+from .conftest import Handler, eventually
 
 ROOT = Path(__file__).resolve().parents[2]
 
@@ -64,11 +65,12 @@ def free_port() -> int:
         return int(sock.getsockname()[1])
 
 
-def start_emulator(data_dir: Path, port: int, http_port: int) -> subprocess.Popen[bytes]:
+def start_emulator(data_dir: Path, port: int, http_port: int, *options: str,
+                   log: IO[bytes] | None = None) -> subprocess.Popen[bytes]:
     proc = subprocess.Popen(
         [sys.executable, "-m", "celery_gcp.cli", "emulator", "--port", str(port),
-         "--http-port", str(http_port), "--data-dir", str(data_dir)],
-        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+         "--http-port", str(http_port), "--data-dir", str(data_dir), *options],
+        cwd=ROOT, stdout=subprocess.DEVNULL, stderr=log or subprocess.DEVNULL)
     deadline = time.monotonic() + 30
     while True:  # bounded wait until both ports accept connections
         try:
@@ -114,6 +116,39 @@ def test_kill_9_with_1000_pending_tasks_loses_none_and_repeats_none(
     names = collections.Counter(r.headers["x-cloudtasks-taskname"] for r in handler.received)
     assert len(names) == 1000
     assert max(names.values()) == 1
+
+
+@pytest.mark.parametrize("quiet", [False, True])
+def test_the_emulator_logs_a_line_per_dispatch_unless_quiet(
+        tmp_path: Path, handler: Handler, quiet: bool) -> None:
+    port, http_port = free_port(), free_port()
+    with open(tmp_path / "log", "wb") as log:
+        proc = start_emulator(tmp_path, port, http_port, *(["--quiet"] if quiet else []),
+                              log=log)
+        try:
+            client = tasks_client(f"127.0.0.1:{port}")
+            location = "projects/p/locations/l"
+            queue = client.create_queue(parent=location,
+                                        queue={"name": f"{location}/queues/logged"})
+            client.create_task(parent=queue.name, task={
+                "name": f"{queue.name}/tasks/one", "http_request": {"url": f"{handler.url}/t"}})
+            handler.wait_for(1)
+            eventually(lambda: gone(client, f"{queue.name}/tasks/one"))  # logged by then
+        finally:
+            proc.terminate()
+            proc.wait(timeout=10)
+    text = (tmp_path / "log").read_text()
+    assert "CLOUD_TASKS_EMULATOR_HOST" in text  # the addresses are printed either way
+    assert ("queue=logged task=one attempt=1 status=200" in text) is not quiet
+
+
+def gone(client: Any, name: str) -> bool:
+    """Whether task ``name`` is gone (answered and deleted)."""
+    try:
+        client.get_task(name=name)
+    except exceptions.NotFound:
+        return True
+    return False
 
 
 def _tombstones(data_dir: Path) -> list[str]:
