@@ -14,8 +14,8 @@ when each request arrived. Task bodies and headers are real celery_gcp messages 
 2. Sustained dispatch on one queue at the highest allowed limits (500/s, 5000 concurrent):
    tasks created on a paused queue, the queue resumed, the rate measured after the first 10% of
    arrivals. Target >= 500/s, which is also the limiter's cap (so within 0.1%: the jitter of
-   arrival times), so the same tasks are also spread
-   over four queues to see whether the machinery has headroom above one queue's cap.
+   arrival times), so the same tasks are also spread over four queues to see whether the
+   machinery has headroom above one queue's cap.
 3. Rate limit accuracy: the same with ``max_dispatches_per_second=50``, measured over at least
    5 s after the initial burst. Target within 5% of 50/s.
 4. Resident memory (``VmRSS``) of ``celery-gcp emulator`` with 100,000 pending tasks on a paused
