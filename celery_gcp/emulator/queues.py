@@ -28,8 +28,10 @@ __all__ = ["BODY_METHODS", "HTTP_METHODS", "QueueRunner", "TaskEntry", "apply_qu
 
 QueuePb: Any = tasks_v2.Queue.pb()
 TaskPb: Any = tasks_v2.Task.pb()
-_RUNNING = tasks_v2.Queue.State.RUNNING
-_PAUSED = tasks_v2.Queue.State.PAUSED
+# As plain ints: the raw protobuf fields they are compared with are ints, and proto-plus's
+# Enum.__eq__ is Python code on the dispatch loop's every turn.
+_RUNNING = int(tasks_v2.Queue.State.RUNNING)
+_PAUSED = int(tasks_v2.Queue.State.PAUSED)
 # The HttpMethod enum of both APIs: 1 = POST (the default), 2 = GET, ...
 HTTP_METHODS = {1: "POST", 2: "GET", 3: "HEAD", 4: "PUT", 5: "DELETE", 6: "PATCH", 7: "OPTIONS"}
 # The methods that may carry a body, in Cloud Tasks and Cloud Scheduler alike (0: unset, POST).

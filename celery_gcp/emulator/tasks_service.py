@@ -6,8 +6,8 @@ limits. Batch creates answer a long-running operation, already done, which the
 from __future__ import annotations
 
 import math
+import random
 import re
-import secrets
 from datetime import UTC, datetime
 from typing import Any
 
@@ -32,10 +32,12 @@ __all__ = ["MAX_LIST_BYTES", "TasksService"]
 
 QueuePb: Any = tasks_v2.Queue.pb()
 TaskPb: Any = tasks_v2.Task.pb()
-_BASIC = tasks_v2.Task.View.BASIC
-_FULL = tasks_v2.Task.View.FULL
-_PAUSED = tasks_v2.Queue.State.PAUSED
-_RUNNING = tasks_v2.Queue.State.RUNNING
+# Plain ints, as the raw protobuf fields they are compared with (proto-plus's Enum.__eq__
+# is Python code).
+_BASIC = int(tasks_v2.Task.View.BASIC)
+_FULL = int(tasks_v2.Task.View.FULL)
+_PAUSED = int(tasks_v2.Queue.State.PAUSED)
+_RUNNING = int(tasks_v2.Queue.State.RUNNING)
 _PAGE = 1000
 #: The most bytes of tasks a ListTasks page holds (a page's first task is taken whatever its
 #: size, at most 1 MiB). A client on a plain channel (``grpc.insecure_channel``, as emulator
@@ -45,7 +47,7 @@ MAX_LIST_BYTES = 3 * 1024 * 1024
 # A repeated message field's tag and length, at most.
 _FIELD_FRAMING = 6
 MAX_BATCH_DELETE = 1000
-_POST = tasks_v2.HttpMethod.POST
+_POST = int(tasks_v2.HttpMethod.POST)
 # Fault injection name for single entries of a batch (reported in failed_requests).
 BATCH_ENTRY = "BatchCreateTasks:task"
 _INVALID = grpc.StatusCode.INVALID_ARGUMENT
@@ -285,7 +287,8 @@ class TasksService:
                 raise RpcError(grpc.StatusCode.ALREADY_EXISTS,
                                f"task {task.name} already exists or ended recently")
         else:
-            task.name = f"{runner.name}/tasks/{secrets.randbits(63)}"
+            # Unique, not secret: random's generator, without a getrandom call per task.
+            task.name = f"{runner.name}/tasks/{random.getrandbits(63)}"
         check_task(task, now)
         if not task.HasField("schedule_time") or from_timestamp(task.schedule_time) < now:
             set_timestamp(task.schedule_time, now)  # a past schedule_time is now
