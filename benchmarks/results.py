@@ -9,6 +9,9 @@ Run ``python benchmarks/results.py`` (about a minute), ``--quick`` (a few second
    stored in Redis (a), in SQLite (b), against the same worker with no result store. Target
    for Redis: at least 0.8. (c) is the memory store waiting 100 µs on a timer before each
    read and write, no I/O: what waiting at all costs a request here, whatever the store.
+   (d) is 1a as the worker is deployed: ``celery-gcp worker`` (uvicorn, ``-l WARNING``) in a
+   process of its own per side, sent real HTTP requests from this one (aiohttp, the same 16
+   in flight); the notes give each side's worker CPU per request, from ``/proc``.
 2. ``AsyncResult(id).get()`` of a task that already finished, on the same Redis: celery_gcp's
    Redis store against Celery 5's Redis result backend. Target: no slower than Celery.
 """
@@ -17,6 +20,9 @@ from __future__ import annotations
 
 import argparse
 import asyncio
+import contextlib
+import os
+import socket
 import sys
 import tempfile
 import time
@@ -28,8 +34,10 @@ from typing import Any
 import celery  # type: ignore[import-untyped]
 import httpx
 from common import Row, fmt, interleave, paired, progress, report
+from transport import Process, cpu_seconds, free_port, wait_for
 
-ROOT = Path(__file__).resolve().parents[1]
+BENCHMARKS = Path(__file__).resolve().parent
+ROOT = BENCHMARKS.parent
 sys.path.insert(0, str(ROOT))  # tests.redis_server starts the server the tests use
 
 from fastapi import FastAPI  # noqa: E402
@@ -131,6 +139,122 @@ def throughput(mode: Mode, stores: Sequence[tuple[str, ResultStore | None]]) -> 
     return rows
 
 
+#: The requests of one round of 1d (its rounds are short: the worker answers in under 1 ms).
+SERVED_FACTOR = 4
+
+
+def served_throughput(mode: Mode, redis_url: str, workdir: Path) -> Row:
+    """1d: requests/s of ``celery-gcp worker`` storing in Redis against one with no store,
+    each in its own process, over real HTTP."""
+    sides = [ServedWorker("", workdir), ServedWorker(redis_url, workdir)]
+    try:
+        for side in sides:
+            side.start()
+        count = max(CONCURRENCY, mode.requests * SERVED_FACTOR)
+        with asyncio.Runner() as runner:
+            session = runner.run(_session())
+            for side in sides:  # warm-up: connections, code paths, the store's connection
+                runner.run(side.post(session, side.requests(count // 4)))
+            samples = interleave(
+                [lambda side=side: runner.run(side.post(session, side.requests(count)))
+                 for side in sides], mode.rounds)
+            runner.run(session.close())
+        if (store_for_url(redis_url).get_meta(sides[1].first_id) or {}).get("result") != 5:
+            raise RuntimeError("the served worker did not record its runs in Redis")
+    finally:
+        for side in sides:
+            side.stop()
+    ratio, rounds = paired(samples[1], samples[0])
+    cpu = [f"{fmt(_median(side.cpu_per_request))} µs" for side in sides]
+    return Row("1d. served worker, redis store", f"{fmt(_median(samples[1]))} req/s",
+               f"no store {fmt(_median(samples[0]))} req/s", ratio, "(measured)", True,
+               [f"rounds: {rounds}",
+                f"worker CPU per request: no store {cpu[0]}, redis store {cpu[1]}"])
+
+
+class ServedWorker:
+    """``python -m celery_gcp.cli -A served_worker worker`` on a free loopback port, its
+    store ``backend`` (empty: none); :meth:`post` sends it requests and times them."""
+
+    def __init__(self, backend: str, workdir: Path) -> None:
+        self.backend = backend
+        self.log = workdir / f"worker-{'store' if backend else 'none'}.log"
+        self.port = free_port()
+        self.process: Process | None = None
+        self.first_id = ""
+        self.cpu_per_request: list[float] = []
+        #: Builds the requests as a sender would (the same task name, the memory transport).
+        self.sender = celery_gcp.Celery("bench_served", broker_url="memory://")
+        self.task = self.sender.task(name="bench.add")(_add)
+
+    def start(self, timeout: float = 60.0) -> None:
+        """Start the worker and wait (bounded) until it accepts connections."""
+        env = {**os.environ, "BENCH_RESULT_BACKEND": self.backend,
+               "PYTHONPATH": os.pathsep.join([str(BENCHMARKS), str(ROOT)])}
+        self.process = Process(
+            [sys.executable, "-m", "celery_gcp.cli", "-A", "served_worker", "worker",
+             "--host", "127.0.0.1", "--port", str(self.port), "-l", "WARNING"],
+            self.log, BENCHMARKS, env)
+        process = self.process
+
+        def accepting() -> bool:
+            process.check_alive("celery-gcp worker")
+            with contextlib.suppress(OSError):
+                socket.create_connection(("127.0.0.1", self.port), timeout=1).close()
+                return True
+            return False
+
+        wait_for(accepting, timeout, "celery-gcp worker")
+
+    def stop(self) -> None:
+        """Stop the worker."""
+        if self.process is not None:
+            self.process.stop()
+
+    def requests(self, count: int) -> list[tuple[bytes, dict[str, str]]]:
+        """``count`` deliveries of new tasks (body, headers), as Cloud Tasks sends them."""
+        for _ in range(count):
+            self.task.delay(2, 3)
+        messages = self.sender.transport.pop()  # type: ignore[attr-defined]
+        self.first_id = self.first_id or messages[0].id
+        return [(m.body, m.http_headers()) for m in messages]
+
+    async def post(self, session: Any, requests: list[tuple[bytes, dict[str, str]]],
+                   ) -> float:
+        """Requests/s of ``requests`` through aiohttp ``session``, :data:`CONCURRENCY` in
+        flight; each must answer 200."""
+        assert self.process is not None, "not started"
+        prefix = self.sender.conf.task_endpoint_prefix.rstrip("/")
+        url = f"http://127.0.0.1:{self.port}{prefix}/{self.task.name}"
+        pending = iter(requests)
+
+        async def worker() -> None:
+            for body, headers in pending:  # the workers share one iterator
+                async with session.post(url, data=body, headers=headers) as response:
+                    await response.read()
+                    if response.status != 200:
+                        raise RuntimeError(f"{url}: {response.status}")
+
+        cpu, start = cpu_seconds(self.process.pid), time.perf_counter()
+        await asyncio.gather(*(worker() for _ in range(CONCURRENCY)))
+        elapsed = time.perf_counter() - start
+        self.cpu_per_request.append(
+            (cpu_seconds(self.process.pid) - cpu) / len(requests) * 1e6)
+        return len(requests) / elapsed
+
+
+async def _add(x: int, y: int) -> int:
+    """Add, asynchronously (the sender's side of ``served_worker.add``)."""
+    return x + y
+
+
+async def _session() -> Any:
+    """An aiohttp session (made inside the loop that uses it), without a connection limit."""
+    import aiohttp
+
+    return aiohttp.ClientSession(connector=aiohttp.TCPConnector(limit=0))
+
+
 class WaitingStore(MemoryStore):
     """The memory store, each async read and write first waiting 100 µs on a timer: what a
     request that waits on I/O costs the worker, without any store's own work (1c)."""
@@ -206,6 +330,8 @@ def main(argv: Sequence[str] | None = None) -> int:
             ("none", None), ("redis", store_for_url(redis_url)),
             ("sqlite", store_for_url(f"db+sqlite:///{Path(tmp) / 'results.sqlite'}")),
             ("waiting", WaitingStore())])
+        progress("served worker throughput")
+        rows.append(served_throughput(mode, redis_url, Path(tmp)))
         progress("AsyncResult.get() latency")
         rows.append(get_latency(mode, redis_url))
     ok = report(rows, name_width=30)

@@ -23,7 +23,7 @@ def test_result_store_benchmarks_smoke_run_prints_every_ratio() -> None:
                          capture_output=True, text=True, timeout=300)
     assert out.returncode == 0, out.stdout + out.stderr
     for row in ("1a. worker, redis store", "1b. worker, sqlite store",
-                "2. AsyncResult.get(), done"):
+                "1d. served worker, redis store", "2. AsyncResult.get(), done"):
         assert row in out.stdout
 
 
