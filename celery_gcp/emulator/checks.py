@@ -16,7 +16,7 @@ from ..platform import (
     MAX_URL_LENGTH,
 )
 from .core import from_duration, from_timestamp
-from .queues import BODY_METHODS
+from .outgoing import BODY_METHODS
 from .rpc import RpcError
 
 __all__ = ["check_headers", "check_limits", "check_task"]

@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING
 
 from .clock import Clock, Expired
 from .faults import Faults
-from .outgoing import Authorization
 
 if TYPE_CHECKING:
     import aiohttp
 
     from .oidc import TokenIssuer
+    from .outgoing import Authorization
 
 __all__ = ["Attempt", "HttpSender"]
 

@@ -26,8 +26,7 @@ from . import appengine_cron
 from .core import Core, from_duration, set_timestamp
 from .dispatch import Attempt
 from .names import short_id
-from .outgoing import authorization_of, caller_headers, with_default_content_type
-from .queues import HTTP_METHODS
+from .outgoing import HTTP_METHODS, authorization_of, caller_headers, with_default_content_type
 
 __all__ = ["DEFAULT_TIME_ZONE", "JobRunner", "apply_job_defaults"]
 

@@ -16,14 +16,24 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
-__all__ = ["DEFAULT_OAUTH_SCOPE", "Authorization", "apply_queue_target", "authorization_of",
-           "caller_headers", "with_default_content_type"]
+from .core import from_duration
+from .names import short_id
+from .queue_config import DEFAULT_DISPATCH_DEADLINE
+from .statuses import http_status
+
+__all__ = ["BODY_METHODS", "DEFAULT_OAUTH_SCOPE", "HTTP_METHODS", "Authorization",
+           "apply_queue_target", "authorization_of", "caller_headers", "task_attempt",
+           "with_default_content_type"]
 
 #: The scope of an ``oauth_token`` that names none (both services' documented default).
 DEFAULT_OAUTH_SCOPE = "https://www.googleapis.com/auth/cloud-platform"
 # Headers the services compute or replace, lower case.
 _COMPUTED = frozenset({"host", "content-length", "user-agent", "transfer-encoding"})
 _RESERVED = ("x-google-", "x-appengine-")
+# The HttpMethod enum of both APIs: 1 = POST (the default), 2 = GET, ...
+HTTP_METHODS = {1: "POST", 2: "GET", 3: "HEAD", 4: "PUT", 5: "DELETE", 6: "PATCH", 7: "OPTIONS"}
+# The methods that may carry a body, in Cloud Tasks and Cloud Scheduler alike (0: unset, POST).
+BODY_METHODS = frozenset({0, 1, 4, 6})
 # UriOverride.Scheme and UriOverrideEnforceMode values.
 _SCHEMES = {1: "http", 2: "https"}
 _IF_NOT_EXISTS = 1
@@ -83,6 +93,39 @@ def apply_queue_target(queue_target: Any, url: str, method: int, headers: dict[s
     headers = caller_headers(headers)
     auth = authorization_of(target) or auth
     return url, method, headers, auth
+
+
+def task_attempt(queue: Any, task: Any, *, retries: int, executions: int, due: float,
+                 ) -> tuple[str, str, dict[str, str], bytes, float, Authorization | None]:
+    """The HTTP request of an attempt of ``task`` (raw protobuf) in ``queue``: method, URL,
+    headers, body, deadline, token. ``retries``: attempts before this one; ``executions``:
+    those answered with other than a 5xx; ``due``: its schedule time."""
+    request = task.http_request
+    method, url = request.http_method, request.url
+    headers = caller_headers(request.headers)
+    auth = authorization_of(request)
+    if queue.HasField("http_target"):
+        url, method, headers, auth = apply_queue_target(
+            queue.http_target, url, method, headers, auth)
+    headers.update({
+        "User-Agent": "Google-Cloud-Tasks",
+        "X-CloudTasks-QueueName": short_id(queue.name),
+        "X-CloudTasks-TaskName": short_id(task.name),
+        "X-CloudTasks-TaskRetryCount": str(retries),
+        "X-CloudTasks-TaskExecutionCount": str(executions),
+        "X-CloudTasks-TaskETA": f"{due:.6f}",
+    })
+    if retries:
+        last = task.last_attempt
+        status = last.response_status
+        headers["X-CloudTasks-TaskRetryReason"] = status.message or "unknown"
+        if last.HasField("response_time"):
+            headers["X-CloudTasks-TaskPreviousResponse"] = str(http_status(status))
+    # A GET set by the queue drops the task's body, as the field says.
+    body = request.body if method in BODY_METHODS else b""
+    deadline = (from_duration(task.dispatch_deadline) if task.HasField("dispatch_deadline")
+                else DEFAULT_DISPATCH_DEADLINE)
+    return HTTP_METHODS.get(method, "POST"), url, headers, body, deadline, auth
 
 
 def _override_uri(override: Any, url: str) -> str:

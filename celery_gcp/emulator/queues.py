@@ -18,85 +18,20 @@ from typing import Any
 
 from google.cloud import tasks_v2
 
-from .core import Core, from_duration, from_timestamp, set_timestamp
+from .core import Core, set_timestamp
 from .dispatch import Attempt
 from .names import short_id
-from .outgoing import Authorization, apply_queue_target, authorization_of, caller_headers
+from .outgoing import task_attempt
+from .queue_config import retries_exhausted, retry_config_of, retry_delay
+from .statuses import rpc_code
 
-__all__ = ["BODY_METHODS", "HTTP_METHODS", "QueueRunner", "TaskEntry", "apply_queue_defaults",
-           "retry_delay"]
+__all__ = ["QueueRunner", "TaskEntry"]
 
-QueuePb: Any = tasks_v2.Queue.pb()
 TaskPb: Any = tasks_v2.Task.pb()
-# As plain ints: the raw protobuf fields they are compared with are ints, and proto-plus's
+# A plain int: the raw protobuf field it is compared with is one, and proto-plus's
 # Enum.__eq__ is Python code on the dispatch loop's every turn.
-_RUNNING = int(tasks_v2.Queue.State.RUNNING)
 _PAUSED = int(tasks_v2.Queue.State.PAUSED)
-# The HttpMethod enum of both APIs: 1 = POST (the default), 2 = GET, ...
-HTTP_METHODS = {1: "POST", 2: "GET", 3: "HEAD", 4: "PUT", 5: "DELETE", 6: "PATCH", 7: "OPTIONS"}
-# The methods that may carry a body, in Cloud Tasks and Cloud Scheduler alike (0: unset, POST).
-BODY_METHODS = frozenset({0, 1, 4, 6})
 _seq = itertools.count()
-
-# Cloud Tasks' defaults for a queue created without them.
-DEFAULT_RATE = 500.0
-DEFAULT_CONCURRENT = 1000
-DEFAULT_MAX_ATTEMPTS = 100
-DEFAULT_MIN_BACKOFF = 0.1
-DEFAULT_MAX_BACKOFF = 3600.0
-DEFAULT_MAX_DOUBLINGS = 16
-DEFAULT_DISPATCH_DEADLINE = 600.0
-
-
-def apply_queue_defaults(queue: Any) -> None:
-    """Fill the fields the service fills when a queue leaves them unset."""
-    rate = queue.rate_limits
-    if not rate.max_dispatches_per_second:
-        rate.max_dispatches_per_second = DEFAULT_RATE
-    # Output only: the service picks the burst from the rate, "generally at least equal to
-    # max_dispatches_per_second".
-    rate.max_burst_size = max(1, math.ceil(rate.max_dispatches_per_second))
-    if not rate.max_concurrent_dispatches:
-        rate.max_concurrent_dispatches = DEFAULT_CONCURRENT
-    retry = queue.retry_config
-    if not retry.max_attempts:
-        retry.max_attempts = DEFAULT_MAX_ATTEMPTS
-    if not retry.HasField("min_backoff"):
-        retry.min_backoff.FromNanoseconds(int(DEFAULT_MIN_BACKOFF * 1e9))
-    if not retry.HasField("max_backoff"):
-        retry.max_backoff.FromNanoseconds(int(DEFAULT_MAX_BACKOFF * 1e9))
-    if not retry.max_doublings:
-        retry.max_doublings = DEFAULT_MAX_DOUBLINGS
-    retry.max_retry_duration.nanos = 0  # "truncated to the nearest second", as the field says
-    if not queue.state:
-        queue.state = _RUNNING
-
-
-def retry_delay(retry_config: Any, retries: int) -> float:
-    """The wait before retry number ``retries + 1`` (0-based), by Cloud Tasks' rule.
-
-    The interval starts at ``min_backoff``, doubles ``max_doublings`` times, then grows
-    linearly by the last doubled step, and never exceeds ``max_backoff``.
-
-    >>> from google.cloud import tasks_v2
-    >>> rc = tasks_v2.RetryConfig.pb()(max_doublings=3)
-    >>> rc.min_backoff.FromSeconds(10); rc.max_backoff.FromSeconds(300)
-    >>> [retry_delay(rc, k) for k in range(8)]
-    [10.0, 20.0, 40.0, 80.0, 160.0, 240.0, 300.0, 300.0]
-    """
-    low = from_duration(retry_config.min_backoff)
-    high = from_duration(retry_config.max_backoff)
-    # Past the cap the doubling changes nothing, and 2.0**1024 would overflow.
-    doublings = min(retry_config.max_doublings, _MAX_EXPONENT)
-    if retries <= doublings:
-        delay = low * 2.0**retries
-    else:
-        delay = low * 2.0**doublings * (retries - doublings + 1)
-    return float(min(high, delay))
-
-
-# 2.0 ** 1000 is about 1e301: any backoff doubled that often is past any max_backoff.
-_MAX_EXPONENT = 1000
 
 
 class TaskEntry:
@@ -303,7 +238,8 @@ class QueueRunner:
         core = self.core
         try:
             try:
-                method, url, headers, body, deadline, auth = self._request(entry, pb, retries)
+                method, url, headers, body, deadline, auth = task_attempt(
+                    self.pb, pb, retries=retries, executions=entry.executions, due=entry.due)
             except Exception as exc:  # the emulator's own failure: a failed attempt all the same
                 result = Attempt(None, f"INTERNAL: {type(exc).__name__}: {exc}", 0.0)
             else:
@@ -326,7 +262,7 @@ class QueueRunner:
         set_timestamp(record.dispatch_time, dispatched)
         if result.status is not None:
             set_timestamp(record.response_time, answered)
-            record.response_status.code = _rpc_code(result.status)
+            record.response_status.code = rpc_code(result.status)
         else:
             record.response_status.code = (4 if "DEADLINE" in result.reason
                                            else 13 if "INTERNAL" in result.reason else 14)
@@ -341,82 +277,13 @@ class QueueRunner:
                           latency_ms=round(result.latency * 1000, 1))
         if entry.running:  # another attempt is on its way: it decides what comes next
             return
-        if self._exhausted(pb, answered):
+        if retries_exhausted(retry_config_of(self.pb, pb), pb, answered):
             self.end(pb.name)
             return
-        delay = retry_delay(self._retry_config(pb), pb.dispatch_count - 1)
+        delay = retry_delay(retry_config_of(self.pb, pb), pb.dispatch_count - 1)
         if result.retry_after is not None:  # "considered": never sooner than it asks
             delay = max(delay, result.retry_after)
         entry.due = answered + delay
         set_timestamp(pb.schedule_time, entry.due)
         core.store.put_task(pb.name, self.name, entry.save(pb))
         self._push(entry)
-
-    def _request(self, entry: TaskEntry, pb: Any, retries: int,
-                 ) -> tuple[str, str, dict[str, str], bytes, float, Authorization | None]:
-        """The HTTP request of an attempt of task ``pb``: method, URL, headers, body,
-        deadline, token."""
-        request = pb.http_request
-        method, url = request.http_method, request.url
-        headers = caller_headers(request.headers)
-        auth = authorization_of(request)
-        if self.pb.HasField("http_target"):
-            url, method, headers, auth = apply_queue_target(
-                self.pb.http_target, url, method, headers, auth)
-        headers.update({
-            "User-Agent": "Google-Cloud-Tasks",
-            "X-CloudTasks-QueueName": short_id(self.name),
-            "X-CloudTasks-TaskName": short_id(pb.name),
-            "X-CloudTasks-TaskRetryCount": str(retries),
-            "X-CloudTasks-TaskExecutionCount": str(entry.executions),
-            "X-CloudTasks-TaskETA": f"{entry.due:.6f}",
-        })
-        if retries:
-            last = pb.last_attempt
-            status = last.response_status
-            headers["X-CloudTasks-TaskRetryReason"] = status.message or "unknown"
-            if last.HasField("response_time"):
-                headers["X-CloudTasks-TaskPreviousResponse"] = str(_http_status(status))
-        # A GET set by the queue drops the task's body, as the field says.
-        body = request.body if method in BODY_METHODS else b""
-        deadline = (from_duration(pb.dispatch_deadline) if pb.HasField("dispatch_deadline")
-                    else DEFAULT_DISPATCH_DEADLINE)
-        return HTTP_METHODS.get(method, "POST"), url, headers, body, deadline, auth
-
-    def _retry_config(self, pb: Any) -> Any:
-        """The retry config of task ``pb``: its own (``Task.retry_config``, "overrides the
-        queue's"), field by field over the queue's, or the queue's."""
-        if not pb.HasField("retry_config"):
-            return self.pb.retry_config
-        merged = tasks_v2.RetryConfig.pb()()
-        merged.CopyFrom(self.pb.retry_config)
-        merged.MergeFrom(pb.retry_config)
-        return merged
-
-    def _exhausted(self, pb: Any, now: float) -> bool:
-        retry = self._retry_config(pb)
-        by_attempts = retry.max_attempts != -1 and pb.dispatch_count >= retry.max_attempts
-        limit = from_duration(retry.max_retry_duration)
-        by_time = limit > 0 and now - from_timestamp(pb.first_attempt.dispatch_time) >= limit
-        if retry.max_attempts != -1 and limit > 0:
-            return by_attempts and by_time  # both limits must be reached (the service's rule)
-        return by_attempts or by_time
-
-
-# HTTP status <-> google.rpc.Code, as the service reports attempt statuses.
-_HTTP_TO_RPC = {400: 3, 401: 16, 403: 7, 404: 5, 409: 10, 429: 8, 499: 1, 500: 13, 501: 12,
-                503: 14, 504: 4}
-_RPC_TO_HTTP = {v: k for k, v in _HTTP_TO_RPC.items()}
-
-
-def _rpc_code(status: int) -> int:
-    if 200 <= status < 300:
-        return 0
-    return _HTTP_TO_RPC.get(status, 2 if status >= 500 else 9)
-
-
-def _http_status(status: Any) -> int:
-    words = str(status.message).split()
-    if len(words) > 1 and words[0] == "HTTP" and words[1].isdigit():
-        return int(words[1])
-    return _RPC_TO_HTTP.get(int(status.code), 500)

@@ -19,7 +19,7 @@ from .. import cron
 from . import appengine_cron, names
 from .core import Core, from_duration, set_timestamp
 from .jobs import JobRunner, apply_job_defaults
-from .queues import BODY_METHODS
+from .outgoing import BODY_METHODS
 from .rpc import Handler, RpcError, service_handler
 
 __all__ = ["SchedulerService"]

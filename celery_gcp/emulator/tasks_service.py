@@ -25,7 +25,8 @@ from . import names
 from .checks import check_limits, check_task
 from .core import Core, from_timestamp, set_timestamp
 from .operations import Operations
-from .queues import QueueRunner, TaskEntry, apply_queue_defaults
+from .queue_config import apply_queue_defaults
+from .queues import QueueRunner, TaskEntry
 from .rpc import Handler, RpcError, service_handler
 
 __all__ = ["MAX_LIST_BYTES", "TasksService"]

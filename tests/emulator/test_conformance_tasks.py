@@ -15,7 +15,7 @@ from google.cloud import tasks_v2
 from google.protobuf import field_mask_pb2, timestamp_pb2
 
 from celery_gcp.emulator import Emulator, ManualClock
-from celery_gcp.emulator.queues import retry_delay
+from celery_gcp.emulator.queue_config import retry_delay
 
 from .conftest import Handler
 
