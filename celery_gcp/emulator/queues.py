@@ -14,18 +14,22 @@ import asyncio
 import heapq
 import itertools
 import math
+from collections.abc import Mapping
 from typing import Any
 
+import grpc
 from google.cloud import tasks_v2
 
+from . import names
 from .core import Core, set_timestamp
 from .dispatch import Attempt
 from .names import short_id
 from .outgoing import task_attempt
 from .queue_config import retries_exhausted, retry_config_of, retry_delay
+from .rpc import RpcError
 from .statuses import rpc_code
 
-__all__ = ["QueueRunner", "TaskEntry"]
+__all__ = ["QueueRunner", "TaskEntry", "find_queue"]
 
 TaskPb: Any = tasks_v2.Task.pb()
 # A plain int: the raw protobuf field it is compared with is one, and proto-plus's
@@ -287,3 +291,12 @@ class QueueRunner:
         set_timestamp(pb.schedule_time, entry.due)
         core.store.put_task(pb.name, self.name, entry.save(pb))
         self._push(entry)
+
+
+def find_queue(queues: Mapping[str, QueueRunner], name: str) -> QueueRunner:
+    """The queue named ``name`` (a valid queue name), or NOT_FOUND as the service answers."""
+    names.queue_name(name)
+    runner = queues.get(name)
+    if runner is None:
+        raise RpcError(grpc.StatusCode.NOT_FOUND, f"queue {name} does not exist")
+    return runner

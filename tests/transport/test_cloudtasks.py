@@ -11,7 +11,7 @@ import grpc
 import pytest
 
 from celery_gcp import Celery, Task, group
-from celery_gcp.emulator.tasks_service import BATCH_ENTRY
+from celery_gcp.emulator.task_calls import BATCH_ENTRY
 from celery_gcp.exceptions import (
     DuplicateTaskError,
     MessageTooLargeError,
