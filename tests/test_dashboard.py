@@ -129,7 +129,7 @@ def test_a_long_queue_is_paged(site: Site) -> None:
     sent = {charge.apply_async((f"order-{i}", i)).id for i in range(149)} | {site.waiting.id}
     with httpx.Client(base_url=site.url, timeout=30) as http:
         html = http.get("/").text
-        assert "<td>100+</td>" in html  # waiting: the first page's, and more
+        assert 'data-label="waiting">100+</td>' in html  # the first page's, and more
         first = set(re.findall(r"<code>([0-9a-f-]{36})</code>", html)) & sent
         assert len(first) == 100
         found = re.search(r'<a href="(queues/celery\?page=[^"]+)">more tasks of celery', html)
@@ -184,5 +184,37 @@ def test_in_a_browser_the_page_renders_acts_and_updates_live(site: Site) -> None
             # A task sent now shows up without a reload (the page polls its main part).
             sent = site.app.tasks["shop.charge"].apply_async(("live-order", 1), countdown=600)
             page.locator("code", has_text=sent.id).wait_for(timeout=15_000)
+        finally:
+            browser.close()
+
+
+def test_on_a_phone_without_javascript_each_row_reads_whole_and_nothing_scrolls_sideways(
+        site: Site) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(),
+                                             args=["--no-sandbox", "--disable-gpu"])
+        try:
+            context = browser.new_context(viewport={"width": 390, "height": 844},
+                                          java_script_enabled=False)
+            page = context.new_page()
+            page.goto(site.url + "/")
+            assert page.locator("noscript").count() == 1
+            widths = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+            assert widths[0] <= widths[1], widths
+            # The id is readable: a line or two of the screen's width, not a column of
+            # single characters squeezed between seven others.
+            task_id = page.locator("code", has_text=site.waiting.id)
+            box = task_id.bounding_box()
+            assert box is not None
+            assert box["width"] > 200, box
+            assert box["height"] < 40, box
+            cell = page.locator("td", has=task_id).first
+            assert cell.get_attribute("data-label") == "id"
+            # Each value is labelled, as the laptop's column headers label it.
+            label = cell.evaluate("e => getComputedStyle(e, '::before').content")
+            assert label == '"id: "', label
+            context.close()
         finally:
             browser.close()

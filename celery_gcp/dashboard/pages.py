@@ -26,7 +26,12 @@ th{color:#555;font-weight:600;white-space:nowrap}code{font-size:12px;word-break:
 .state{font-weight:600}.PAUSED,.FAILURE,.REVOKED{color:#b00020}.RUNNING,.ENABLED,.SUCCESS{color:#0a7d32}
 .RETRY,.STARTED{color:#a15c00}form{display:inline}button{font-size:12px;margin:0 .15rem}
 .error{color:#b00020}details summary{cursor:pointer}pre{white-space:pre-wrap;font-size:12px}
-@media (max-width:640px){main{padding:.3rem}td,th{padding:.2rem .3rem}}
+.muted{color:#777}
+@media (max-width:640px){main{padding:.3rem}
+table,tbody,tr,td{display:block}tr.head{display:none}
+tr{border-bottom:1px solid #dde1e6;padding:.3rem 0}td{border:0;padding:.1rem .3rem}
+td:empty{display:none}td[data-label]::before{content:attr(data-label) ": ";color:#555;
+font-weight:600}}
 """
 
 _LIVE = """<script>
@@ -54,8 +59,11 @@ def _button(action: str, label: str, token: str | None) -> str:
             f'<button type="submit">{escape(label)}</button></form>')
 
 
-def _rows(rows: Iterable[list[str]]) -> str:
-    return "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
+def _rows(head: list[str], rows: Iterable[list[str]]) -> str:
+    # Each cell names its column: on a phone the rows are shown as cards, header-less.
+    labels = [f' data-label="{escape(h)}"' if h else "" for h in head]
+    return "".join("<tr>" + "".join(f"<td{label}>{cell}</td>"
+                                    for label, cell in zip(labels, row, strict=True)) + "</tr>"
                    for row in rows)
 
 
@@ -63,7 +71,8 @@ def _table(head: list[str], rows: list[list[str]], empty: str) -> str:
     if not rows:
         return f"<p>{escape(empty)}</p>"
     header = "".join(f"<th>{escape(h)}</th>" for h in head)
-    return f'<div class="scroll"><table><tr>{header}</tr>{_rows(rows)}</table></div>'
+    return (f'<div class="scroll"><table><tr class="head">{header}</tr>{_rows(head, rows)}'
+            "</table></div>")
 
 
 def _queues(queues: list[QueueView], token: str | None, base: str = "") -> str:
