@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,10 @@ def project() -> Celery:
 
     @app.task(name="shop.report")
     def report() -> None: ...
+
+    @app.task(name="shop.fetch", bind=True, max_retries=5)
+    def fetch(self: Any, url: str) -> None:
+        raise self.retry(exc=ConnectionError(f"{url} timed out"), countdown=3600)
 
     return app
 
@@ -120,6 +125,37 @@ def test_actions_change_the_emulators_state(site: Site) -> None:
         assert fired.status_code == 303
         forged = http.post("/actions/queues/celery/purge", data={"token": "guess"})
         assert forged.status_code == 403
+
+
+def test_a_retried_task_shows_why_it_was_retried(site: Site) -> None:
+    # The task runs on a worker the emulator delivers it to, and retries itself: its retry
+    # is a new Cloud Tasks task, due in an hour, whose reason only the result store keeps.
+    client = site.emulator.tasks_client()
+    with serve(site.app.asgi_app()) as worker:
+        site.app.conf.task_base_url = worker
+        sent = site.app.tasks["shop.fetch"].delay("https://feed.example")
+        deadline = time.monotonic() + 30
+        while not any(t.name.endswith(f"{sent.id}-r1") for t in client.list_tasks(parent=QUEUE)):
+            assert time.monotonic() < deadline, "the task was not retried"
+            time.sleep(0.05)
+    reason = "retry 1: ConnectionError: https://feed.example timed out"
+    html = httpx.get(site.url + "/", timeout=30).text
+    assert f'<td data-label="retry reason">{reason}</td>' in html
+    detail = httpx.get(f"{site.url}/tasks/celery/{sent.id}-r1", timeout=30).text
+    assert f"<code>{reason}</code>" in detail
+
+
+def test_finished_tasks_without_their_name_say_which_setting_stores_it(site: Site) -> None:
+    from celery_gcp.results.layer import make_meta
+
+    html = httpx.get(site.url + "/", timeout=30).text
+    assert "result_extended" not in html  # every result shown names its task
+    store = site.app.backend
+    assert store is not None
+    store.set_meta("done-2", make_meta(site.app, "done-2", "SUCCESS", 1), 3600)
+    html = httpx.get(site.url + "/", timeout=30).text
+    assert "done-2" in html
+    assert "<code>result_extended = True</code> to store" in html
 
 
 def test_a_long_queue_is_paged(site: Site) -> None:

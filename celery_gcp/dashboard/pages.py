@@ -107,13 +107,13 @@ def _tasks(queues: list[QueueView], token: str | None, base: str = "") -> str:
                          f"<code>{escape(t.celery_id or t.task_id)}</code>",
                          f"<code>{escape(t.arguments)}</code>", escape(_when(t.eta)),
                          str(t.attempts) + (" (in flight)" if t.in_flight else ""),
-                         escape(t.last_response), actions])
+                         escape(t.last_response), escape(t.retry_reason), actions])
         if q.more:
             more = f"{base}queues/{q.queue_id}?{urlencode({'page': q.more})}"
             rows.append([escape(q.queue_id), f'<a href="{escape(more)}">more tasks of '
-                         f"{escape(q.queue_id)} →</a>", "", "", "", "", "", ""])
+                         f"{escape(q.queue_id)} →</a>", "", "", "", "", "", "", ""])
     return _table(["queue", "task", "id", "arguments", "ETA", "attempts", "last response",
-                   ""], rows, "No task waiting.")
+                   "retry reason", ""], rows, "No task waiting.")
 
 
 def _jobs(jobs: list[JobView], token: str | None) -> str:
@@ -149,8 +149,14 @@ def _finished(metas: list[dict[str, Any]] | None) -> str:
                      (f"<details><summary>traceback</summary><pre>{escape(str(trace))}</pre>"
                       "</details>") if trace else "",
                      escape(str(m.get("date_done") or "")), _runtime(m.get("runtime"))])
-    return _table(["id", "task", "state", "result", "", "finished", "runtime"], rows,
-                  "No finished task recorded yet.")
+    table = _table(["id", "task", "state", "result", "", "finished", "runtime"], rows,
+                   "No finished task recorded yet.")
+    if any(not m.get("name") for m in metas):
+        # As in Celery, a result names its task only with result_extended: say so, rather
+        # than leave a column blank with no reason.
+        table += ('<p class="muted">Set <code>result_extended = True</code> to store (and see '
+                  "here) the task name of each result.</p>")
+    return table
 
 
 def main_part(snapshot: Snapshot, token: str | None) -> str:
@@ -196,7 +202,8 @@ def task_page(app_name: str, location: str, task: TaskView, meta: dict[str, Any]
               ("Celery id", task.celery_id or ""), ("task", task.name), ("URL", task.url),
               ("ETA", _when(task.eta)), ("attempts", str(task.attempts)),
               ("responses", str(raw.response_count if raw is not None else "")),
-              ("last response", task.last_response), ("arguments", task.arguments)]
+              ("last response", task.last_response), ("retry reason", task.retry_reason),
+              ("arguments", task.arguments)]
     headers = dict(raw.http_request.headers) if raw is not None else {}
     rows = [[escape(k), f"<code>{escape(v)}</code>"] for k, v in fields]
     rows += [[escape(f"header {k}"), f"<code>{escape(v)}</code>"]
