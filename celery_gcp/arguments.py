@@ -142,12 +142,12 @@ class Arguments:
         # The common shapes without inspect's general (and slower) binding.
         if len(args) <= len(self._positional) and not self._has_varargs:
             bound = dict(zip(self._positional, args, strict=False))
-            if kwargs and (kwargs.keys() - self._by_name or kwargs.keys() & bound.keys()):
-                bound = {}
-            else:
+            # A keyword for **kwargs, or one clashing with a positional value, takes
+            # inspect's binding (which fills **kwargs, or raises): never an empty binding.
+            if not kwargs or not (kwargs.keys() - self._by_name or kwargs.keys() & bound.keys()):
                 bound.update(kwargs)
-            if bound.keys() >= self._required:
-                return bound
+                if bound.keys() >= self._required:
+                    return bound
         try:
             return dict(self.signature.bind(*args, **kwargs).arguments)
         except TypeError as exc:

@@ -29,6 +29,7 @@ from .utils.urls import masked_url
 if TYPE_CHECKING:
     from . import queues
     from .app import Celery
+    from .dev import DevStack, TaskLog
 
 __all__ = ["main"]
 
@@ -276,8 +277,6 @@ def _environ_default(name: str, value: str) -> Iterator[None]:
 def dev(ctx: click.Context, port: int, run_target: str | None, exit_when_idle: bool,
         timeout: float, asgi: str | None, data_dir: str) -> None:
     """Run everything locally: emulator, queues and worker, with a log line per task event."""
-    import threading
-
     from .dev import DEV_SERVICE_ACCOUNT, DevStack, TaskLog
     from .exceptions import ScheduleError
 
@@ -288,10 +287,40 @@ def dev(ctx: click.Context, port: int, run_target: str | None, exit_when_idle: b
     log = TaskLog()
     log.connect(app)
     stack = DevStack(app, port=port, asgi=asgi, data_dir=data_dir)
+    with _terminate_as_interrupt():
+        try:
+            stack.__enter__()
+        except ScheduleError as exc:  # a beat_schedule entry that cannot run: say why
+            raise click.ClickException(str(exc)) from None
+        _run_dev(stack, log, run_target, exit_when_idle, timeout)
+
+
+@contextlib.contextmanager
+def _terminate_as_interrupt() -> Iterator[None]:
+    """SIGTERM (``kill``, a supervisor, a container stopping) ends the block as Ctrl-C does,
+    so dev stops the emulator process it started instead of leaving it running."""
+    import signal
+    import threading
+
+    if threading.current_thread() is not threading.main_thread():
+        yield  # signal handlers belong to the main thread
+        return
+
+    def interrupt(signum: int, frame: object) -> None:
+        raise KeyboardInterrupt
+
+    previous = signal.signal(signal.SIGTERM, interrupt)
     try:
-        stack.__enter__()
-    except ScheduleError as exc:  # a beat_schedule entry that cannot run: say which, and why
-        raise click.ClickException(str(exc)) from None
+        yield
+    finally:
+        signal.signal(signal.SIGTERM, previous)
+
+
+def _run_dev(stack: DevStack, log: TaskLog, run_target: str | None, exit_when_idle: bool,
+             timeout: float) -> None:
+    """``dev`` once its stack is up: run the target, wait, and always stop the stack."""
+    import threading
+
     try:
         click.echo(f"dev: Cloud Tasks emulator at {stack.address}; worker at {stack.url}; "
                    f"queues: {', '.join(stack.queue_names())}")

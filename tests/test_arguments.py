@@ -168,6 +168,17 @@ def test_positional_only_varargs_and_varkw() -> None:
         Arguments(t, "t").encode((1, 2, "x"), {})
 
 
+def test_keywords_for_var_keyword_are_sent_when_nothing_is_required() -> None:
+    def t(x: int = 1, **extra: str) -> None: ...
+
+    spec = Arguments(t, "t")
+    sent = spec.encode((), {"note": "<script>alert(1)</script>"})
+    assert json.loads(sent) == {"extra": {"note": "<script>alert(1)</script>"}}
+    assert spec.call_args(spec.decode(sent)) == ((), {"note": "<script>alert(1)</script>"})
+    with pytest.raises(TaskArgumentError, match="multiple values for argument 'x'"):
+        spec.encode((2,), {"x": 3})
+
+
 def test_defaults_are_left_to_the_function() -> None:
     def t(x: int, y: int = 5) -> None: ...
 

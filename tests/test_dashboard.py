@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import re
 import shutil
+import time
 from collections.abc import Iterator
 from dataclasses import dataclass
 from typing import Any
@@ -43,6 +44,10 @@ def project() -> Celery:
 
     @app.task(name="shop.report")
     def report() -> None: ...
+
+    @app.task(name="shop.fetch", bind=True, max_retries=5)
+    def fetch(self: Any, url: str) -> None:
+        raise self.retry(exc=ConnectionError(f"{url} timed out"), countdown=3600)
 
     return app
 
@@ -122,6 +127,37 @@ def test_actions_change_the_emulators_state(site: Site) -> None:
         assert forged.status_code == 403
 
 
+def test_a_retried_task_shows_why_it_was_retried(site: Site) -> None:
+    # The task runs on a worker the emulator delivers it to, and retries itself: its retry
+    # is a new Cloud Tasks task, due in an hour, whose reason only the result store keeps.
+    client = site.emulator.tasks_client()
+    with serve(site.app.asgi_app()) as worker:
+        site.app.conf.task_base_url = worker
+        sent = site.app.tasks["shop.fetch"].delay("https://feed.example")
+        deadline = time.monotonic() + 30
+        while not any(t.name.endswith(f"{sent.id}-r1") for t in client.list_tasks(parent=QUEUE)):
+            assert time.monotonic() < deadline, "the task was not retried"
+            time.sleep(0.05)
+    reason = "retry 1: ConnectionError: https://feed.example timed out"
+    html = httpx.get(site.url + "/", timeout=30).text
+    assert f'<td data-label="retry reason">{reason}</td>' in html
+    detail = httpx.get(f"{site.url}/tasks/celery/{sent.id}-r1", timeout=30).text
+    assert f"<code>{reason}</code>" in detail
+
+
+def test_finished_tasks_without_their_name_say_which_setting_stores_it(site: Site) -> None:
+    from celery_gcp.results.layer import make_meta
+
+    html = httpx.get(site.url + "/", timeout=30).text
+    assert "result_extended" not in html  # every result shown names its task
+    store = site.app.backend
+    assert store is not None
+    store.set_meta("done-2", make_meta(site.app, "done-2", "SUCCESS", 1), 3600)
+    html = httpx.get(site.url + "/", timeout=30).text
+    assert "done-2" in html
+    assert "<code>result_extended = True</code> to store" in html
+
+
 def test_a_long_queue_is_paged(site: Site) -> None:
     client = site.emulator.tasks_client()
     client.pause_queue(name=QUEUE)
@@ -129,7 +165,7 @@ def test_a_long_queue_is_paged(site: Site) -> None:
     sent = {charge.apply_async((f"order-{i}", i)).id for i in range(149)} | {site.waiting.id}
     with httpx.Client(base_url=site.url, timeout=30) as http:
         html = http.get("/").text
-        assert "<td>100+</td>" in html  # waiting: the first page's, and more
+        assert 'data-label="waiting">100+</td>' in html  # the first page's, and more
         first = set(re.findall(r"<code>([0-9a-f-]{36})</code>", html)) & sent
         assert len(first) == 100
         found = re.search(r'<a href="(queues/celery\?page=[^"]+)">more tasks of celery', html)
@@ -184,5 +220,37 @@ def test_in_a_browser_the_page_renders_acts_and_updates_live(site: Site) -> None
             # A task sent now shows up without a reload (the page polls its main part).
             sent = site.app.tasks["shop.charge"].apply_async(("live-order", 1), countdown=600)
             page.locator("code", has_text=sent.id).wait_for(timeout=15_000)
+        finally:
+            browser.close()
+
+
+def test_on_a_phone_without_javascript_each_row_reads_whole_and_nothing_scrolls_sideways(
+        site: Site) -> None:
+    from playwright.sync_api import sync_playwright
+
+    with sync_playwright() as playwright:
+        browser = playwright.chromium.launch(executable_path=chromium(),
+                                             args=["--no-sandbox", "--disable-gpu"])
+        try:
+            context = browser.new_context(viewport={"width": 390, "height": 844},
+                                          java_script_enabled=False)
+            page = context.new_page()
+            page.goto(site.url + "/")
+            assert page.locator("noscript").count() == 1
+            widths = page.evaluate("[document.documentElement.scrollWidth, innerWidth]")
+            assert widths[0] <= widths[1], widths
+            # The id is readable: a line or two of the screen's width, not a column of
+            # single characters squeezed between seven others.
+            task_id = page.locator("code", has_text=site.waiting.id)
+            box = task_id.bounding_box()
+            assert box is not None
+            assert box["width"] > 200, box
+            assert box["height"] < 40, box
+            cell = page.locator("td", has=task_id).first
+            assert cell.get_attribute("data-label") == "id"
+            # Each value is labelled, as the laptop's column headers label it.
+            label = cell.evaluate("e => getComputedStyle(e, '::before').content")
+            assert label == '"id: "', label
+            context.close()
         finally:
             browser.close()

@@ -275,3 +275,45 @@ def test_dev_serves_the_dashboard_over_its_emulator(monkeypatch: pytest.MonkeyPa
     assert "<code>emails</code>" in page.text
     assert "devdash.mail" in page.text
     assert "a@example.com" in page.text
+
+
+def test_dev_stopped_by_sigterm_stops_its_emulator_too(tmp_path: Path) -> None:
+    import signal
+    import socket
+    import time
+
+    root = Path(__file__).resolve().parents[1]
+    env = {k: v for k, v in os.environ.items()
+           if k not in ("CLOUD_TASKS_EMULATOR_HOST", "CLOUD_SCHEDULER_EMULATOR_HOST")}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery_gcp.cli", "-A", "examples.quickstart.tasks", "dev",
+         "--port", "0", "--data-dir", str(tmp_path)],
+        cwd=root, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    try:
+        assert proc.stdout is not None
+        lines = []
+        for line in proc.stdout:  # ends when dev exits, so a failed start fails here
+            lines.append(line)
+            if line.startswith("dev: running"):
+                break
+        address = next((x.split(" emulator at ", 1)[1].split(";", 1)[0] for x in lines
+                        if " emulator at " in x), None)
+        assert address is not None, "".join(lines)
+        host, port = address.rsplit(":", 1)
+        socket.create_connection((host, int(port)), timeout=5).close()  # the emulator is up
+        proc.send_signal(signal.SIGTERM)
+        assert proc.wait(timeout=30) == 0
+        deadline = time.monotonic() + 15
+        while True:  # the emulator was a process of dev's own: it is gone with dev
+            try:
+                socket.create_connection((host, int(port)), timeout=1).close()
+            except OSError:
+                break
+            assert time.monotonic() < deadline, f"the emulator at {address} outlived dev"
+            time.sleep(0.05)
+    finally:
+        if proc.poll() is None:
+            proc.kill()
+            proc.wait()
+        if proc.stdout is not None:
+            proc.stdout.close()

@@ -36,9 +36,10 @@ class TaskView:
     attempts: int
     in_flight: bool
     last_response: str
-    retry_reason: str
+    retry_reason: str       # why it is waiting again: its last response, its Celery retry
     url: str
     raw: Any = None
+    retries: int = 0        # X-Celery-Retries: the Celery retries (self.retry) before it
 
 
 @dataclass
@@ -116,6 +117,7 @@ def read(app: Celery, clients: tuple[Any, Any]) -> Snapshot:
             view = _queue(queue)
             _list_tasks(app, tasks_client, queue.name, view, "")
             queues.append(view)
+        _retry_reasons(app, [t for q in queues for t in q.tasks])
     except gexc.GoogleAPICallError as exc:
         errors.append(f"Cloud Tasks: {exc.message or exc}")
     jobs: list[JobView] = []
@@ -141,6 +143,7 @@ def read_queue(app: Celery, clients: tuple[Any, Any], queue_id: str,
     queue = clients[0].get_queue(name=f"{where}/queues/{queue_id}")
     view = _queue(queue)
     _list_tasks(app, clients[0], queue.name, view, page_token)
+    _retry_reasons(app, view.tasks)
     return view
 
 
@@ -163,7 +166,38 @@ def read_task(app: Celery, clients: tuple[Any, Any], queue_id: str,
     view = _task(queue_id, task, app)
     store = app.backend
     meta = store.get_meta(view.celery_id) if store is not None and view.celery_id else None
+    if view.retries:
+        view.retry_reason = _retry_reason(view, meta)
     return view, meta
+
+
+def _retry_reasons(app: Celery, tasks: list[TaskView]) -> None:
+    """Name the reason of each Celery retry listed. ``self.retry`` sends a new Cloud Tasks
+    task, so Cloud Tasks knows no reason for it; the result store keeps it, as the RETRY
+    state's exception. Only retried tasks are looked up (one read each, of a listed page)."""
+    store = app.backend
+    for view in tasks:
+        if not view.retries:
+            continue
+        meta = None
+        if store is not None and view.celery_id:
+            try:
+                meta = store.get_meta(view.celery_id)
+            except Exception:  # the page still shows the task; read() names a broken store
+                meta = None
+        view.retry_reason = _retry_reason(view, meta)
+
+
+def _retry_reason(view: TaskView, meta: dict[str, Any] | None) -> str:
+    """"retry N: ExcType: message" (the stored RETRY state's), then the last response."""
+    reason = f"retry {view.retries}"
+    result = meta.get("result") if meta and meta.get("status") == "RETRY" else None
+    if isinstance(result, dict) and result.get("exc_type"):
+        detail = result.get("exc_message")
+        if isinstance(detail, list | tuple):
+            detail = ", ".join(map(str, detail))
+        reason += f": {result['exc_type']}" + (f": {detail}" if detail else "")
+    return "; ".join(filter(None, [reason, view.retry_reason]))
 
 
 def _short(name: str) -> str:
@@ -195,14 +229,16 @@ def _task(queue_id: str, task: Any, app: Celery) -> TaskView:
     except (ValueError, UnicodeDecodeError):
         arguments = repr(request.body[:300])
     last = task.last_attempt
+    # Still queued after an attempt: that attempt's response is why it waits again.
+    response = last.response_status.message if task.dispatch_count else ""
+    retries = headers.get("x-celery-retries", "")
     return TaskView(
         queue_id=queue_id, task_id=_short(task.name), celery_id=headers.get("x-celery-task-id"),
         name=name, arguments=arguments[:300] + ("…" if len(arguments) > 300 else ""),
         eta=_time(task.schedule_time), attempts=task.dispatch_count,
         in_flight=task.dispatch_count > task.response_count,
-        last_response=last.response_status.message if task.dispatch_count else "",
-        retry_reason=last.response_status.message if task.dispatch_count else "",
-        url=request.url, raw=task)
+        last_response=response, retry_reason=response, url=request.url, raw=task,
+        retries=int(retries) if retries.isascii() and retries.isdigit() else 0)
 
 
 def _job(job: Any) -> JobView:

@@ -26,7 +26,12 @@ th{color:#555;font-weight:600;white-space:nowrap}code{font-size:12px;word-break:
 .state{font-weight:600}.PAUSED,.FAILURE,.REVOKED{color:#b00020}.RUNNING,.ENABLED,.SUCCESS{color:#0a7d32}
 .RETRY,.STARTED{color:#a15c00}form{display:inline}button{font-size:12px;margin:0 .15rem}
 .error{color:#b00020}details summary{cursor:pointer}pre{white-space:pre-wrap;font-size:12px}
-@media (max-width:640px){main{padding:.3rem}td,th{padding:.2rem .3rem}}
+.muted{color:#777}
+@media (max-width:640px){main{padding:.3rem}
+table,tbody,tr,td{display:block}tr.head{display:none}
+tr{border-bottom:1px solid #dde1e6;padding:.3rem 0}td{border:0;padding:.1rem .3rem}
+td:empty{display:none}td[data-label]::before{content:attr(data-label) ": ";color:#555;
+font-weight:600}}
 """
 
 _LIVE = """<script>
@@ -54,8 +59,11 @@ def _button(action: str, label: str, token: str | None) -> str:
             f'<button type="submit">{escape(label)}</button></form>')
 
 
-def _rows(rows: Iterable[list[str]]) -> str:
-    return "".join("<tr>" + "".join(f"<td>{cell}</td>" for cell in row) + "</tr>"
+def _rows(head: list[str], rows: Iterable[list[str]]) -> str:
+    # Each cell names its column: on a phone the rows are shown as cards, header-less.
+    labels = [f' data-label="{escape(h)}"' if h else "" for h in head]
+    return "".join("<tr>" + "".join(f"<td{label}>{cell}</td>"
+                                    for label, cell in zip(labels, row, strict=True)) + "</tr>"
                    for row in rows)
 
 
@@ -63,7 +71,8 @@ def _table(head: list[str], rows: list[list[str]], empty: str) -> str:
     if not rows:
         return f"<p>{escape(empty)}</p>"
     header = "".join(f"<th>{escape(h)}</th>" for h in head)
-    return f'<div class="scroll"><table><tr>{header}</tr>{_rows(rows)}</table></div>'
+    return (f'<div class="scroll"><table><tr class="head">{header}</tr>{_rows(head, rows)}'
+            "</table></div>")
 
 
 def _queues(queues: list[QueueView], token: str | None, base: str = "") -> str:
@@ -98,13 +107,13 @@ def _tasks(queues: list[QueueView], token: str | None, base: str = "") -> str:
                          f"<code>{escape(t.celery_id or t.task_id)}</code>",
                          f"<code>{escape(t.arguments)}</code>", escape(_when(t.eta)),
                          str(t.attempts) + (" (in flight)" if t.in_flight else ""),
-                         escape(t.last_response), actions])
+                         escape(t.last_response), escape(t.retry_reason), actions])
         if q.more:
             more = f"{base}queues/{q.queue_id}?{urlencode({'page': q.more})}"
             rows.append([escape(q.queue_id), f'<a href="{escape(more)}">more tasks of '
-                         f"{escape(q.queue_id)} →</a>", "", "", "", "", "", ""])
+                         f"{escape(q.queue_id)} →</a>", "", "", "", "", "", "", ""])
     return _table(["queue", "task", "id", "arguments", "ETA", "attempts", "last response",
-                   ""], rows, "No task waiting.")
+                   "retry reason", ""], rows, "No task waiting.")
 
 
 def _jobs(jobs: list[JobView], token: str | None) -> str:
@@ -140,8 +149,14 @@ def _finished(metas: list[dict[str, Any]] | None) -> str:
                      (f"<details><summary>traceback</summary><pre>{escape(str(trace))}</pre>"
                       "</details>") if trace else "",
                      escape(str(m.get("date_done") or "")), _runtime(m.get("runtime"))])
-    return _table(["id", "task", "state", "result", "", "finished", "runtime"], rows,
-                  "No finished task recorded yet.")
+    table = _table(["id", "task", "state", "result", "", "finished", "runtime"], rows,
+                   "No finished task recorded yet.")
+    if any(not m.get("name") for m in metas):
+        # As in Celery, a result names its task only with result_extended: say so, rather
+        # than leave a column blank with no reason.
+        table += ('<p class="muted">Set <code>result_extended = True</code> to store (and see '
+                  "here) the task name of each result.</p>")
+    return table
 
 
 def main_part(snapshot: Snapshot, token: str | None) -> str:
@@ -187,7 +202,8 @@ def task_page(app_name: str, location: str, task: TaskView, meta: dict[str, Any]
               ("Celery id", task.celery_id or ""), ("task", task.name), ("URL", task.url),
               ("ETA", _when(task.eta)), ("attempts", str(task.attempts)),
               ("responses", str(raw.response_count if raw is not None else "")),
-              ("last response", task.last_response), ("arguments", task.arguments)]
+              ("last response", task.last_response), ("retry reason", task.retry_reason),
+              ("arguments", task.arguments)]
     headers = dict(raw.http_request.headers) if raw is not None else {}
     rows = [[escape(k), f"<code>{escape(v)}</code>"] for k, v in fields]
     rows += [[escape(f"header {k}"), f"<code>{escape(v)}</code>"]

@@ -42,7 +42,7 @@ from ..platform import RELAY_HEADER
 from ..task import Task
 from ..worker.delivery import Admitted, DeliveryRoute, admitted, result_response
 from ..worker.outcomes import Outcome
-from ..worker.run import RunResult, TaskRun, run_async, run_sync
+from ..worker.run import RunResult, TaskRun, refuse_eager_dependencies, run_async, run_sync
 from .builtroute import BuiltRoute, claimed_by, refuse_second_route
 
 if TYPE_CHECKING:
@@ -90,6 +90,9 @@ class RouteTask(Task[..., Any]):
         """The route's request for this call (the delivered one, for a retry of it); in
         eager mode, the arguments by name, as any task's."""
         if _EAGER.get():
+            # Before binding: a dependency's own parameters (a header) are sent with a route's
+            # call, but are no task arguments; the reason it cannot run eagerly comes first.
+            refuse_eager_dependencies(self)
             return super().encode_call(args, kwargs)
         running = _RUNNING.get()
         if running is not None and running[0] is self and running[1:3] == (

@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ..message import Message
     from ..task import Task
 
-__all__ = ["RunResult", "TaskRun", "arun_eagerly", "run_eagerly"]
+__all__ = ["RunResult", "TaskRun", "arun_eagerly", "refuse_eager_dependencies", "run_eagerly"]
 
 logger = logging.getLogger("celery_gcp.worker")
 _HOSTNAME = socket.gethostname()
@@ -323,7 +323,9 @@ def _run_coroutine(coro: Any) -> Any:
     return box["value"]
 
 
-def _eager_values(task: Task[..., Any], message: Message) -> dict[str, Any]:
+def refuse_eager_dependencies(task: Task[..., Any]) -> None:
+    """Raise :class:`ImproperlyConfigured` if ``task`` declares FastAPI dependencies, which
+    eager mode cannot resolve (they need a request)."""
     if task.arguments.dependencies:
         names = ", ".join(p.name for p in task.arguments.dependencies)
         raise ImproperlyConfigured(
@@ -331,6 +333,10 @@ def _eager_values(task: Task[..., Any], message: Message) -> dict[str, Any]:
             "request can resolve; eager mode cannot run it. Test it through the worker "
             "(celery_gcp.testing.deliver), or move the dependency into the task body."
         )
+
+
+def _eager_values(task: Task[..., Any], message: Message) -> dict[str, Any]:
+    refuse_eager_dependencies(task)
     return task.arguments.decode(message.body)
 
 
