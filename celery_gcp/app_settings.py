@@ -14,6 +14,7 @@ from .exceptions import ImproperlyConfigured
 if TYPE_CHECKING:
     from .app import Celery
     from .signals import Signal
+    from .task import Task
 
 __all__ = ["AppSettings"]
 
@@ -28,6 +29,7 @@ class AppSettings:
     namespace: str | None
     strict_typing: bool
     _task_cls: Any
+    Task: type[Task[Any, Any]]  # app.Task (declared here: AppTasks' annotations name the class)
     _preconf: dict[str, Any]
     _sources: list[tuple[Any, str | None, bool]]
     _conf: Settings | None

@@ -1,7 +1,7 @@
 """What a failed ``celery-gcp`` command prints: one line that says what was wrong and how to
 fix it, never a traceback (``CELERY_GCP_TRACEBACK=1`` shows one, for a bug report).
 
-The command group (cli.py) hands every error that escapes a command to :func:`one_line`.
+The command group (cli/__init__.py) hands every error that escapes a command to :func:`one_line`.
 Google's errors are recognised by their class names, so no Google library is imported here.
 """
 

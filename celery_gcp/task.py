@@ -1,5 +1,8 @@
 """The Task class: calling (``delay``, ``apply_async``, ``apply``), ``retry`` and ``self.request``.
 
+What the body does to its own run (``retry``, ``replace``, ``add_to_chord``, ``update_state``)
+is in task_control.py, the signatures (``s``, ``si``, ``map``...) in task_signatures.py.
+
 Each ``@app.task`` function becomes a subclass of the app's task class with ``run`` set to the
 function, instantiated once, as in Celery. Options Celery does not know become class attributes.
 """
@@ -7,14 +10,11 @@ function, instantiated once, as in Celery. Options Celery does not know become c
 from __future__ import annotations
 
 import inspect
-from collections.abc import Iterable, Mapping, Sequence
-from datetime import datetime
+from collections.abc import Mapping, Sequence
 from functools import cached_property
 from typing import TYPE_CHECKING, Any, ClassVar, Generic, ParamSpec, TypeVar
 
-from . import states
 from .arguments import Arguments
-from .canvas import Signature
 from .context import (
     Context,
     drop_request,
@@ -23,15 +23,16 @@ from .context import (
     request_of,
     top_request,
 )
-from .exceptions import MaxRetriesExceededError, NoResultBackendError, Reject, Retry
+from .exceptions import MaxRetriesExceededError
 from .result import AsyncResult, EagerResult
-from .sending import send_options, warn_once
+from .sending import send_options
+from .task_control import RunControl
+from .task_signatures import TaskSignatures
 
 if TYPE_CHECKING:
     from .app import Celery
     from .einfo import ExceptionInfo
     from .message import HttpTarget, Message
-    from .results.store import ResultStore
 
 __all__ = ["Task"]
 
@@ -41,7 +42,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class Task(Generic[P, R]):
+class Task(RunControl, TaskSignatures, Generic[P, R]):
     """A task: the unit of work that Cloud Tasks calls over HTTP.
 
     Subclass it (``base=`` / ``task_cls=``) to share hooks or a ``__call__`` wrapper::
@@ -259,192 +260,6 @@ class Task(Generic[P, R]):
             if value is not None and key not in options:
                 options[key] = value
         return self.app.sender.message(self.name, self, args, kwargs, options, route=route)
-
-    # -- retrying --------------------------------------------------------------------------
-
-    def retry(
-        self,
-        args: Sequence[Any] | None = None,
-        kwargs: Mapping[str, Any] | None = None,
-        exc: BaseException | None = None,
-        throw: bool = True,
-        eta: datetime | None = None,
-        countdown: float | None = None,
-        max_retries: int | None = None,
-        **options: Any,
-    ) -> Retry:
-        """Retry the current run later, with Celery's semantics.
-
-        A new message with the same id and ``retries + 1`` is sent (at once, in eager mode: it
-        runs again immediately). Once ``retries`` would exceed ``max_retries``, ``exc`` is
-        raised if given, else :class:`MaxRetriesExceededError`. ``max_retries`` overrides the
-        task's limit for the rest of this run (so autoretry of the ``exc`` raised here stops
-        too), not for the retries it sends. Raises :class:`Retry` unless ``throw=False``. When
-        the task was called directly, ``exc`` (or ``Retry``) is raised.
-        """
-        request = self.request
-        if max_retries is not None:
-            # Holds for the rest of this run (autoretry of the error raised here included),
-            # never for the retries it sends.
-            request._override_max_retries = max_retries
-        if request.called_directly:
-            if exc is not None:
-                raise exc
-            raise Retry("Task can be retried", None)
-        retries = request.retries + 1
-        limit = self.max_retries if max_retries is None else max_retries
-        if not eta and countdown is None:
-            countdown = self.default_retry_delay
-        args, kwargs = self.arguments.merge(request.args, request.kwargs or {}, args, kwargs)
-        if limit is not None and retries > limit:
-            if exc is not None:
-                raise exc
-            raise self.MaxRetriesExceededError(
-                f"Can't retry {self.name}[{request.id}] args:{args} kwargs:{kwargs}",
-                task_args=args, task_kwargs=kwargs,
-            )
-        delivery = request.delivery_info or {}
-        message = self._message(args, kwargs, request.id, request.callbacks, request.errbacks, {
-            "countdown": countdown, "eta": eta, "retries": retries, "expires": request.expires,
-            "queue": delivery.get("routing_key"), "headers": request.headers,
-            "root_id": request.root_id, "parent_id": request.parent_id, **options,
-        }, route=not request.is_eager)
-        sig = Signature(self, args, kwargs, {"task_id": request.id, "countdown": countdown,
-                                             "eta": eta, "retries": retries})
-        ret = Retry(exc=exc, when=eta or countdown, is_eager=request.is_eager, sig=sig)
-        ret.retry_message = message
-        if not request.is_eager:
-            try:
-                self.app.sender.send(message)
-            except Exception as send_error:
-                # Nothing is lost: 503 has Cloud Tasks deliver this run again.
-                raise Reject(send_error, requeue=True) from send_error
-        if throw:
-            raise ret
-        return ret
-
-    def replace(self, sig: Any) -> Any:
-        """Hand this run's place to ``sig``, as Celery's ``Task.replace``: it takes over this
-        task's id (so ``AsyncResult(id)`` reads its outcome), callbacks, errbacks and chord
-        membership; a group becomes a chord gathering its results (a result store needed).
-
-        Sent, it ends this run with :class:`Ignore`; eagerly, it runs here and its result is
-        returned. Example::
-
-            @app.task(bind=True)
-            def fetch_all(self, urls):
-                return self.replace(group(fetch.s(url) for url in urls))
-        """
-        from .canvas.replacing import replace
-
-        return replace(self, sig)
-
-    def add_to_chord(self, sig: Any, lazy: bool = False) -> Any:
-        """Add ``sig`` (one task's signature) to the chord this running task is a header
-        member of, as Celery's: the body waits for it too and gets its result after the
-        header's. Sends it (returns its result), or returns it unsent with ``lazy=True``.
-        A task that is not a chord member raises ``ValueError``."""
-        from .results.chords import add
-
-        store = self.app.backend
-        if store is None:
-            raise NoResultBackendError(
-                "add_to_chord() needs a result store (chords count their members in it): "
-                "set result_backend")
-        return add(self.app, store, self.request, sig, lazy)
-
-    def on_replace(self, sig: Any) -> Any:
-        """Called by :meth:`replace` with the prepared signature: sends it and raises
-        :class:`Ignore` (eagerly: runs it and returns its result). Override to change how."""
-        from .canvas.replacing import on_replace
-
-        return on_replace(self, sig)
-
-    # -- signatures ------------------------------------------------------------------------
-
-    def s(self, *args: Any, **kwargs: Any) -> Signature:
-        """A signature of this task: ``add.s(2, 2)``."""
-        return Signature(self, args, kwargs)
-
-    def si(self, *args: Any, **kwargs: Any) -> Signature:
-        """An immutable signature: a parent's result is not passed to it."""
-        return Signature(self, args, kwargs, immutable=True)
-
-    def signature(self, args: Sequence[Any] | None = None,
-                  kwargs: Mapping[str, Any] | None = None, **options: Any) -> Signature:
-        """A signature with options: ``add.signature((2, 2), countdown=10)``."""
-        return Signature(self, args, kwargs, options)
-
-    subtask = signature
-
-    def map(self, it: Iterable[Any]) -> Signature:
-        """One task calling this one for each item: ``add.map([1, 2]).delay()``."""
-        from .canvas import xmap
-
-        return xmap(self.s(), it)
-
-    def starmap(self, it: Iterable[Any]) -> Signature:
-        """One task calling this one with each item as arguments: ``add.starmap([(1, 2)])``."""
-        from .canvas import xstarmap
-
-        return xstarmap(self.s(), it)
-
-    def chunks(self, it: Iterable[Any], n: int) -> Signature:
-        """The items in parts of ``n``, each part one task (``add.chunks(pairs, 10)()``)."""
-        from .canvas import chunks
-
-        return chunks(self.s(), it, n)
-
-    def update_state(self, task_id: str | None = None, state: str | None = None,
-                     meta: Any = None, **kwargs: Any) -> None:
-        """Record ``state`` (a custom one, such as ``"PROGRESS"``) with ``meta`` for
-        ``task_id`` (by default the running task's): ``AsyncResult(id).state`` / ``.info``
-        read it. Without a result store it is dropped, with a one-time warning (Celery
-        without a result backend drops it silently). It blocks until the state is stored:
-        in an ``async def`` task, ``await self.aupdate_state(...)`` does not block the loop.
-        """
-        target = self._state_target(task_id)
-        if target is not None:
-            from .results.layer import store_state
-
-            store_state(self.app, target[0], target[1], state or states.PENDING, meta,
-                        target[2])
-
-    async def aupdate_state(self, task_id: str | None = None, state: str | None = None,
-                            meta: Any = None, **kwargs: Any) -> None:
-        """Async :meth:`update_state`, for ``async def`` tasks: the store is written
-        without blocking the event loop.
-
-        Example::
-
-            @app.task(bind=True)
-            async def crunch(self, n: int) -> None:
-                for i in range(n):
-                    await self.aupdate_state(state="PROGRESS", meta={"done": i, "of": n})
-        """
-        target = self._state_target(task_id)
-        if target is not None:
-            from .results.layer import astore_state
-
-            await astore_state(self.app, target[0], target[1], state or states.PENDING, meta,
-                               target[2])
-
-    def _state_target(self, task_id: str | None,
-                      ) -> tuple[ResultStore, str, Context | None] | None:
-        """Where ``update_state`` writes: the store, the task id, and the request when it is
-        the running task's; ``None`` (warned once) without a store."""
-        store = self.app.backend
-        if store is None:
-            warn_once(self.app, "update_state",
-                      "update_state() is dropped: the app has no result store; set "
-                      "result_backend (or record progress in your own storage, keyed by "
-                      "self.request.id)")
-            return None
-        request = self.request
-        task_id = task_id or request.id
-        if task_id is None:
-            raise ValueError(f"update_state() outside a run of {self.name!r} needs task_id=")
-        return store, task_id, request if request.id == task_id else None
 
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[R]:
         """The result handle for ``task_id``."""
