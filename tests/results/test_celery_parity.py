@@ -1,0 +1,96 @@
+"""Result behaviours where Celery 5 (a real ``celery worker`` on Redis) was found to act
+otherwise, checked here on a Redis store with a worker served over real HTTP:
+
+* a failed chain step stores its exception as the FAILURE of the steps after it, so the
+  chain's result is ready and ``get()`` raises it (Celery's backends do the same), and a
+  chain in a chord's header that fails early still fails the chord;
+"""
+
+from __future__ import annotations
+
+from collections.abc import Iterator
+from typing import Any
+
+import pytest
+
+from celery_gcp import Celery, chain, chord, states
+from celery_gcp.exceptions import ChordError
+from celery_gcp.results import ResultStore
+
+from ..redis_server import RedisServer
+
+#: The Redis database these tests use (other users of the server take others).
+REDIS_DB = 5
+
+
+class InventoryError(Exception):
+    """A project's own error: rebuilt from its module, which is imported."""
+
+
+@pytest.fixture
+def redis_store(app: Celery, redis_server: RedisServer) -> Iterator[ResultStore]:
+    from celery_gcp.results.redis_store import RedisStore
+
+    redis_server.client(REDIS_DB).flushdb()
+    store = RedisStore(redis_server.url(REDIS_DB))
+    app.backend = store
+    yield store
+    store.close()
+
+
+def define(app: Celery) -> None:
+    @app.task(name="proj.add")
+    def add(x: int, y: int) -> int:
+        return x + y
+
+    @app.task(name="proj.tsum")
+    def tsum(values: list[int]) -> int:
+        return sum(values)
+
+    @app.task(name="proj.reserve")
+    def reserve(sku: str) -> int:
+        raise InventoryError(f"{sku} is out of stock", 7)
+
+    @app.task(name="proj.areserve")
+    async def areserve(sku: str) -> int:
+        raise InventoryError(f"{sku} is out of stock", 7)
+
+
+@pytest.mark.parametrize("first", ["proj.reserve", "proj.areserve"])
+def test_a_failed_chain_step_fails_the_steps_after_it(app: Celery, redis_store: ResultStore,
+                                                      worker: Any, first: str) -> None:
+    define(app)
+    add = app.tasks["proj.add"]
+    result = chain(app.tasks[first].s("A-1"), add.s(1), add.s(2))()
+    with worker(app) as w:
+        w.deliver_sent()
+    for step in (result, result.parent):
+        assert step.state == states.FAILURE
+        assert isinstance(step.result, InventoryError)
+        assert step.result.args == ("A-1 is out of stock", 7)
+        assert "InventoryError" in (step.traceback or "")
+    with pytest.raises(InventoryError, match=r"A-1 is out of stock"):
+        result.get(timeout=1)
+
+
+def test_a_plain_link_callback_is_not_marked_failed(app: Celery, redis_store: ResultStore,
+                                                    worker: Any) -> None:
+    define(app)
+    callback = app.tasks["proj.add"].s(1)
+    result = app.tasks["proj.reserve"].apply_async(("B-2",), link=callback)
+    with worker(app) as w:
+        w.deliver_sent()
+    assert result.state == states.FAILURE
+    assert redis_store.get_meta(str(callback.options.get("task_id"))) is None
+
+
+def test_a_chain_in_a_chord_header_failing_early_fails_the_chord(
+        app: Celery, redis_store: ResultStore, worker: Any) -> None:
+    define(app)
+    add, reserve = app.tasks["proj.add"], app.tasks["proj.reserve"]
+    result = chord([add.s(1, 1), chain(reserve.s("C-3"), add.s(1))])(app.tasks["proj.tsum"].s())
+    with worker(app) as w:
+        w.deliver_sent()
+    assert result.state == states.FAILURE
+    assert isinstance(result.result, ChordError)
+    assert "InventoryError" in str(result.result)
