@@ -75,6 +75,22 @@ class AsyncResult(ResultBase, Generic[R]):
         self._backend = backend
         self._cache: Meta | None = None  # a ready meta does not change: read once
         self._on_ready: list[Callable[[AsyncResult[R]], Any]] = []
+        # None: sent by a task whose ignore_result follows task_ignore_result, read when asked
+        # (the send path does not read the app's settings).
+        self._ignored: bool | None = False
+
+    @property
+    def ignored(self) -> bool:
+        """Whether the task was sent with its result ignored (``ignore_result``, the task's
+        or ``task_ignore_result``): then ``get()`` returns ``None`` without waiting, as in
+        Celery. Settable; ``False`` for a handle made from an id."""
+        if self._ignored is None:
+            self._ignored = bool(self.app is not None and self.app.conf.task_ignore_result)
+        return self._ignored
+
+    @ignored.setter
+    def ignored(self, value: bool | None) -> None:
+        self._ignored = value
 
     @property
     def backend(self) -> ResultStore | None:
@@ -219,7 +235,10 @@ class AsyncResult(ResultBase, Generic[R]):
             interval: float = 0.5, disable_sync_subtasks: bool = True, **kwargs: Any) -> R:
         """Wait until the task is ready and return its result, polling the store every
         ``interval`` seconds; a failure is re-raised (``propagate=False``: returned).
-        :class:`TimeoutError` after ``timeout`` seconds; ``RuntimeError`` inside a task."""
+        :class:`TimeoutError` after ``timeout`` seconds; ``RuntimeError`` inside a task.
+        ``None`` at once if the task was sent with its result ignored (:attr:`ignored`)."""
+        if self.ignored:
+            return None  # type: ignore[return-value]
         store = self._store_for_get(disable_sync_subtasks)
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
@@ -234,6 +253,8 @@ class AsyncResult(ResultBase, Generic[R]):
     async def aget(self, timeout: float | None = None, propagate: bool = True,
                    interval: float = 0.5, disable_sync_subtasks: bool = True) -> R:
         """:meth:`get` for async callers: the store is read without blocking the loop."""
+        if self.ignored:
+            return None  # type: ignore[return-value]
         store = self._store_for_get(disable_sync_subtasks)
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout

@@ -4,6 +4,9 @@ otherwise, checked here on a Redis store with a worker served over real HTTP:
 * a failed chain step stores its exception as the FAILURE of the steps after it, so the
   chain's result is ready and ``get()`` raises it (Celery's backends do the same), and a
   chain in a chord's header that fails early still fails the chord;
+* the handle of a task sent with its result ignored (the task's ``ignore_result``, the
+  call's, ``task_ignore_result``, ``send_task(ignore_result=True)``) knows it: ``get()``
+  returns ``None`` at once instead of waiting for a record that never comes;
 """
 
 from __future__ import annotations
@@ -14,7 +17,8 @@ from typing import Any
 import pytest
 
 from celery_gcp import Celery, chain, chord, states
-from celery_gcp.exceptions import ChordError
+from celery_gcp.exceptions import ChordError, TimeoutError
+from celery_gcp.result import AsyncResult
 from celery_gcp.results import ResultStore
 
 from ..redis_server import RedisServer
@@ -94,3 +98,38 @@ def test_a_chain_in_a_chord_header_failing_early_fails_the_chord(
     assert result.state == states.FAILURE
     assert isinstance(result.result, ChordError)
     assert "InventoryError" in str(result.result)
+
+
+def test_get_of_a_result_sent_ignored_returns_none_at_once(app: Celery, redis_store: ResultStore,
+                                                          worker: Any) -> None:
+    define(app)
+
+    @app.task(name="proj.quiet", ignore_result=True)
+    def quiet() -> int:
+        return 1
+
+    add = app.tasks["proj.add"]
+    ignored = [quiet.delay(), add.apply_async((1, 2), ignore_result=True),
+               app.send_task("proj.add", (3, 4), ignore_result=True)]
+    kept = [quiet.apply_async(ignore_result=False), add.delay(5, 6)]
+    with worker(app) as w:
+        w.deliver_sent()
+    for result in ignored:
+        assert result.ignored
+        assert result.get(timeout=0.1) is None
+        assert result.state == states.PENDING  # nothing was stored
+    assert [result.ignored for result in kept] == [False, False]
+    assert [result.get(timeout=1) for result in kept] == [1, 11]
+    fresh = AsyncResult(ignored[0].id, app=app)  # a handle from the id knows nothing of it
+    assert not fresh.ignored
+    with pytest.raises(TimeoutError):
+        fresh.get(timeout=0.1, interval=0.02)
+
+
+def test_task_ignore_result_makes_handles_ignored(app: Celery, redis_store: ResultStore) -> None:
+    define(app)
+    app.conf.task_ignore_result = True
+    add = app.tasks["proj.add"]
+    assert add.delay(1, 1).ignored
+    assert add.delay(1, 1).get(timeout=0.1) is None
+    assert not add.apply_async((1, 1), ignore_result=False).ignored
