@@ -7,6 +7,8 @@ otherwise, checked here on a Redis store with a worker served over real HTTP:
 * the handle of a task sent with its result ignored (the task's ``ignore_result``, the
   call's, ``task_ignore_result``, ``send_task(ignore_result=True)``) knows it: ``get()``
   returns ``None`` at once instead of waiting for a record that never comes;
+* an errback taking ``*args`` is new-style, as by Celery's ``arity_greater``: it is called
+  in the worker with ``(request, exc, traceback)``, not sent with the failed task's id;
 """
 
 from __future__ import annotations
@@ -21,6 +23,7 @@ from celery_gcp.exceptions import ChordError, TimeoutError
 from celery_gcp.result import AsyncResult
 from celery_gcp.results import ResultStore
 
+from ..calls import Calls
 from ..redis_server import RedisServer
 
 #: The Redis database these tests use (other users of the server take others).
@@ -133,3 +136,29 @@ def test_task_ignore_result_makes_handles_ignored(app: Celery, redis_store: Resu
     assert add.delay(1, 1).ignored
     assert add.delay(1, 1).get(timeout=0.1) is None
     assert not add.apply_async((1, 1), ignore_result=False).ignored
+
+
+def test_an_errback_taking_star_args_gets_request_exc_and_traceback(
+        app: Celery, redis_store: ResultStore, worker: Any) -> None:
+    define(app)
+    calls = Calls()
+
+    @app.task(name="proj.on_error")
+    def on_error(*args: Any) -> None:
+        calls.record("varargs", [type(arg).__name__ for arg in args])
+
+    @app.task(name="proj.on_error_id")
+    def on_error_id(task_id: str, *, note: str = "") -> None:
+        calls.record("one", task_id)
+
+    errbacks = [on_error.s(), on_error_id.s()]
+    result = app.tasks["proj.reserve"].apply_async(("D-4",), link_error=errbacks)
+    body = app.tasks["proj.tsum"].s()
+    body.link_error(on_error.s())
+    failing = chord([app.tasks["proj.reserve"].s("E-5")])(body)
+    with worker(app) as w:
+        w.deliver_sent()
+    assert ("varargs", ["Context", "InventoryError", "str"]) in calls.calls
+    assert ("varargs", ["Context", "ChordError", "NoneType"]) in calls.calls
+    assert ("one", result.id) in calls.calls
+    assert failing.state == states.FAILURE
