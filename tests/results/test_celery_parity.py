@@ -9,10 +9,13 @@ otherwise, checked here on a Redis store with a worker served over real HTTP:
   returns ``None`` at once instead of waiting for a record that never comes;
 * an errback taking ``*args`` is new-style, as by Celery's ``arity_greater``: it is called
   in the worker with ``(request, exc, traceback)``, not sent with the failed task's id;
+* ``get()`` re-raises a failed parent's exception first (``follow_parents``, root first):
+  a chord whose header failed raises the member's error, not the body's ``ChordError``;
 """
 
 from __future__ import annotations
 
+import asyncio
 from collections.abc import Iterator
 from typing import Any
 
@@ -162,3 +165,23 @@ def test_an_errback_taking_star_args_gets_request_exc_and_traceback(
     assert ("varargs", ["Context", "ChordError", "NoneType"]) in calls.calls
     assert ("one", result.id) in calls.calls
     assert failing.state == states.FAILURE
+
+
+def test_get_raises_a_failed_parents_error_first(app: Celery, redis_store: ResultStore,
+                                                 worker: Any) -> None:
+    define(app)
+    add, reserve = app.tasks["proj.add"], app.tasks["proj.reserve"]
+    result = chord([add.s(1, 1), reserve.s("F-6")])(app.tasks["proj.tsum"].s())
+    with worker(app) as w:
+        w.deliver_sent()
+    with pytest.raises(InventoryError, match=r"F-6 is out of stock"):
+        result.get(timeout=1)
+    with pytest.raises(InventoryError, match=r"F-6 is out of stock"):
+        asyncio.run(result.aget(timeout=1))
+    with pytest.raises(ChordError, match=r"\ADependency \S+ raised InventoryError"):
+        result.get(timeout=1, follow_parents=False)
+    assert isinstance(result.get(timeout=1, propagate=False), ChordError)
+    # A parent's failure is raised even before the result itself is ready.
+    pending = AsyncResult("never-sent", app=app, parent=result.parent)
+    with pytest.raises(InventoryError):
+        pending.get(timeout=1)
