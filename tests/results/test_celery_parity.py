@@ -11,6 +11,8 @@ otherwise, checked here on a Redis store with a worker served over real HTTP:
   in the worker with ``(request, exc, traceback)``, not sent with the failed task's id;
 * ``get()`` re-raises a failed parent's exception first (``follow_parents``, root first):
   a chord whose header failed raises the member's error, not the body's ``ChordError``;
+* a group sent without ``task_id`` still has an id (Celery's ``GroupResult`` always has
+  one), so ``save()`` / ``GroupResult.restore()`` work on it.
 """
 
 from __future__ import annotations
@@ -21,9 +23,9 @@ from typing import Any
 
 import pytest
 
-from celery_gcp import Celery, chain, chord, states
+from celery_gcp import Celery, chain, chord, group, states
 from celery_gcp.exceptions import ChordError, TimeoutError
-from celery_gcp.result import AsyncResult
+from celery_gcp.result import AsyncResult, GroupResult
 from celery_gcp.results import ResultStore
 
 from ..calls import Calls
@@ -185,3 +187,25 @@ def test_get_raises_a_failed_parents_error_first(app: Celery, redis_store: Resul
     pending = AsyncResult("never-sent", app=app, parent=result.parent)
     with pytest.raises(InventoryError):
         pending.get(timeout=1)
+
+
+def test_a_group_sent_without_an_id_has_one_and_can_be_saved(
+        app: Celery, redis_store: ResultStore, worker: Any) -> None:
+    define(app)
+    add = app.tasks["proj.add"]
+    sent = group(add.s(i, i) for i in range(3)).apply_async()
+    ending = chain(add.s(1, 1), group(add.s(10), add.s(20)))()
+    assert isinstance(sent.id, str)
+    assert isinstance(ending.id, str)
+    assert "" not in (sent.id, ending.id)
+    assert sent.id != ending.id
+    sent.save()
+    with worker(app) as w:
+        w.deliver_sent()
+    restored = GroupResult.restore(sent.id, app=app)
+    assert restored == sent
+    assert restored is not None
+    assert restored.get(timeout=1) == [0, 2, 4]
+    assert ending.get(timeout=1) == [12, 22]
+    sent.delete()
+    assert GroupResult.restore(sent.id, app=app) is None
