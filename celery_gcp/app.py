@@ -154,7 +154,10 @@ class Celery(AppTasks, AppServing):
             options["queue"] = task.queue
         message = sender.message(name, task, args, kwargs, options)
         receipt = sender.send(message, send_options(options))
-        return AsyncResult(receipt.task_id, task_name=name, app=self, location=receipt.name)
+        result: AsyncResult[Any] = AsyncResult(receipt.task_id, task_name=name, app=self,
+                                               location=receipt.name)
+        result.ignored = bool(options.get("ignore_result"))  # as Celery's send_task
+        return result
 
     @property
     def current_task(self) -> Task[Any, Any] | None:

@@ -33,6 +33,7 @@ if TYPE_CHECKING:
     from .app import Celery
     from .einfo import ExceptionInfo
     from .message import HttpTarget, Message
+    from .transport import Receipt
 
 __all__ = ["Task"]
 
@@ -178,8 +179,7 @@ class Task(RunControl, TaskSignatures, Generic[P, R]):
                               **options)
         message = self._message(args, kwargs, task_id, link, link_error, options)
         receipt = sender.send(message, send_options(options) if options else None)
-        return AsyncResult(receipt.task_id, task_name=self.name, app=self.app,
-                           location=receipt.name)
+        return self._sent(receipt, options)
 
     async def aapply_async(
         self,
@@ -197,8 +197,15 @@ class Task(RunControl, TaskSignatures, Generic[P, R]):
                                      link_error=link_error, **options)
         message = self._message(args, kwargs, task_id, link, link_error, options)
         receipt = await sender.asend(message, send_options(options) if options else None)
-        return AsyncResult(receipt.task_id, task_name=self.name, app=self.app,
-                           location=receipt.name)
+        return self._sent(receipt, options)
+
+    def _sent(self, receipt: Receipt, options: Mapping[str, Any]) -> AsyncResult[R]:
+        result: AsyncResult[R] = AsyncResult(receipt.task_id, task_name=self.name,
+                                             app=self.app, location=receipt.name)
+        # Celery's handle knows the result is ignored, so get() does not wait for nothing.
+        per_call = options.get("ignore_result")
+        result.ignored = self.ignore_result if per_call is None else bool(per_call)
+        return result
 
     def apply(
         self,

@@ -14,6 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..exceptions import PartialSendError, TaskArgumentError
+from ..message import new_id
 from ..result import AsyncResult, GroupResult, ResultBase
 from ..utils.functional import maybe_list
 from .signatures import Signature, maybe_signature, merged_options
@@ -236,7 +237,8 @@ class group(_Workflow):
         for task in self.tasks:
             result = task._freeze(parent)
             results.extend(result.results if isinstance(result, GroupResult) else [result])
-        frozen = GroupResult(results, id=self.options.get("task_id"))
+        # A group's result has an id, as Celery's, so save() / restore() work on it.
+        frozen = GroupResult(results, id=self.options.get("task_id") or new_id())
         frozen.parent = parent
         return frozen
 
@@ -253,7 +255,9 @@ class group(_Workflow):
         app = self.app
         if app.sender.eager():
             return self.apply(args, kwargs, **options)
-        group_id = options.get("task_id") or self.options.get("task_id")
+        # Its own id, chosen here when not given, as Celery's (save() / restore() need one);
+        # the members are sent as independent tasks and do not carry it.
+        group_id = options.get("task_id") or self.options.get("task_id") or new_id()
         members = self._unrolled(options)
         if not members:
             return GroupResult([], id=group_id)

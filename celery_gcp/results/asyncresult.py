@@ -10,7 +10,7 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
@@ -75,6 +75,22 @@ class AsyncResult(ResultBase, Generic[R]):
         self._backend = backend
         self._cache: Meta | None = None  # a ready meta does not change: read once
         self._on_ready: list[Callable[[AsyncResult[R]], Any]] = []
+        # None: sent by a task whose ignore_result follows task_ignore_result, read when asked
+        # (the send path does not read the app's settings).
+        self._ignored: bool | None = False
+
+    @property
+    def ignored(self) -> bool:
+        """Whether the task was sent with its result ignored (``ignore_result``, the task's
+        or ``task_ignore_result``): then ``get()`` returns ``None`` without waiting, as in
+        Celery. Settable; ``False`` for a handle made from an id."""
+        if self._ignored is None:
+            self._ignored = bool(self.app is not None and self.app.conf.task_ignore_result)
+        return self._ignored
+
+    @ignored.setter
+    def ignored(self, value: bool | None) -> None:
+        self._ignored = value
 
     @property
     def backend(self) -> ResultStore | None:
@@ -216,13 +232,23 @@ class AsyncResult(ResultBase, Generic[R]):
         return store
 
     def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float = 0.5, disable_sync_subtasks: bool = True, **kwargs: Any) -> R:
+            interval: float = 0.5, disable_sync_subtasks: bool = True,
+            follow_parents: bool = True, **kwargs: Any) -> R:
         """Wait until the task is ready and return its result, polling the store every
-        ``interval`` seconds; a failure is re-raised (``propagate=False``: returned).
-        :class:`TimeoutError` after ``timeout`` seconds; ``RuntimeError`` inside a task."""
+        ``interval`` seconds; a failure is re-raised (``propagate=False``: returned), and,
+        as in Celery, so is a failure of a :attr:`parent` (root first; a chord's header
+        member before the body's ``ChordError``) unless ``follow_parents=False``.
+        :class:`TimeoutError` after ``timeout`` seconds; ``RuntimeError`` inside a task.
+        ``None`` at once if the task was sent with its result ignored (:attr:`ignored`)."""
+        if self.ignored:
+            return None  # type: ignore[return-value]
         store = self._store_for_get(disable_sync_subtasks)
+        parents = _parent_handles(self) if propagate and follow_parents else []
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
+            unread = [p.id for p in parents if p._cache is None]
+            _reraise_parents(parents, dict(zip(unread, store.get_metas(unread) if unread
+                                                else [], strict=True)))
             raw = None if self._cache else store.get_meta(self.id)
             done, value = self._poll(raw, propagate, deadline, time.monotonic(), interval)
             if done:
@@ -232,17 +258,31 @@ class AsyncResult(ResultBase, Generic[R]):
     wait = get
 
     async def aget(self, timeout: float | None = None, propagate: bool = True,
-                   interval: float = 0.5, disable_sync_subtasks: bool = True) -> R:
+                   interval: float = 0.5, disable_sync_subtasks: bool = True,
+                   follow_parents: bool = True) -> R:
         """:meth:`get` for async callers: the store is read without blocking the loop."""
+        if self.ignored:
+            return None  # type: ignore[return-value]
         store = self._store_for_get(disable_sync_subtasks)
+        parents = _parent_handles(self) if propagate and follow_parents else []
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
+            unread = [p.id for p in parents if p._cache is None]
+            _reraise_parents(parents, dict(zip(unread, await store.aget_metas(unread)
+                                                if unread else [], strict=True)))
             raw = None if self._cache else await store.aget_meta(self.id)
             done, value = self._poll(raw, propagate, deadline, loop.time(), interval)
             if done:
                 return value  # type: ignore[no-any-return]
             await asyncio.sleep(value)
+
+    def _reraise(self, raw: Meta | None) -> None:
+        """Raise the stored exception if ``raw`` (this task's record) is a failure or a
+        revocation (Celery's ``maybe_throw``)."""
+        meta = self._seen(raw)
+        if meta is not None and meta.get("status") in states.PROPAGATE_STATES:
+            self._outcome(meta, True)
 
     def _poll(self, raw: Meta | None, propagate: bool, deadline: float | None, now: float,
               interval: float) -> tuple[bool, Any]:
@@ -337,7 +377,8 @@ class EagerResult(AsyncResult[R]):
     status = state
 
     def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float = 0.5, disable_sync_subtasks: bool = True, **kwargs: Any) -> R:
+            interval: float = 0.5, disable_sync_subtasks: bool = True,
+            follow_parents: bool = True, **kwargs: Any) -> R:
         """Return the result; a failure is re-raised unless ``propagate=False``."""
         if self.successful():
             return self._result  # type: ignore[no-any-return]
@@ -378,6 +419,32 @@ class EagerResult(AsyncResult[R]):
 
     def __repr__(self) -> str:
         return f"<EagerResult: {self.id} {self._state}>"
+
+
+def _parent_handles(result: AsyncResult[Any]) -> list[AsyncResult[Any]]:
+    """The tasks of ``result``'s parents, root first, a group's (a chord's header) by
+    member: the order in which Celery's ``get()`` checks them for a failure."""
+    nodes: list[Any] = []
+    node = result.parent
+    while node is not None and len(nodes) < 10_000:  # a cycle set by hand must not hang
+        nodes.append(node)
+        node = getattr(node, "parent", None)
+    handles: list[AsyncResult[Any]] = []
+    pending = list(reversed(nodes))
+    while pending:
+        node = pending.pop(0)
+        if isinstance(node, AsyncResult):
+            handles.append(node)
+        else:  # a GroupResult / ResultSet: its members, nested groups flattened
+            pending[:0] = list(getattr(node, "results", ()))
+    return handles
+
+
+def _reraise_parents(parents: list[AsyncResult[Any]], read: Mapping[str, Meta | None]) -> None:
+    """Raise the first failure among ``parents`` (in order), from their ready record or the
+    one just ``read``."""
+    for parent in parents:
+        parent._reraise(parent._cache if parent._cache is not None else read.get(parent.id))
 
 
 def _current_app() -> Celery:

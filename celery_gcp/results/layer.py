@@ -11,7 +11,8 @@ REVOKED    a delivery skipped past its ``expires`` (``AsyncResult.revoke()`` sto
 RETRY      the run ended in a retry (the exception and its traceback)
 SUCCESS    the return value, unless results are ignored (``ignore_result``)
 FAILURE    the exception and its traceback (kept with ``ignore_result`` only when
-           ``task_store_errors_even_if_ignored``)
+           ``task_store_errors_even_if_ignored``); also as the state of the chain steps
+           after it, which will never run (as Celery's backends store them)
 =========  =================================================================================
 
 A run's record lists the tasks it sent (``children``, as Celery's ``trail``), and a
@@ -28,7 +29,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Awaitable, Mapping
+from collections.abc import Awaitable, Iterator, Mapping
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -256,9 +257,18 @@ class ResultLayer(Layer):
         store = self._store(run)
         if store is None or not self._stores_errors(run):
             return None
-        return self._record(run, store, make_meta(
-            self.app, run.message.id, states.FAILURE, encode_exception(exc), einfo.traceback,
+        encoded = encode_exception(exc)
+        recorded = self._record(run, store, make_meta(
+            self.app, run.message.id, states.FAILURE, encoded, einfo.traceback,
             request=run.request, children=_children(run), runtime=run.runtime))
+        following = list(_chain_steps(run.message.link))
+        if not following:
+            return recorded
+        fail_steps = (self.app, store, run.message, following, encoded, einfo.traceback)
+        if recorded is None:
+            _fail_chain_steps(*fail_steps)
+            return None
+        return _then_in_thread(recorded, fail_steps)
 
     def after_send(self, message: Message, receipt: Receipt) -> None:
         """Trail: a task sent by a worker run is one of that run's ``children`` (as in
@@ -297,6 +307,51 @@ class ResultLayer(Layer):
         if meta is None and chord is None:
             return None
         return self._arecord(store, meta, expires_of(self.app), chord)
+
+
+def _chain_steps(links: Any) -> Iterator[Mapping[str, Any]]:
+    """The chain steps after a run, in order: its ``link`` callbacks that have their own
+    task id (chain() chooses every step's id up front; a plain ``link=`` callback has none,
+    nor has a group), and theirs in turn."""
+    for link in links or ():
+        if not isinstance(link, Mapping) or link.get("subtask_type"):
+            continue
+        options = link.get("options") or {}
+        if not options.get("task_id"):
+            continue
+        yield link
+        yield from _chain_steps(options.get("link"))
+
+
+def _fail_chain_steps(app: Celery, store: ResultStore, message: Message,
+                      steps: list[Mapping[str, Any]], encoded: Any,
+                      traceback: str | None) -> None:
+    """Store a failed run's exception as the FAILURE of the chain steps that will now never
+    run, as Celery's backends do: otherwise the chain's result (its last step) stays
+    PENDING and ``get()`` waits forever. A step that is a chord header member (a chain in a
+    header is counted at its last step) is counted done, so the chord fails instead of
+    stalling."""
+    from types import SimpleNamespace
+
+    from .chords import CHORD_HEADER
+
+    expires = expires_of(app)
+    for step in steps:
+        options = step["options"]
+        task_id = str(options["task_id"])
+        _write(store, make_meta(app, task_id, states.FAILURE, encoded, traceback), expires)
+        headers = options.get("headers") or {}
+        if CHORD_HEADER in headers:
+            member = SimpleNamespace(id=task_id, task=step.get("task"), headers=headers,
+                                     root_id=message.root_id or message.id)
+            _chord_done(app, store, member, states.FAILURE, None)
+
+
+async def _then_in_thread(first: Awaitable[None], fail_steps: tuple[Any, ...]) -> None:
+    await first
+    import anyio.to_thread
+
+    await anyio.to_thread.run_sync(_fail_chain_steps, *fail_steps)
 
 
 def _chord_done(app: Celery, store: ResultStore, message: Any, state: str, result: Any) -> None:

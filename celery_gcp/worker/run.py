@@ -224,8 +224,15 @@ def _short(value: Any) -> str:
 
 
 def _takes_request(task: Task[..., Any]) -> bool:
-    names = [p.name for p in task.arguments.signature.parameters.values()]
-    return len(names) > 1
+    """Whether an errback is new-style, by Celery's rule (``arity_greater(fun, 1)``): more
+    than one positional parameter, or ``*args``."""
+    positional = 0
+    for parameter in task.arguments.signature.parameters.values():
+        if parameter.kind is parameter.VAR_POSITIONAL:
+            return True
+        if parameter.kind in (parameter.POSITIONAL_ONLY, parameter.POSITIONAL_OR_KEYWORD):
+            positional += 1
+    return positional > 1
 
 
 def _awaited(run: TaskRun) -> Generator[Any, Any, None]:
