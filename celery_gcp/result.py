@@ -9,7 +9,8 @@ The classes live in :mod:`celery_gcp.results.asyncresult` and :mod:`celery_gcp.r
 
 from __future__ import annotations
 
-from .results.asyncresult import AsyncResult, EagerResult, ResultBase
+from .results.asyncresult import AsyncResult, ResultBase
+from .results.eager import EagerResult
 from .results.groups import GroupResult, ResultSet
 
 __all__ = ["AsyncResult", "EagerResult", "GroupResult", "ResultBase", "ResultSet"]

@@ -1,4 +1,5 @@
-"""``AsyncResult`` and ``EagerResult`` (re-exported by :mod:`celery_gcp.result`).
+"""``AsyncResult`` (re-exported by :mod:`celery_gcp.result`; ``EagerResult`` is in
+:mod:`.eager`).
 
 With a result store (``app.backend``) an :class:`AsyncResult` reads the task's meta from it,
 as Celery's does from its result backend: ``state``, ``result``, ``get()``... Without one it
@@ -10,18 +11,19 @@ from __future__ import annotations
 
 import asyncio
 import time
-from collections.abc import Callable, Iterator, Mapping
+from collections.abc import Callable, Iterator
 from datetime import datetime
 from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .. import states
 from ..exceptions import NoResultBackendError, TaskRevokedError, TimeoutError
+from .lineage import parent_handles, reraise_parents
 
 if TYPE_CHECKING:
     from ..app import Celery
     from .store import Meta, ResultStore
 
-__all__ = ["AsyncResult", "EagerResult", "ResultBase", "assert_will_not_block"]
+__all__ = ["AsyncResult", "ResultBase", "assert_will_not_block"]
 
 R = TypeVar("R")
 
@@ -243,11 +245,11 @@ class AsyncResult(ResultBase, Generic[R]):
         if self.ignored:
             return None  # type: ignore[return-value]
         store = self._store_for_get(disable_sync_subtasks)
-        parents = _parent_handles(self) if propagate and follow_parents else []
+        parents = parent_handles(self) if propagate and follow_parents else []
         deadline = None if timeout is None else time.monotonic() + timeout
         while True:
             unread = [p.id for p in parents if p._cache is None]
-            _reraise_parents(parents, dict(zip(unread, store.get_metas(unread) if unread
+            reraise_parents(parents, dict(zip(unread, store.get_metas(unread) if unread
                                                 else [], strict=True)))
             raw = None if self._cache else store.get_meta(self.id)
             done, value = self._poll(raw, propagate, deadline, time.monotonic(), interval)
@@ -264,12 +266,12 @@ class AsyncResult(ResultBase, Generic[R]):
         if self.ignored:
             return None  # type: ignore[return-value]
         store = self._store_for_get(disable_sync_subtasks)
-        parents = _parent_handles(self) if propagate and follow_parents else []
+        parents = parent_handles(self) if propagate and follow_parents else []
         loop = asyncio.get_running_loop()
         deadline = None if timeout is None else loop.time() + timeout
         while True:
             unread = [p.id for p in parents if p._cache is None]
-            _reraise_parents(parents, dict(zip(unread, await store.aget_metas(unread)
+            reraise_parents(parents, dict(zip(unread, await store.aget_metas(unread)
                                                 if unread else [], strict=True)))
             raw = None if self._cache else await store.aget_meta(self.id)
             done, value = self._poll(raw, propagate, deadline, loop.time(), interval)
@@ -357,94 +359,6 @@ class AsyncResult(ResultBase, Generic[R]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.id}>"
-
-
-class EagerResult(AsyncResult[R]):
-    """The outcome of a task run in this process (``apply()`` or ``task_always_eager``)."""
-
-    def __init__(self, id: str, ret_value: Any, state: str, traceback: str | None = None,
-                 name: str | None = None) -> None:
-        super().__init__(id, task_name=name)
-        self._result = ret_value
-        self._state = state
-        self._traceback = traceback
-
-    @property
-    def state(self) -> str:
-        """The state the run ended in (``SUCCESS``, ``FAILURE``, ``REVOKED``, ...)."""
-        return self._state
-
-    status = state
-
-    def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float = 0.5, disable_sync_subtasks: bool = True,
-            follow_parents: bool = True, **kwargs: Any) -> R:
-        """Return the result; a failure is re-raised unless ``propagate=False``."""
-        if self.successful():
-            return self._result  # type: ignore[no-any-return]
-        if self._state in states.PROPAGATE_STATES and propagate:
-            raise self._result
-        return self._result  # type: ignore[no-any-return]
-
-    wait = get
-
-    @property
-    def result(self) -> Any:
-        """The return value, or the exception of a failed run."""
-        return self._result
-
-    info = result
-
-    @property
-    def traceback(self) -> str | None:
-        """The formatted traceback of a failed run."""
-        return self._traceback
-
-    def ready(self) -> bool:
-        """``True``: an eager run is over when this exists."""
-        return True
-
-    def successful(self) -> bool:
-        """Whether the run succeeded."""
-        return self._state == states.SUCCESS
-
-    def failed(self) -> bool:
-        """Whether the run failed."""
-        return self._state == states.FAILURE
-
-    def revoke(self, connection: Any = None, terminate: bool = False, signal: Any = None,
-               wait: bool = False, timeout: float | None = None) -> bool:
-        """Nothing to revoke: the task already ran."""
-        return False
-
-    def __repr__(self) -> str:
-        return f"<EagerResult: {self.id} {self._state}>"
-
-
-def _parent_handles(result: AsyncResult[Any]) -> list[AsyncResult[Any]]:
-    """The tasks of ``result``'s parents, root first, a group's (a chord's header) by
-    member: the order in which Celery's ``get()`` checks them for a failure."""
-    nodes: list[Any] = []
-    node = result.parent
-    while node is not None and len(nodes) < 10_000:  # a cycle set by hand must not hang
-        nodes.append(node)
-        node = getattr(node, "parent", None)
-    handles: list[AsyncResult[Any]] = []
-    pending = list(reversed(nodes))
-    while pending:
-        node = pending.pop(0)
-        if isinstance(node, AsyncResult):
-            handles.append(node)
-        else:  # a GroupResult / ResultSet: its members, nested groups flattened
-            pending[:0] = list(getattr(node, "results", ()))
-    return handles
-
-
-def _reraise_parents(parents: list[AsyncResult[Any]], read: Mapping[str, Meta | None]) -> None:
-    """Raise the first failure among ``parents`` (in order), from their ready record or the
-    one just ``read``."""
-    for parent in parents:
-        parent._reraise(parent._cache if parent._cache is not None else read.get(parent.id))
 
 
 def _current_app() -> Celery:

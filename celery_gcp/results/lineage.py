@@ -1,0 +1,39 @@
+"""A result's parents as Celery's ``get()`` checks them for a failure before its own."""
+
+from __future__ import annotations
+
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .asyncresult import AsyncResult
+    from .store import Meta
+
+__all__ = ["parent_handles", "reraise_parents"]
+
+
+def parent_handles(result: AsyncResult[Any]) -> list[AsyncResult[Any]]:
+    """The tasks of ``result``'s parents, root first, a group's (a chord's header) by
+    member: the order in which Celery's ``get()`` checks them for a failure."""
+    nodes: list[Any] = []
+    node = result.parent
+    while node is not None and len(nodes) < 10_000:  # a cycle set by hand must not hang
+        nodes.append(node)
+        node = getattr(node, "parent", None)
+    handles: list[AsyncResult[Any]] = []
+    pending = list(reversed(nodes))
+    while pending:
+        node = pending.pop(0)
+        members = getattr(node, "results", None)
+        if members is None:  # one task's AsyncResult
+            handles.append(node)
+        else:  # a GroupResult / ResultSet: its members, nested groups flattened
+            pending[:0] = list(members)
+    return handles
+
+
+def reraise_parents(parents: list[AsyncResult[Any]], read: Mapping[str, Meta | None]) -> None:
+    """Raise the first failure among ``parents`` (in order), from their ready record or the
+    one just ``read``."""
+    for parent in parents:
+        parent._reraise(parent._cache if parent._cache is not None else read.get(parent.id))
