@@ -252,10 +252,10 @@ class QueueRunner:
             entry.running -= 1
         if entry.ended:  # deleted or purged while in flight, or done by another attempt
             return
+        core.log_dispatch(queue=short_id(self.name), task=short_id(entry.name),
+                          attempt=retries + 1, status=result.status or result.reason,
+                          latency_ms=round(result.latency * 1000, 1))
         if result.succeeded:  # the task is deleted: nothing to record on it
-            core.log_dispatch(queue=short_id(self.name), task=short_id(entry.name),
-                              attempt=retries + 1, status=result.status,
-                              latency_ms=round(result.latency * 1000, 1))
             self.end(entry.name)
             return
         answered = core.clock.now()
@@ -276,9 +276,6 @@ class QueueRunner:
             if result.status < 500:
                 entry.executions += 1
         entry.save(pb)
-        core.log_dispatch(queue=short_id(self.name), task=short_id(pb.name),
-                          attempt=retries + 1, status=result.status or result.reason,
-                          latency_ms=round(result.latency * 1000, 1))
         if entry.running:  # another attempt is on its way: it decides what comes next
             return
         if retries_exhausted(retry_config_of(self.pb, pb), pb, answered):

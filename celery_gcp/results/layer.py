@@ -29,7 +29,7 @@ from __future__ import annotations
 
 import os
 import socket
-from collections.abc import Awaitable, Iterator, Mapping
+from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -153,6 +153,11 @@ def _children(run: TaskRun) -> list[Any]:
     return [[[child, None], None] for child in run.request.children or ()]
 
 
+#: What runs after a record is written: a function and its arguments (in a worker thread for
+#: an async run, as they do blocking store I/O).
+_FollowUp = tuple[Callable[..., None], tuple[Any, ...]]
+
+
 class ResultLayer(Layer):
     """Records the states of ``app``'s runs in ``app.backend`` (see the module docstring)."""
 
@@ -178,24 +183,28 @@ class ResultLayer(Layer):
                         or self.app.conf.get("task_store_errors_even_if_ignored")))
 
     def _record(self, run: TaskRun, store: ResultStore, meta: dict[str, Any],
-                ) -> Awaitable[None] | None:
+                after: Sequence[_FollowUp] = ()) -> Awaitable[None] | None:
+        """Write ``meta``, then count a chord member done and run ``after``: inline for a
+        sync run, awaitable (the follow-ups in a worker thread) for an async one."""
         expires = expires_of(self.app)
         chord = self._chord_part(run, store, meta)
+        follow_ups = [*([(_chord_done, chord)] if chord is not None else []), *after]
         if run.asynchronous:
-            return self._arecord(store, meta, expires, chord)
+            return self._arecord(store, meta, expires, follow_ups)
         _write(store, meta, expires)
-        if chord is not None:
-            _chord_done(*chord)
+        for function, args in follow_ups:
+            function(*args)
         return None
 
     async def _arecord(self, store: ResultStore, meta: dict[str, Any] | None,
-                       expires: float | None, chord: tuple[Any, ...] | None) -> None:
+                       expires: float | None, follow_ups: Sequence[_FollowUp]) -> None:
         if meta is not None:
             await _awrite(store, meta, expires)
-        if chord is not None:
+        if follow_ups:
             import anyio.to_thread
 
-            await anyio.to_thread.run_sync(_chord_done, *chord)
+            for function, args in follow_ups:
+                await anyio.to_thread.run_sync(function, *args)
 
     def _chord_part(self, run: TaskRun, store: ResultStore, meta: dict[str, Any],
                     ) -> tuple[Any, ...] | None:
@@ -258,17 +267,14 @@ class ResultLayer(Layer):
         if store is None or not self._stores_errors(run):
             return None
         encoded = encode_exception(exc)
-        recorded = self._record(run, store, make_meta(
-            self.app, run.message.id, states.FAILURE, encoded, einfo.traceback,
-            request=run.request, children=_children(run), runtime=run.runtime))
         following = list(_chain_steps(run.message.link))
-        if not following:
-            return recorded
-        fail_steps = (self.app, store, run.message, following, encoded, einfo.traceback)
-        if recorded is None:
-            _fail_chain_steps(*fail_steps)
-            return None
-        return _then_in_thread(recorded, fail_steps)
+        after: list[_FollowUp] = []
+        if following:  # the chain's later steps never run: they fail too
+            after.append((_fail_chain_steps, (self.app, store, run.message, following, encoded,
+                                              einfo.traceback)))
+        return self._record(run, store, make_meta(
+            self.app, run.message.id, states.FAILURE, encoded, einfo.traceback,
+            request=run.request, children=_children(run), runtime=run.runtime), after)
 
     def after_send(self, message: Message, receipt: Receipt) -> None:
         """Trail: a task sent by a worker run is one of that run's ``children`` (as in
@@ -306,7 +312,8 @@ class ResultLayer(Layer):
                  if CHORD_HEADER in message.headers else None)
         if meta is None and chord is None:
             return None
-        return self._arecord(store, meta, expires_of(self.app), chord)
+        return self._arecord(store, meta, expires_of(self.app),
+                             [(_chord_done, chord)] if chord is not None else [])
 
 
 def _chain_steps(links: Any) -> Iterator[Mapping[str, Any]]:
@@ -345,13 +352,6 @@ def _fail_chain_steps(app: Celery, store: ResultStore, message: Message,
             member = SimpleNamespace(id=task_id, task=step.get("task"), headers=headers,
                                      root_id=message.root_id or message.id)
             _chord_done(app, store, member, states.FAILURE, None)
-
-
-async def _then_in_thread(first: Awaitable[None], fail_steps: tuple[Any, ...]) -> None:
-    await first
-    import anyio.to_thread
-
-    await anyio.to_thread.run_sync(_fail_chain_steps, *fail_steps)
 
 
 def _chord_done(app: Celery, store: ResultStore, message: Any, state: str, result: Any) -> None:
