@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import gc
 import sys
 import warnings
 from collections.abc import Iterator
@@ -41,7 +40,13 @@ def celery_app(redis_server: RedisServer) -> Iterator[celery.Celery]:
     """Celery 5 with its Redis result backend on the same database: the oracle."""
     app = celery.Celery("oracle", broker="memory://", backend=redis_server.url(DB))
     yield app
-    gc.collect()  # Celery's AsyncResult.__del__ talks to Redis: let it, while it still runs
+    # Celery keeps every AsyncResult it made in its backend, subscribed to the task's channel,
+    # until the task is ready or forgotten: unsubscribe them while the server still runs, or
+    # their __del__, whenever the app is collected in a later test, reconnects and fails.
+    concrete, weak = app.backend._pending_results
+    for waiters in [*concrete.values(), *weak.values()]:
+        for result in list(waiters.values()):
+            app.backend.remove_pending_result(result)
     app.backend.result_consumer.stop()  # its pub/sub connection
     app.backend.client.connection_pool.disconnect()
     app.close()
