@@ -36,7 +36,7 @@ class Site:
 
 def project() -> Celery:
     app = Celery("shop", gcp_project="p", gcp_location="l", result_backend="memory://",
-                 task_base_url="http://127.0.0.1:9", beat_schedule={
+                 task_base_url="http://127.0.0.1:9", timezone="Europe/Paris", beat_schedule={
                      "nightly": {"task": "shop.report", "schedule": crontab(minute=0, hour=3)}})
 
     @app.task(name="shop.charge")
@@ -94,6 +94,8 @@ def test_the_page_shows_queues_tasks_jobs_and_finished_tasks(site: Site) -> None
     assert "&lt;script&gt;alert(1)&lt;/script&gt;" in html  # arguments shown, escaped
     assert "<script>alert(1)</script>" not in html
     assert "0 3 * * *" in html
+    # The next fire on the job's own clock (03:00 in Paris), then in UTC.
+    assert re.search(r"\d{4}-\d\d-\d\d 03:00:00 Europe/Paris \(0[12]:00 UTC\)", html)
     assert "ENABLED" in html
     assert "done-1" in html
     assert "{&quot;paid&quot;: true}" in html

@@ -6,11 +6,13 @@ from __future__ import annotations
 
 import json
 from collections.abc import Iterable
-from datetime import datetime
+from datetime import UTC, datetime
 from html import escape
 from typing import Any
 from urllib.parse import urlencode
 
+from ..cron_syntax import zone
+from ..exceptions import InvalidSchedule
 from .data import JobView, QueueView, Snapshot, TaskView
 
 __all__ = ["main_part", "page", "queue_page", "task_page"]
@@ -49,6 +51,17 @@ _LIVE = """<script>
 
 def _when(value: datetime | None) -> str:
     return "" if value is None else value.strftime("%Y-%m-%d %H:%M:%S UTC")
+
+
+def _when_in(value: datetime | None, time_zone: str) -> str:
+    """A job's fire time on its own clock (what its cron fields mean), then in UTC."""
+    try:
+        local = zone(time_zone)
+    except InvalidSchedule:  # shown as Cloud Scheduler stored it, in UTC
+        return _when(value)
+    if value is None or local is UTC:
+        return _when(value)
+    return f"{value.astimezone(local):%Y-%m-%d %H:%M:%S} {time_zone} ({value:%H:%M} UTC)"
 
 
 def _button(action: str, label: str, token: str | None) -> str:
@@ -119,8 +132,8 @@ def _tasks(queues: list[QueueView], token: str | None, base: str = "") -> str:
 def _jobs(jobs: list[JobView], token: str | None) -> str:
     rows = [[f"<code>{escape(j.job_id)}</code>", f"<code>{escape(j.schedule)}</code> "
              f"({escape(j.time_zone)})", f'<span class="state {escape(j.state)}">'
-             f"{escape(j.state)}</span>", escape(_when(j.next_fire)),
-             escape(_when(j.last_attempt)), escape(j.last_status),
+             f"{escape(j.state)}</span>", escape(_when_in(j.next_fire, j.time_zone)),
+             escape(_when_in(j.last_attempt, j.time_zone)), escape(j.last_status),
              _button(f"actions/jobs/{j.job_id}/run", "fire now", token)] for j in jobs]
     return _table(["job", "schedule", "state", "next fire", "last fire", "last status", ""],
                   rows, "No periodic job.")
