@@ -187,8 +187,7 @@ class ResultLayer(Layer):
         """Write ``meta``, then count a chord member done and run ``after``: inline for a
         sync run, awaitable (the follow-ups in a worker thread) for an async one."""
         expires = expires_of(self.app)
-        chord = self._chord_part(run, store, meta)
-        follow_ups = [*([(_chord_done, chord)] if chord is not None else []), *after]
+        follow_ups = [*self._chord_follow_ups(run, store, meta), *after]
         if run.asynchronous:
             return self._arecord(store, meta, expires, follow_ups)
         _write(store, meta, expires)
@@ -206,16 +205,19 @@ class ResultLayer(Layer):
             for function, args in follow_ups:
                 await anyio.to_thread.run_sync(function, *args)
 
-    def _chord_part(self, run: TaskRun, store: ResultStore, meta: dict[str, Any],
-                    ) -> tuple[Any, ...] | None:
+    def _chord_follow_ups(self, run: TaskRun, store: ResultStore, meta: dict[str, Any],
+                          ) -> list[_FollowUp]:
+        """Counting a chord header member done, once its final state is written (if it is
+        one)."""
         from .chords import CHORD_HEADER
 
         if (CHORD_HEADER not in run.message.headers
                 or meta["status"] not in (states.SUCCESS, states.FAILURE)):
-            return None
+            return []
         from .codec import decode_result
 
-        return self.app, store, run.message, meta["status"], decode_result(meta)
+        return [(_chord_done, (self.app, store, run.message, meta["status"],
+                               decode_result(meta)))]
 
     def before_run(self, run: TaskRun) -> Awaitable[None] | None:
         """STARTED, with ``track_started`` (as Celery: not when results are ignored)."""
@@ -308,12 +310,12 @@ class ResultLayer(Layer):
         if reason == "expired":
             meta = make_meta(self.app, message.id, states.REVOKED,
                              encode_exception(TaskRevokedError(reason)))
-        chord = ((self.app, store, message, states.REVOKED, None)
-                 if CHORD_HEADER in message.headers else None)
-        if meta is None and chord is None:
+        follow_ups: list[_FollowUp] = (
+            [(_chord_done, (self.app, store, message, states.REVOKED, None))]
+            if CHORD_HEADER in message.headers else [])
+        if meta is None and not follow_ups:
             return None
-        return self._arecord(store, meta, expires_of(self.app),
-                             [(_chord_done, chord)] if chord is not None else [])
+        return self._arecord(store, meta, expires_of(self.app), follow_ups)
 
 
 def _chain_steps(links: Any) -> Iterator[Mapping[str, Any]]:
