@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import socket
 from datetime import UTC, datetime
 from typing import Any
 
@@ -208,6 +209,15 @@ def test_async_task_in_eager_mode_from_sync_code(eager: Celery) -> None:
         return x, self.request.is_eager
 
     assert fetch.delay(3).get() == (3, True)
+
+
+def test_an_eager_run_has_the_bare_host_name(eager: Celery) -> None:
+    # Celery's apply() gives the host name; a worker's request has its node name.
+    @eager.task(bind=True)
+    def where(self: Task[Any, Any]) -> str | None:
+        return self.request.hostname
+
+    assert where.delay().get() == socket.gethostname()
 
 
 async def test_async_task_in_eager_mode_inside_a_running_loop(eager: Celery) -> None:

@@ -7,6 +7,7 @@ import dataclasses
 import enum
 import json
 import logging
+import socket
 import threading
 import uuid
 from datetime import UTC, datetime, timedelta, timezone
@@ -83,7 +84,7 @@ def test_request_context(app: Celery, worker: Any) -> None:
         "high-priority", "t-1", 2, 1)
     assert ct.eta == datetime.fromtimestamp(1893456000.5, UTC)
     assert (ct.retry_reason, ct.previous_response) == ("HTTP 503", "503")
-    assert seen["hostname"]
+    assert seen["hostname"] == f"celery@{socket.gethostname()}"  # Celery's node name
 
 
 def test_retry_sends_a_new_message_with_the_same_id(app: Celery, worker: Any) -> None:

@@ -28,7 +28,6 @@ are awaitables the run awaits, so store I/O never blocks the event loop.
 from __future__ import annotations
 
 import os
-import socket
 from collections.abc import Awaitable, Callable, Iterator, Mapping, Sequence
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
@@ -51,8 +50,6 @@ if TYPE_CHECKING:
 
 __all__ = ["ResultLayer", "astore_state", "expires_of", "ignores_result", "make_meta",
            "state_meta", "store_state"]
-
-_HOSTNAME = socket.gethostname()
 
 
 def expires_of(app: Celery) -> float | None:
@@ -228,7 +225,7 @@ class ResultLayer(Layer):
             return None
         return self._record(run, store, make_meta(
             self.app, run.message.id, states.STARTED,
-            {"pid": os.getpid(), "hostname": _HOSTNAME}, request=run.request))
+            {"pid": os.getpid(), "hostname": run.request.hostname}, request=run.request))
 
     def succeeded(self, run: TaskRun, retval: Any) -> Awaitable[None] | None:
         """SUCCESS and the return value (FAILURE if the value has no JSON form)."""

@@ -42,6 +42,9 @@ __all__ = ["RunResult", "TaskRun", "arun_eagerly", "refuse_eager_dependencies", 
 
 logger = logging.getLogger("celery_gcp.worker")
 _HOSTNAME = socket.gethostname()
+#: A worker run's ``request.hostname``: Celery's default node name (``celery@%h``); an eager
+#: run has the bare host name, as Celery's ``apply()`` gives it.
+_NODENAME = f"celery@{_HOSTNAME}"
 logfields.install()  # a run's log records carry its task's fields
 
 
@@ -85,7 +88,8 @@ class TaskRun:
                 "redelivered": bool(cloudtasks and cloudtasks.retry_count),
             },
             callbacks=list(message.link) or None, errbacks=list(message.link_error) or None,
-            hostname=_HOSTNAME, ignore_result=ignores_result(task, message), cloudtasks=cloudtasks,
+            hostname=_HOSTNAME if eager else _NODENAME,
+            ignore_result=ignores_result(task, message), cloudtasks=cloudtasks,
         )
         self._token: Any = None
         self._started = 0.0

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+import os
+import socket
 import threading
 from collections.abc import Mapping
 from datetime import datetime, timedelta
@@ -88,10 +90,12 @@ def test_failure_is_stored_and_reraised(app: Celery, store: MemoryStore, worker:
 def test_track_started_is_seen_during_the_run(app: Celery, store: MemoryStore,
                                               worker: Any) -> None:
     seen: list[str] = []
+    captured: list[Any] = []
 
     @app.task(bind=True, name="proj.slow", track_started=True)
     def slow(self: Task[Any, Any]) -> None:
         seen.append(AsyncResult(self.request.id, app=app).state)
+        captured.append(AsyncResult(self.request.id, app=app).info)  # Celery's STARTED meta
 
     @app.task(bind=True, name="proj.untracked")
     def untracked(self: Task[Any, Any]) -> None:
@@ -102,6 +106,7 @@ def test_track_started_is_seen_during_the_run(app: Celery, store: MemoryStore,
     with worker(app) as w:
         w.deliver_sent()
     assert seen == ["STARTED", "PENDING"]
+    assert captured[0] == {"pid": os.getpid(), "hostname": f"celery@{socket.gethostname()}"}
     app.conf.task_track_started = True  # the setting turns it on for every task
     untracked.delay()
     with worker(app) as w:
@@ -170,7 +175,7 @@ def test_result_extended(app: Celery, store: MemoryStore, worker: Any) -> None:
     # The arguments as the worker calls the task (the body binds them by name).
     assert (meta["name"], meta["args"], meta["kwargs"], meta["retries"], meta["queue"]) == (
         "proj.mul", [3, 4], {}, 0, "high")
-    assert meta["worker"]
+    assert meta["worker"] == f"celery@{socket.gethostname()}"  # Celery's node name
 
 
 def test_result_expires_on_the_store_clock(app: Celery) -> None:
