@@ -71,9 +71,11 @@ class Context:
 
     Fields as in Celery: ``id, task, args, kwargs, retries, is_eager, called_directly, eta,
     expires, headers, root_id, parent_id, delivery_info, callbacks, errbacks, hostname,
-    ignore_result, children``; plus ``cloudtasks`` (:class:`CloudTasksDelivery` or ``None``).
-    ``children`` lists the ids of the tasks the run sent (with a result store, as Celery's
-    ``trail``), stored with its result for ``AsyncResult.children``.
+    ignore_result, group, group_index, children``; plus ``cloudtasks``
+    (:class:`CloudTasksDelivery` or ``None``). ``group`` and ``group_index`` are set in a
+    worker's run of a group or chord header member (as in Celery). ``children`` lists the
+    ids of the tasks the run sent (with a result store, as Celery's ``trail``), stored with
+    its result for ``AsyncResult.children``.
     """
 
     id: str | None = None
@@ -94,6 +96,7 @@ class Context:
     hostname: str | None = None
     ignore_result: bool = False
     group: str | None = None
+    group_index: int | None = None
     chord: Any = None
     chain: Any = None
     correlation_id: str | None = None

@@ -40,8 +40,9 @@ from typing import Any
 
 from .exceptions import MessageDecodeError, TaskArgumentError
 
-__all__ = ["CONTENT_TYPE", "HEADER_PREFIX", "IGNORE_RESULT", "REPLACED_NESTING", "VERSION",
-           "Destination", "HttpTarget", "Message", "checked_id", "new_id"]
+__all__ = ["CONTENT_TYPE", "GROUP", "GROUP_INDEX", "HEADER_PREFIX", "IGNORE_RESULT",
+           "REPLACED_NESTING", "VERSION", "Destination", "HttpTarget", "Message", "checked_id",
+           "new_id"]
 
 VERSION = 1
 CONTENT_TYPE = "application/json"
@@ -51,6 +52,9 @@ REPLACED_NESTING = "replaced_task_nesting"
 #: The ``Message.headers`` key of a per-call ``apply_async(ignore_result=)``: it overrides the
 #: task's ``ignore_result`` for that run and its retries, as in Celery.
 IGNORE_RESULT = "ignore_result"
+#: The ``Message.headers`` keys of a group member's group id and its index in the group (a
+#: chord header's too), read back as ``self.request.group`` / ``group_index``, as in Celery.
+GROUP, GROUP_INDEX = "group", "group_index"
 HEADER_PREFIX = "x-celery-"
 _DIGITS = re.compile(r"^[0-9]{1,9}\Z")
 

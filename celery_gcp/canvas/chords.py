@@ -23,7 +23,7 @@ from ..message import new_id
 from ..result import GroupResult, ResultBase
 from ..utils.functional import maybe_list
 from .signatures import Signature, maybe_signature, merged_options
-from .workflows import chain, group, send_members
+from .workflows import as_member, chain, group, result_step, send_members
 
 if TYPE_CHECKING:
     from ..app import Celery
@@ -189,11 +189,12 @@ class chord(Signature):
         from ..results.layer import expires_of
 
         store.save_group(str(header.id), ids, expires_of(app))
-        for member, description in zip(members, describe(str(header.id), ids, sig.body),
-                                       strict=True):
-            _reporting_step(member).set(
-                headers={**(member.options.get("headers") or {}), CHORD_HEADER: description})
-        send_members(app, [m._prepared(None, None, {}) for m in members], send_options(own))
+        for member in members:
+            _check_counted(member)  # refused before any is sent
+        marked = [as_member(member, str(header.id), index, {CHORD_HEADER: description})
+                  for index, (member, description) in enumerate(
+                      zip(members, describe(str(header.id), ids, sig.body), strict=True))]
+        send_members(app, [m._prepared(None, None, {}) for m in marked], send_options(own))
         return result
 
     def apply(self, args: Sequence[Any] | None = None,
@@ -221,14 +222,14 @@ def _header_of(result: ResultBase) -> GroupResult:
     return node
 
 
-def _reporting_step(member: Signature) -> Signature:
-    """The step of a header member whose end counts the member done: its last, for a chain
-    (a member whose result is not one task's cannot be counted: refused)."""
-    step = member
-    while isinstance(step, chain):
-        step = step.tasks[-1]
-    if isinstance(step, group | chord):
-        raise TaskArgumentError(
-            f"chord header member {member!r} ends in a {type(step).__name__}, whose result is "
-            "not one task's: make it a chord of its own and chain it, or flatten it")
-    return step
+def _check_counted(member: Signature) -> None:
+    """Refuse a header member whose end cannot count it done: one ending in a group or a
+    chord, whose result is not one task's (a chain is counted at its last step)."""
+    if result_step(member) is not None:
+        return
+    last = member
+    while isinstance(last, chain):
+        last = last.tasks[-1]
+    raise TaskArgumentError(
+        f"chord header member {member!r} ends in a {type(last).__name__}, whose result is "
+        "not one task's: make it a chord of its own and chain it, or flatten it")

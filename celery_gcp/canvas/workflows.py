@@ -14,7 +14,7 @@ from collections.abc import Iterable, Mapping, Sequence
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from ..exceptions import PartialSendError, TaskArgumentError
-from ..message import new_id
+from ..message import GROUP, GROUP_INDEX, new_id
 from ..result import AsyncResult, GroupResult, ResultBase
 from ..utils.functional import maybe_list
 from .signatures import Signature, maybe_signature, merged_options
@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..app import Celery
     from ..transport.base import SendOptions
 
-__all__ = ["chain", "group", "send_members"]
+__all__ = ["as_member", "chain", "group", "result_step", "send_members"]
 
 
 class _Workflow(Signature):
@@ -237,8 +237,11 @@ class group(_Workflow):
         for task in self.tasks:
             result = task._freeze(parent)
             results.extend(result.results if isinstance(result, GroupResult) else [result])
-        # A group's result has an id, as Celery's, so save() / restore() work on it.
-        frozen = GroupResult(results, id=self.options.get("task_id") or new_id())
+        # A group's result has an id, as Celery's, so save() / restore() work on it; it
+        # travels with the group, so a group a worker sends later (a chain's step) uses it.
+        group_id = self.options.get("task_id") or new_id()
+        self.set(task_id=group_id)
+        frozen = GroupResult(results, id=group_id)
         frozen.parent = parent
         return frozen
 
@@ -256,9 +259,10 @@ class group(_Workflow):
         if app.sender.eager():
             return self.apply(args, kwargs, **options)
         # Its own id, chosen here when not given, as Celery's (save() / restore() need one);
-        # the members are sent as independent tasks and do not carry it.
-        group_id = options.get("task_id") or self.options.get("task_id") or new_id()
-        members = self._unrolled(options)
+        # each member carries it with its index (self.request.group / group_index).
+        group_id = str(options.get("task_id") or self.options.get("task_id") or new_id())
+        members = [as_member(member, group_id, index)
+                   for index, member in enumerate(self._unrolled(options))]
         if not members:
             return GroupResult([], id=group_id)
         if self.immutable:
@@ -312,6 +316,31 @@ class group(_Workflow):
 
     def __repr__(self) -> str:
         return f"group({self.tasks!r})"
+
+
+def result_step(member: Signature) -> Signature | None:
+    """The step of a group member whose result is the member's: itself, or a chain's last
+    step (as Celery marks it); ``None`` for one ending in a group or chord, whose result is
+    not one task's."""
+    step = member
+    while isinstance(step, chain):
+        step = step.tasks[-1]
+    from .chords import chord
+
+    return None if isinstance(step, group | chord) else step
+
+
+def as_member(member: Signature, group_id: str, index: int,
+              headers: Mapping[str, Any] | None = None) -> Signature:
+    """A copy of ``member`` whose :func:`result_step` carries the group's id, the member's
+    index and ``headers`` in its message headers (a member ending in a group or chord is
+    left as it is: no one task stands for it)."""
+    copy = member.clone()
+    step = result_step(copy)
+    if step is not None:
+        step.set(headers={**(step.options.get("headers") or {}), GROUP: group_id,
+                          GROUP_INDEX: index, **(headers or {})})
+    return copy
 
 
 def send_members(app: Celery, prepared: Sequence[tuple[Signature, dict[str, Any], Any]],

@@ -29,6 +29,7 @@ from ..canvas import maybe_signature
 from ..context import CloudTasksDelivery, Context, pop_request, push_request
 from ..einfo import ExceptionInfo
 from ..exceptions import ImproperlyConfigured, ResultStoreError, Retry, TaskPredicate
+from ..message import GROUP, GROUP_INDEX
 from ..result import EagerResult
 from ..results.layer import ignores_result
 from ..utils.time import get_exponential_backoff_interval
@@ -90,6 +91,7 @@ class TaskRun:
             callbacks=list(message.link) or None, errbacks=list(message.link_error) or None,
             hostname=_HOSTNAME if eager else _NODENAME,
             ignore_result=ignores_result(task, message), cloudtasks=cloudtasks,
+            group=message.headers.get(GROUP), group_index=message.headers.get(GROUP_INDEX),
         )
         self._token: Any = None
         self._started = 0.0

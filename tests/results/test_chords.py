@@ -148,6 +148,31 @@ def test_a_chord_runs_its_body_once_with_the_results_in_order(
     assert store.get_meta(result.id)["result"] == 31  # type: ignore[index]
 
 
+def test_header_members_know_their_group_and_index(app: Celery, sent: list[Any],
+                                                   worker: WorkerFactory) -> None:
+    with_store(app)
+    seen: dict[str, tuple[str | None, int | None]] = {}
+
+    @app.task(bind=True, name="proj.where")
+    def where(self: Any, label: str) -> str:
+        seen[label] = (self.request.group, self.request.group_index)
+        return label
+
+    @app.task(name="proj.collect")
+    def collect(labels: list[str]) -> list[str]:
+        return labels
+
+    # As in Celery: the members of a chord's header are a group's, the body is not.
+    result = chord([where.s("a"), chain(where.si("b1"), where.si("b2")), where.s("c")])(
+        collect.s())
+    with worker(app) as w:
+        w.deliver_sent()
+    header_id = result.parent.id
+    assert seen == {"a": (header_id, 0), "b1": (None, None), "b2": (header_id, 1),
+                    "c": (header_id, 2)}
+    assert result.get(timeout=1) == ["a", "b2", "c"]
+
+
 def test_a_redelivered_member_is_counted_once(app: Celery, sent: list[Any],
                                                worker: WorkerFactory) -> None:
     calls = define(app)

@@ -34,6 +34,10 @@ def canvas_tasks(app: Celery, ran: Ran) -> None:
     def on_error(task_id: str) -> None:
         ran.record("on_error", task_id)
 
+    @app.task(name="proj.where", bind=True)
+    def where(self: Task[Any, Any], label: str) -> None:
+        ran.record(label, (self.request.group, self.request.group_index))
+
 
 def ran_when_idle(stack: Stack, count: int) -> list[tuple[str, Any]]:
     """What ran, once ``count`` runs are in and nothing more is queued or in flight."""
@@ -91,6 +95,28 @@ def test_group_in_a_group_runs_every_member(stack_factory: Any) -> None:
     calls = ran_when_idle(stack, 5)
     assert labelled(calls) == {"a": 1, "b": 2, "c": 3, "d": 4}
     assert len(results) == 4
+
+
+def test_group_members_know_their_group_and_index(stack_factory: Any) -> None:
+    stack: Stack = stack_factory(canvas_tasks)
+    where = stack.app.tasks["proj.where"]
+    # As in Celery: a nested group's members count in the outer one, a chain member by its
+    # last step (whose result is the member's); a task sent alone is in no group.
+    results = group(where.s("a"), group(where.s("b"), where.s("c")),
+                    chain(where.si("d1"), where.si("d2"))).apply_async()
+    where.delay("alone")
+    calls = dict(ran_when_idle(stack, 6))
+    assert calls == {"a": (results.id, 0), "b": (results.id, 1), "c": (results.id, 2),
+                     "d1": (None, None), "d2": (results.id, 3), "alone": (None, None)}
+
+
+def test_a_group_sent_by_a_chain_step_is_known_to_its_members(stack_factory: Any) -> None:
+    stack: Stack = stack_factory(canvas_tasks)
+    tasks = stack.app.tasks
+    results = chain(tasks["proj.add"].si(1, 1),
+                    group(tasks["proj.where"].si("x"), tasks["proj.where"].si("y"))).delay()
+    calls = dict(ran_when_idle(stack, 3))
+    assert (calls["x"], calls["y"]) == ((results.id, 0), (results.id, 1))
 
 
 def test_chain_link_calls_back_after_the_last_step_only(stack_factory: Any) -> None:
