@@ -27,7 +27,7 @@ import contextlib
 import itertools
 import json
 import threading
-from collections.abc import AsyncGenerator, Callable, Iterator, Mapping, Sequence
+from collections.abc import AsyncGenerator, Iterator, Mapping, Sequence
 from typing import Any
 from urllib.parse import parse_qsl, urlencode, urlsplit, urlunsplit
 
@@ -37,12 +37,8 @@ import redis.asyncio
 from ..exceptions import ImproperlyConfigured, ResultStoreError
 from ..utils.urls import masked_url
 from .batching import Batch
+from .redis_batch import BatchLink, Command, finish
 from .store import Meta, ResultStore
-
-try:  # the redis extra brings hiredis; redis-py alone packs in Python, slower
-    from hiredis import pack_command as _hiredis_pack
-except ImportError:
-    _hiredis_pack = None  # type: ignore[assignment]
 
 __all__ = ["RedisStore"]
 
@@ -147,7 +143,7 @@ class RedisStore(ResultStore):
         # event loop -> its GETs and SETs on their way, sent together (group commit), and the
         # connection they go through
         self._abatches: dict[asyncio.AbstractEventLoop,
-                             tuple[Batch[_Command, Any], _BatchLink]] = {}
+                             tuple[Batch[Command, Any], BatchLink]] = {}
 
     # -- keys and errors -------------------------------------------------------------------
 
@@ -263,7 +259,7 @@ class RedisStore(ResultStore):
             if not loop.is_closed():
                 found = batches.get(loop)
                 asyncio.run_coroutine_threadsafe(
-                    _finish(closer, None if found is None else found[1]), loop)
+                    finish(closer, None if found is None else found[1]), loop)
 
     # -- async -----------------------------------------------------------------------------
 
@@ -295,13 +291,13 @@ class RedisStore(ResultStore):
                 await batch[1].aclose()
             await client.aclose()
 
-    async def _batched(self, command: _Command) -> Any:
+    async def _batched(self, command: Command) -> Any:
         # What tasks running together on a loop read and write is sent together (a third of
         # the cost of one command each); each call still returns only with its own reply.
         loop = asyncio.get_running_loop()
         found = self._abatches.get(loop)
         if found is None:
-            link = _BatchLink(await self._aclient(), self._reaching)
+            link = BatchLink(await self._aclient(), self._reaching)
             found = self._abatches.setdefault(loop, (Batch(link.send), link))
         return await found[0].submit(command)
 
@@ -332,78 +328,3 @@ class RedisStore(ResultStore):
         with self._reaching():
             return bool(await client.set(self._claim_key(key), b"1", nx=True,
                                          px=_px(expires)))
-
-
-#: A batched command: ``(key,)`` is a GET, ``(key, value, px)`` a SET.
-_Command = tuple[str] | tuple[str, str, int | None]
-
-
-def _args(command: _Command) -> tuple[str | int, ...]:
-    if len(command) == 1:
-        return ("GET", command[0])
-    key, value, px = command
-    return ("SET", key, value) if px is None else ("SET", key, value, "PX", px)
-
-
-def _packed(connection: Any, commands: list[_Command]) -> list[bytes]:
-    """``commands`` as RESP, by hiredis (in C, about ten times faster) or else redis-py."""
-    if _hiredis_pack is None:
-        return list(connection.pack_commands([_args(c) for c in commands]))
-    # hiredis's stub types the command as a one-element tuple; it takes any length.
-    return [_hiredis_pack(_args(c)) for c in commands]  # type: ignore[arg-type]
-
-
-class _BatchLink:
-    """The one connection an event loop's batches go through. :class:`Batch` sends one
-    batch at a time, so a connection of its own serves them all, without the pool's
-    checkout and health checks per batch (most of a small pipeline's cost in redis-py).
-    The batch's write and its replies share one timeout (the connection's
-    ``socket_timeout``): redis-py's own, per write and per reply, costs a task and a
-    timer each. A batch that fails drops the connection (its replies may be left
-    unread); the next batch opens a new one."""
-
-    def __init__(self, client: redis.asyncio.Redis,
-                 reaching: Callable[[], contextlib.AbstractContextManager[None]]) -> None:
-        self._pool = client.connection_pool
-        self._reaching = reaching
-        self._connection: Any = None
-        self._timeout: float | None = None
-
-    async def send(self, commands: list[_Command]) -> list[Any]:
-        """Send ``commands`` in one write; their replies, in order."""
-        connection = self._connection
-        if connection is None:
-            connection = self._pool.make_connection()  # type: ignore[no-untyped-call]
-            self._timeout, connection.socket_timeout = connection.socket_timeout, None
-            self._connection = connection
-        try:
-            with self._reaching():
-                try:
-                    async with asyncio.timeout(self._timeout):
-                        if not connection.is_connected:
-                            await connection.connect()
-                        await connection.send_packed_command(
-                            _packed(connection, commands), check_health=False)
-                        return [await connection.read_response() for _ in commands]
-                except TimeoutError as exc:  # asyncio's: say it as redis-py does
-                    raise redis.exceptions.TimeoutError(
-                        f"no answer within {self._timeout} s") from exc
-        except BaseException:
-            self._connection = None
-            await connection.disconnect()
-            raise
-
-    async def aclose(self) -> None:
-        """Close the connection (a later batch opens a new one)."""
-        connection, self._connection = self._connection, None
-        if connection is not None:
-            await connection.disconnect()
-
-
-async def _finish(closer: AsyncGenerator[None, None], link: _BatchLink | None) -> None:
-    """Close ``link``'s connection and run ``closer``'s finally (it closes its client) from
-    inside their loop."""
-    if link is not None:
-        await link.aclose()
-    await closer.aclose()
-

@@ -23,7 +23,6 @@ SQLAlchemy and the database driver are imported when a store is made, never befo
 from __future__ import annotations
 
 import contextlib
-import importlib.util
 import json
 import threading
 import time
@@ -32,29 +31,12 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..exceptions import ImproperlyConfigured, ResultStoreError
+from .sql_schema import TABLE_NAMES, define_tables, import_sqlalchemy, make_engine
 from .store import Meta, ResultStore
 
 __all__ = ["SqlStore"]
 
-_INSTALL = "pip install 'celery-gcp[sql]'"
-#: dialect -> (SQLAlchemy's default driver module, the driver we fall back to, its pip name)
-_DRIVERS = {"postgresql": ("psycopg2", "psycopg", "psycopg[binary]"),
-            "mysql": ("MySQLdb", "pymysql", "pymysql")}
-#: Celery's table names (database_table_names keys ``task`` and ``group``) and ours.
-_TABLE_NAMES = {"task": "celery_taskmeta", "group": "celery_tasksetmeta",
-                "chord": "celery_gcp_chord_parts", "claim": "celery_gcp_claims",
-                "added": "celery_gcp_chord_added"}
-_ID = 155  # Celery's task_id column length
 _CREATE_ATTEMPTS = 3  # per table: ours, then a check after another process made it
-
-
-def _import_sqlalchemy() -> Any:
-    try:
-        import sqlalchemy
-    except ImportError:
-        raise ImproperlyConfigured(
-            f"a db+ result_backend needs SQLAlchemy 2: {_INSTALL}") from None
-    return sqlalchemy
 
 
 def _parse_date(value: Any) -> datetime | None:
@@ -87,7 +69,7 @@ class SqlStore(ResultStore):
                  table_names: Mapping[str, str] | None = None,
                  table_schemas: Mapping[str, str] | None = None,
                  clock: Callable[[], float] = time.time, purge_every: float = 300.0) -> None:
-        sa = self._sa = _import_sqlalchemy()
+        sa = self._sa = import_sqlalchemy()
         from sqlalchemy.engine import make_url
 
         if not url.startswith("db+"):
@@ -102,79 +84,20 @@ class SqlStore(ResultStore):
         self._next_purge = float("-inf")  # the first write purges what an earlier run left
         self._ready = False
         self._ready_lock = threading.Lock()
-        self._serial: contextlib.AbstractContextManager[Any] = contextlib.nullcontext()
-        self._engine = self._make_engine(sa, target, dict(engine_options or {}))
-        self._define_tables(sa, {**_TABLE_NAMES, **(table_names or {})}, table_schemas or {})
+        self._engine, self._serial = make_engine(sa, target, dict(engine_options or {}),
+                                                 self.url)
+        tables = self._tables = define_tables(sa, {**TABLE_NAMES, **(table_names or {})},
+                                              table_schemas or {})
+        self._tasks, self._groups, self._chords = tables.tasks, tables.groups, tables.chords
+        self._added, self._claims = tables.added, tables.claims
 
     # -- setup -----------------------------------------------------------------------------
-
-    def _make_engine(self, sa: Any, target: Any, options: dict[str, Any]) -> Any:
-        dialect = target.get_backend_name()
-        if dialect in _DRIVERS and "+" not in target.drivername:
-            default, fallback, _ = _DRIVERS[dialect]
-            if not importlib.util.find_spec(default) and importlib.util.find_spec(fallback):
-                target = target.set(drivername=f"{dialect}+{fallback}")
-        if dialect == "sqlite":
-            # One engine serves every thread of the worker; WAL lets readers and a writer
-            # work at once, and the busy timeout makes writers queue instead of failing.
-            connect_args = options.setdefault("connect_args", {})
-            connect_args.setdefault("check_same_thread", False)
-            connect_args.setdefault("timeout", 30)
-            if target.database in (None, "", ":memory:"):
-                # One shared connection, else each thread would see its own empty database;
-                # its transactions taken one at a time.
-                options.setdefault("poolclass", sa.pool.StaticPool)
-                self._serial = threading.RLock()
-        try:
-            engine = sa.create_engine(target, **options)
-        except ImportError as exc:
-            driver = _DRIVERS.get(dialect, (None, None, exc.name or "its driver"))[2]
-            raise ImproperlyConfigured(
-                f"result_backend {self.url!r} needs the database driver {exc.name!r}: "
-                f"{_INSTALL} and pip install {driver!r}") from None
-        except (TypeError, sa.exc.ArgumentError) as exc:
-            raise ImproperlyConfigured(
-                f"database_engine_options for {self.url!r} were refused: {exc}") from None
-        if dialect == "sqlite" and target.database not in (None, "", ":memory:"):
-            sa.event.listen(engine, "connect", _sqlite_wal)
-        return engine
-
-    def _define_tables(self, sa: Any, names: Mapping[str, str],
-                       schemas: Mapping[str, str]) -> None:
-        def schema(kind: str) -> str | None:
-            return schemas.get(kind, schemas.get("task") if kind != "group" else None)
-
-        m = self._metadata = sa.MetaData()
-        col, str_, txt, flt = sa.Column, sa.String, sa.Text, sa.Float
-        self._tasks = sa.Table(
-            names["task"], m, col("id", sa.Integer, primary_key=True, autoincrement=True),
-            col("task_id", str_(_ID), nullable=False, unique=True), col("status", str_(50)),
-            col("result", txt), col("traceback", txt), col("date_done", sa.DateTime(timezone=True)),
-            col("meta", txt, nullable=False), col("expires_at", flt, index=True),
-            schema=schema("task"))
-        self._groups = sa.Table(
-            names["group"], m, col("id", sa.Integer, primary_key=True, autoincrement=True),
-            col("taskset_id", str_(_ID), nullable=False, unique=True),
-            col("result", txt, nullable=False), col("date_done", sa.DateTime(timezone=True)),
-            col("expires_at", flt, index=True), schema=schema("group"))
-        self._chords = sa.Table(
-            names["chord"], m, col("chord_id", str_(_ID), primary_key=True),
-            col("idx", sa.Integer, primary_key=True, autoincrement=False),
-            col("expires_at", flt, index=True), schema=schema("chord"))
-        self._added = sa.Table(
-            names["added"], m, col("id", sa.Integer, primary_key=True, autoincrement=True),
-            col("chord_id", str_(_ID), nullable=False), col("task_id", str_(_ID), nullable=False),
-            col("expires_at", flt, index=True), sa.UniqueConstraint("chord_id", "task_id"),
-            schema=schema("added"))
-        self._claims = sa.Table(
-            names["claim"], m, col("key", str_(255), primary_key=True),
-            col("expires_at", flt, index=True), schema=schema("claim"))
 
     def _create_tables(self) -> None:
         with self._ready_lock:
             if self._ready:
                 return
-            for table in self._metadata.sorted_tables:
+            for table in self._tables.metadata.sorted_tables:
                 # Workers starting together on one database race to create each table: a
                 # CREATE that fails because another process made the table between our
                 # check and our statement (SQLite: OperationalError; PostgreSQL: an
@@ -379,41 +302,10 @@ class SqlStore(ResultStore):
         """Delete every expired row now; return how many."""
         now, gone = self._clock(), 0
         with self._tx() as conn:
-            for table in (self._tasks, self._groups, self._chords, self._added, self._claims):
+            for table in self._tables.all():
                 gone += conn.execute(table.delete().where(table.c.expires_at <= now)).rowcount
         return gone
 
     def close(self) -> None:
         """Close the pooled connections (the store reconnects when used again)."""
         self._engine.dispose()
-
-
-#: How long a connection asks again to put a new SQLite database in WAL mode while others
-#: hold it (the busy timeout's length).
-_WAL_WAIT = 30.0
-
-
-def _sqlite_wal(dbapi_connection: Any, _record: Any) -> None:
-    """Every SQLite connection of the store in WAL mode (readers never wait for a writer).
-
-    Switching a database to WAL needs it to itself, and SQLite answers "database is locked"
-    at once, without its busy wait, to a connection that asks while another one holds it
-    (several workers meeting a new database together): it is asked again, briefly, until
-    the switch is made or found made.
-    """
-    import sqlite3
-
-    deadline = time.monotonic() + _WAL_WAIT
-    cursor = dbapi_connection.cursor()
-    try:
-        while True:
-            try:
-                if str(cursor.execute("PRAGMA journal_mode").fetchone()[0]).lower() != "wal":
-                    cursor.execute("PRAGMA journal_mode=WAL")
-                return
-            except sqlite3.OperationalError as exc:
-                if "locked" not in str(exc) or time.monotonic() > deadline:
-                    raise
-                time.sleep(0.01)
-    finally:
-        cursor.close()

@@ -254,9 +254,9 @@ def test_without_hiredis_batches_are_packed_by_redis_py(
         store: RedisStore, monkeypatch: pytest.MonkeyPatch) -> None:
     """redis-py installed without its hiredis extra (``pip install redis``): the same
     commands go out, packed by redis-py."""
-    from celery_gcp.results import redis_store
+    from celery_gcp.results import redis_batch
 
-    monkeypatch.setattr(redis_store, "_hiredis_pack", None)
+    monkeypatch.setattr(redis_batch, "_hiredis_pack", None)
 
     async def main() -> list[object]:
         await asyncio.gather(*(store.aset_meta(f"p{i}", _meta(f"p{i}", result=i), 60)

@@ -214,7 +214,7 @@ def test_a_new_database_held_by_another_connection_is_switched_to_wal_once_free(
     # another holds the database is told "locked" at once (SQLite's busy wait does not cover
     # it). It must ask again, not fail. Failure injection: the other holder lets go when the
     # store first pauses to ask again.
-    from celery_gcp.results import sql_store
+    from celery_gcp.results import sql_schema
 
     path = tmp_path / "new.db"
     holder = sqlite3.connect(path, timeout=0, isolation_level=None)
@@ -226,9 +226,9 @@ def test_a_new_database_held_by_another_connection_is_switched_to_wal_once_free(
             holder.execute("COMMIT")
         pauses.append(seconds)
 
-    monkeypatch.setattr(sql_store.time, "sleep", pause)
+    monkeypatch.setattr(sql_schema.time, "sleep", pause)
     connection = sqlite3.connect(path, timeout=0)
-    sql_store._sqlite_wal(connection, None)
+    sql_schema.sqlite_wal(connection, None)
     assert pauses  # it was refused first
     assert connection.execute("PRAGMA journal_mode").fetchone()[0] == "wal"
     connection.close()
@@ -246,10 +246,10 @@ def test_workers_starting_together_each_create_or_find_every_table(db_url: str) 
     def create_it_first(table: sa.Table, connection: Any, **_: Any) -> None:
         if table.name not in raced:
             raced.append(table.name)
-            other._metadata.tables[table.key].create(
+            other._tables.metadata.tables[table.key].create(
                 other._engine, checkfirst=True)
 
-    for table in store._metadata.sorted_tables:
+    for table in store._tables.metadata.sorted_tables:
         sa.event.listen(table, "before_create", create_it_first)
     store.set_meta("t", _meta("t"), None)
     assert set(raced) == TABLES

@@ -35,7 +35,9 @@ def canvas_tasks(app: Celery, ran: Ran) -> None:
         ran.record("on_error", task_id)
 
     @app.task(name="proj.where", bind=True)
-    def where(self: Task[Any, Any], label: str) -> None:
+    def where(self: Task[Any, Any], label: str, retries: int = 0) -> None:
+        if self.request.retries < retries:
+            raise self.retry(countdown=0)
         ran.record(label, (self.request.group, self.request.group_index))
 
 
@@ -108,6 +110,14 @@ def test_group_members_know_their_group_and_index(stack_factory: Any) -> None:
     calls = dict(ran_when_idle(stack, 6))
     assert calls == {"a": (results.id, 0), "b": (results.id, 1), "c": (results.id, 2),
                      "d1": (None, None), "d2": (results.id, 3), "alone": (None, None)}
+
+
+def test_a_retried_member_stays_in_its_group(stack_factory: Any) -> None:
+    stack: Stack = stack_factory(canvas_tasks)
+    where = stack.app.tasks["proj.where"]
+    results = group(where.s("a"), where.s("b", retries=2)).apply_async()
+    calls = dict(ran_when_idle(stack, 2))
+    assert calls == {"a": (results.id, 0), "b": (results.id, 1)}
 
 
 def test_a_group_sent_by_a_chain_step_is_known_to_its_members(stack_factory: Any) -> None:
