@@ -1,7 +1,8 @@
 """The Task class: calling (``delay``, ``apply_async``, ``apply``), ``retry`` and ``self.request``.
 
 What the body does to its own run (``retry``, ``replace``, ``add_to_chord``, ``update_state``)
-is in task_control.py, the signatures (``s``, ``si``, ``map``...) in task_signatures.py.
+is in task_control.py, the signatures (``s``, ``si``, ``map``...) in task_signatures.py, the
+handlers a base class overrides (``on_failure``...) in task_handlers.py.
 
 Each ``@app.task`` function becomes a subclass of the app's task class with ``run`` set to the
 function, instantiated once, as in Celery. Options Celery does not know become class attributes.
@@ -27,11 +28,11 @@ from .exceptions import MaxRetriesExceededError
 from .result import AsyncResult, EagerResult
 from .sending import send_options
 from .task_control import RunControl
+from .task_handlers import TaskHandlers
 from .task_signatures import TaskSignatures
 
 if TYPE_CHECKING:
     from .app import Celery
-    from .einfo import ExceptionInfo
     from .message import HttpTarget, Message
     from .transport import Receipt
 
@@ -43,7 +44,7 @@ P = ParamSpec("P")
 R = TypeVar("R")
 
 
-class Task(RunControl, TaskSignatures, Generic[P, R]):
+class Task(RunControl, TaskSignatures, TaskHandlers, Generic[P, R]):
     """A task: the unit of work that Cloud Tasks calls over HTTP.
 
     Subclass it (``base=`` / ``task_cls=``) to share hooks or a ``__call__`` wrapper::
@@ -271,27 +272,6 @@ class Task(RunControl, TaskSignatures, Generic[P, R]):
     def AsyncResult(self, task_id: str, **kwargs: Any) -> AsyncResult[R]:
         """The result handle for ``task_id``."""
         return AsyncResult(task_id, task_name=self.name, app=self.app, **kwargs)
-
-    # -- hooks (override in a base class) --------------------------------------------------
-
-    def before_start(self, task_id: str, args: tuple[Any, ...], kwargs: dict[str, Any]) -> None:
-        """Called before the body runs."""
-
-    def on_success(self, retval: Any, task_id: str, args: tuple[Any, ...],
-                   kwargs: dict[str, Any]) -> None:
-        """Called after the body returned."""
-
-    def on_failure(self, exc: BaseException, task_id: str, args: tuple[Any, ...],
-                   kwargs: dict[str, Any], einfo: ExceptionInfo) -> None:
-        """Called when the body raised (and no retry was made)."""
-
-    def on_retry(self, exc: BaseException | None, task_id: str, args: tuple[Any, ...],
-                 kwargs: dict[str, Any], einfo: ExceptionInfo) -> None:
-        """Called when the run ended in a retry."""
-
-    def after_return(self, status: str, retval: Any, task_id: str, args: tuple[Any, ...],
-                     kwargs: dict[str, Any], einfo: ExceptionInfo | None) -> None:
-        """Called after every run, whatever its outcome."""
 
     def __repr__(self) -> str:
         return f"<@task: {getattr(self, 'name', '?')}>"

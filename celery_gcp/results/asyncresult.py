@@ -17,6 +17,8 @@ from typing import TYPE_CHECKING, Any, Generic, TypeVar
 
 from .. import states
 from ..exceptions import NoResultBackendError, TaskRevokedError, TimeoutError
+from .codec import decode_result, outcome
+from .extended import ExtendedFields
 from .lineage import parent_handles, reraise_parents
 
 if TYPE_CHECKING:
@@ -54,7 +56,7 @@ class ResultBase:
     parent: Any = None
 
 
-class AsyncResult(ResultBase, Generic[R]):
+class AsyncResult(ResultBase, ExtendedFields, Generic[R]):
     """The handle of a task that was sent.
 
     Example::
@@ -115,47 +117,6 @@ class AsyncResult(ResultBase, Generic[R]):
                 callback(self)
         return meta
 
-    # -- result_extended: what the worker stored about the run -----------------------------
-
-    def _extended(self, field: str) -> Any:
-        meta = self._meta()
-        return None if meta is None else meta.get(field)
-
-    @property
-    def name(self) -> str | None:
-        """The task's name: the one it was sent with, else the stored one
-        (``result_extended``)."""
-        return self._name or self._extended("name")
-
-    @name.setter
-    def name(self, value: str | None) -> None:
-        self._name = value
-
-    @property
-    def args(self) -> list[Any] | None:
-        """The positional arguments of the run (``result_extended``; ``None`` without)."""
-        return self._extended("args")  # type: ignore[no-any-return]
-
-    @property
-    def kwargs(self) -> dict[str, Any] | None:
-        """The keyword arguments of the run (``result_extended``)."""
-        return self._extended("kwargs")  # type: ignore[no-any-return]
-
-    @property
-    def worker(self) -> str | None:
-        """The host name of the worker that ran it (``result_extended``)."""
-        return self._extended("worker")  # type: ignore[no-any-return]
-
-    @property
-    def retries(self) -> int | None:
-        """How many times the run was retried (``result_extended``)."""
-        return self._extended("retries")  # type: ignore[no-any-return]
-
-    @property
-    def queue(self) -> str | None:
-        """The queue the run came from (``result_extended``)."""
-        return self._extended("queue")  # type: ignore[no-any-return]
-
     @property
     def state(self) -> str:
         """The stored state; with no record, what the platform can tell: ``PENDING`` (not
@@ -177,8 +138,6 @@ class AsyncResult(ResultBase, Generic[R]):
         meta = self._meta()
         if meta is None:
             return None
-        from .codec import decode_result
-
         return decode_result(meta)
 
     info = result
@@ -216,14 +175,6 @@ class AsyncResult(ResultBase, Generic[R]):
     def failed(self) -> bool:
         """Whether the task failed."""
         return self.state == states.FAILURE
-
-    def _outcome(self, meta: Meta, propagate: bool) -> R:
-        from .codec import decode_result
-
-        value = decode_result(meta)
-        if propagate and meta.get("status") in states.PROPAGATE_STATES:
-            raise value if isinstance(value, BaseException) else TaskRevokedError(value)
-        return value  # type: ignore[no-any-return]
 
     def _store_for_get(self, disable_sync_subtasks: bool) -> ResultStore:
         store = self.backend
@@ -279,20 +230,13 @@ class AsyncResult(ResultBase, Generic[R]):
                 return value  # type: ignore[no-any-return]
             await asyncio.sleep(value)
 
-    def _reraise(self, raw: Meta | None) -> None:
-        """Raise the stored exception if ``raw`` (this task's record) is a failure or a
-        revocation (Celery's ``maybe_throw``)."""
-        meta = self._seen(raw)
-        if meta is not None and meta.get("status") in states.PROPAGATE_STATES:
-            self._outcome(meta, True)
-
     def _poll(self, raw: Meta | None, propagate: bool, deadline: float | None, now: float,
               interval: float) -> tuple[bool, Any]:
         """One poll of :meth:`get` / :meth:`aget`, without I/O: ``(True, the outcome)`` once
         ready, else ``(False, seconds to wait)``; :class:`TimeoutError` past ``deadline``."""
         meta = self._cache or self._seen(raw)
         if meta is not None and meta.get("status") in states.READY_STATES:
-            return True, self._outcome(meta, propagate)
+            return True, outcome(meta, propagate)
         if deadline is not None and now >= deadline:
             raise TimeoutError("The operation timed out.")
         # Poll no later than the deadline (the store offers no wake-up to wait on).
@@ -335,12 +279,10 @@ class AsyncResult(ResultBase, Generic[R]):
                        and self.app.transport.revoke(self.location))
         store = self.backend
         if store is not None and not self.ready():
-            from .codec import encode_exception
-            from .layer import expires_of, make_meta
+            from .layer import store_state
 
-            app = self.app or _current_app()
-            store.set_meta(self.id, make_meta(app, self.id, states.REVOKED, encode_exception(
-                TaskRevokedError("revoked"))), expires_of(app))
+            store_state(self.app or _current_app(), store, self.id, states.REVOKED,
+                        TaskRevokedError("revoked"))
             self._cache = None
         return deleted
 

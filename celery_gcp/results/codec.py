@@ -21,7 +21,7 @@ from typing import Any
 from .. import states
 
 __all__ = ["decode_exception", "decode_result", "encode_exception", "encode_result",
-           "is_encoded_exception"]
+           "is_encoded_exception", "outcome"]
 
 
 def encode_result(value: Any) -> Any:
@@ -74,6 +74,17 @@ def decode_result(meta: Mapping[str, Any]) -> Any:
             and is_encoded_exception(result):
         return decode_exception(result)
     return result
+
+
+def outcome(meta: Mapping[str, Any], propagate: bool = True) -> Any:
+    """What ``get()`` gives for a ready meta: its result, or (``propagate``) its exception
+    raised if the task failed or was revoked, as Celery's ``maybe_throw``."""
+    value = decode_result(meta)
+    if propagate and meta.get("status") in states.PROPAGATE_STATES:
+        from ..exceptions import TaskRevokedError
+
+        raise value if isinstance(value, BaseException) else TaskRevokedError(value)
+    return value
 
 
 def _imported_class(module: str, qualname: str) -> type[BaseException] | None:

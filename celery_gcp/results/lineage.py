@@ -5,6 +5,9 @@ from __future__ import annotations
 from collections.abc import Mapping
 from typing import TYPE_CHECKING, Any
 
+from .. import states
+from .codec import outcome
+
 if TYPE_CHECKING:
     from .asyncresult import AsyncResult
     from .store import Meta
@@ -36,4 +39,6 @@ def reraise_parents(parents: list[AsyncResult[Any]], read: Mapping[str, Meta | N
     """Raise the first failure among ``parents`` (in order), from their ready record or the
     one just ``read``."""
     for parent in parents:
-        parent._reraise(parent._cache if parent._cache is not None else read.get(parent.id))
+        meta = parent._seen(parent._cache if parent._cache is not None else read.get(parent.id))
+        if meta is not None and meta.get("status") in states.PROPAGATE_STATES:
+            outcome(meta)

@@ -19,8 +19,8 @@ from typing import Any
 
 from ..exceptions import ImproperlyConfigured
 
-__all__ = ["INSTALL", "TABLE_NAMES", "Tables", "define_tables", "import_sqlalchemy",
-           "make_engine", "sqlite_wal"]
+__all__ = ["INSTALL", "TABLE_NAMES", "Tables", "create_tables", "define_tables",
+           "import_sqlalchemy", "make_engine", "sqlite_wal"]
 
 INSTALL = "pip install 'celery-gcp[sql]'"
 #: dialect -> (SQLAlchemy's default driver module, the driver we fall back to, its pip name)
@@ -31,6 +31,7 @@ TABLE_NAMES = {"task": "celery_taskmeta", "group": "celery_tasksetmeta",
                "chord": "celery_gcp_chord_parts", "claim": "celery_gcp_claims",
                "added": "celery_gcp_chord_added"}
 _ID = 155  # Celery's task_id column length
+_CREATE_ATTEMPTS = 3  # per table: ours, then a check after another process made it
 
 
 def import_sqlalchemy() -> Any:
@@ -129,6 +130,23 @@ def define_tables(sa: Any, names: Mapping[str, str], schemas: Mapping[str, str])
         claims=sa.Table(
             names["claim"], m, col("key", str_(255), primary_key=True),
             col("expires_at", flt, index=True), schema=schema("claim")))
+
+
+def create_tables(sa: Any, engine: Any, tables: Tables) -> None:
+    """Create each of ``tables`` the database lacks (``checkfirst``: one that exists is
+    kept as it is)."""
+    for table in tables.metadata.sorted_tables:
+        # Workers starting together on one database race to create each table: a CREATE
+        # that fails because another process made the table between our check and our
+        # statement (SQLite: OperationalError; PostgreSQL: an IntegrityError on its
+        # catalog) is followed by a check that now finds it.
+        for attempt in range(_CREATE_ATTEMPTS):
+            try:
+                table.create(engine, checkfirst=True)
+                break
+            except sa.exc.DBAPIError:
+                if attempt == _CREATE_ATTEMPTS - 1:
+                    raise
 
 
 #: How long a connection asks again to put a new SQLite database in WAL mode while others

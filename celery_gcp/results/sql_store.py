@@ -31,12 +31,10 @@ from datetime import UTC, datetime
 from typing import Any
 
 from ..exceptions import ImproperlyConfigured, ResultStoreError
-from .sql_schema import TABLE_NAMES, define_tables, import_sqlalchemy, make_engine
+from .sql_schema import TABLE_NAMES, create_tables, define_tables, import_sqlalchemy, make_engine
 from .store import Meta, ResultStore
 
 __all__ = ["SqlStore"]
-
-_CREATE_ATTEMPTS = 3  # per table: ours, then a check after another process made it
 
 
 def _parse_date(value: Any) -> datetime | None:
@@ -95,21 +93,9 @@ class SqlStore(ResultStore):
 
     def _create_tables(self) -> None:
         with self._ready_lock:
-            if self._ready:
-                return
-            for table in self._tables.metadata.sorted_tables:
-                # Workers starting together on one database race to create each table: a
-                # CREATE that fails because another process made the table between our
-                # check and our statement (SQLite: OperationalError; PostgreSQL: an
-                # IntegrityError on its catalog) is followed by a check that now finds it.
-                for attempt in range(_CREATE_ATTEMPTS):
-                    try:
-                        table.create(self._engine, checkfirst=True)
-                        break
-                    except self._sa.exc.DBAPIError:
-                        if attempt == _CREATE_ATTEMPTS - 1:
-                            raise
-            self._ready = True
+            if not self._ready:
+                create_tables(self._sa, self._engine, self._tables)
+                self._ready = True
 
     @contextlib.contextmanager
     def _tx(self) -> Iterator[Any]:
