@@ -126,6 +126,22 @@ def test_nothing_writes_starlettes_private_request_attributes() -> None:
                         f"{path.relative_to(PACKAGE)}:{node.lineno}")
 
 
+def test_modules_and_classes_stay_small() -> None:
+    # Small modules with one job each: at most 400 lines a module, 250 a class.
+    too_big = []
+    for path in PACKAGE.rglob("*.py"):
+        text = path.read_text()
+        where = path.relative_to(PACKAGE)
+        if len(text.splitlines()) > 400:
+            too_big.append(f"{where}: {len(text.splitlines())} lines")
+        for node in ast.walk(ast.parse(text)):
+            if isinstance(node, ast.ClassDef) and node.end_lineno is not None:
+                size = node.end_lineno - node.lineno + 1
+                if size > 250:
+                    too_big.append(f"{where}: class {node.name}, {size} lines")
+    assert too_big == []
+
+
 class Recorder(Layer):
     """Records each step it takes part in."""
 
