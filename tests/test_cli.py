@@ -69,6 +69,39 @@ def test_worker_serves_the_task_endpoints_on_port() -> None:
         proc.communicate(timeout=10)
 
 
+def test_the_worker_serves_on_uvloop(tmp_path: Path) -> None:
+    # uvicorn's fast loop (and parser) are dependencies: a deployed worker runs on them.
+    (tmp_path / "loop_proj.py").write_text(
+        "import asyncio\nimport celery_gcp\n"
+        "app = celery_gcp.Celery('loop_proj', task_auth='none')\n"
+        "@app.task(name='loop_proj.loop')\n"
+        "async def loop() -> str:\n"
+        "    return type(asyncio.get_running_loop()).__module__\n")
+    port = free_port()
+    env = {**os.environ, "PORT": str(port),
+           "PYTHONPATH": os.pathsep.join([str(tmp_path), str(ROOT)])}
+    proc = subprocess.Popen(
+        [sys.executable, "-m", "celery_gcp.cli", "-A", "loop_proj", "worker", "--host",
+         "127.0.0.1"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
+    try:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", port), timeout=1):
+                    break
+            except OSError:
+                if proc.poll() is not None or time.monotonic() > deadline:
+                    pytest.fail(f"worker did not start: {proc.stdout.read()!r}")  # type: ignore[union-attr]
+                time.sleep(0.05)
+        response = httpx.post(f"http://127.0.0.1:{port}/_tasks/loop_proj.loop", json={},
+                              headers={"X-Celery-Task-Id": "loop-1"})
+        assert response.status_code == 200, response.text
+        assert json.loads(response.content)["result"].startswith("uvloop")
+    finally:
+        proc.terminate()
+        proc.communicate(timeout=10)
+
+
 def test_a_worker_on_cloud_run_logs_json_lines_for_cloud_logging() -> None:
     port = free_port()
     trace = "4bf92f3577b34da6a3ce929d0e0e4736"
