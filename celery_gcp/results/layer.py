@@ -33,9 +33,12 @@ from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
 from .. import states
-from ..exceptions import ResultStoreError
+from ..exceptions import ResultStoreError, TaskRevokedError
 from ..layers import Layer
 from ..message import IGNORE_RESULT
+from . import chords
+from .chords import CHORD_HEADER
+from .codec import decode_result, encode_exception, encode_result
 
 if TYPE_CHECKING:
     from ..app import Celery
@@ -79,8 +82,6 @@ def make_meta(app: Celery, task_id: str, state: str, result: Any, traceback: str
     if runtime is not None:
         meta["runtime"] = round(runtime, 6)
     if request is not None and app.conf.get("result_extended"):
-        from .codec import encode_result
-
         info = request.delivery_info or {}
         meta.update(name=request.task, args=encode_result(list(request.args or ())),
                     kwargs=encode_result(dict(request.kwargs or {})),
@@ -93,8 +94,6 @@ def state_meta(app: Celery, task_id: str, state: str, meta: Any,
                request: Context | None = None) -> dict[str, Any]:
     """The record of a custom state (``update_state``): ``meta`` is the result as Celery
     stores it (an exception is encoded as one)."""
-    from .codec import encode_exception, encode_result
-
     value = encode_exception(meta) if isinstance(meta, BaseException) else encode_result(meta)
     return make_meta(app, task_id, state, value, request=request)
 
@@ -206,13 +205,9 @@ class ResultLayer(Layer):
                           ) -> list[_FollowUp]:
         """Counting a chord header member done, once its final state is written (if it is
         one)."""
-        from .chords import CHORD_HEADER
-
         if (CHORD_HEADER not in run.message.headers
                 or meta["status"] not in (states.SUCCESS, states.FAILURE)):
             return []
-        from .codec import decode_result
-
         return [(_chord_done, (self.app, store, run.message, meta["status"],
                                decode_result(meta)))]
 
@@ -229,8 +224,6 @@ class ResultLayer(Layer):
 
     def succeeded(self, run: TaskRun, retval: Any) -> Awaitable[None] | None:
         """SUCCESS and the return value (FAILURE if the value has no JSON form)."""
-        from .codec import encode_exception, encode_result
-
         store = self._store(run)
         if store is None or _ignores_result(run):
             return None
@@ -247,8 +240,6 @@ class ResultLayer(Layer):
     def retried(self, run: TaskRun, retry: Retry,
                 einfo: ExceptionInfo) -> Awaitable[None] | None:
         """RETRY, with the exception that caused it."""
-        from .codec import encode_exception
-
         store = self._store(run)
         if store is None or not self._stores_errors(run):
             return None
@@ -260,8 +251,6 @@ class ResultLayer(Layer):
     def failed(self, run: TaskRun, exc: BaseException,
                einfo: ExceptionInfo) -> Awaitable[None] | None:
         """FAILURE, with the exception and its traceback."""
-        from .codec import encode_exception
-
         store = self._store(run)
         if store is None or not self._stores_errors(run):
             return None
@@ -296,10 +285,6 @@ class ResultLayer(Layer):
                 reason: str) -> Awaitable[None] | None:
         """REVOKED for a delivery past its ``expires``; a chord header member skipped
         (expired or revoked) fails its chord, as in Celery."""
-        from ..exceptions import TaskRevokedError
-        from .chords import CHORD_HEADER
-        from .codec import encode_exception
-
         store = self.app.backend
         if store is None:
             return None
@@ -339,8 +324,6 @@ def _fail_chain_steps(app: Celery, store: ResultStore, message: Message,
     stalling."""
     from types import SimpleNamespace
 
-    from .chords import CHORD_HEADER
-
     expires = expires_of(app)
     for step in steps:
         options = step["options"]
@@ -356,8 +339,6 @@ def _fail_chain_steps(app: Celery, store: ResultStore, message: Message,
 def _chord_done(app: Celery, store: ResultStore, message: Any, state: str, result: Any) -> None:
     """Count a chord header member done; a failure to do so is redelivered like a failed
     write (the count is idempotent)."""
-    from . import chords
-
     try:
         chords.part_done(app, store, message, state, result)
     except Exception as exc:
