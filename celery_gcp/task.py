@@ -225,7 +225,7 @@ class Task(RunControl, TaskSignatures, TaskHandlers, Generic[P, R]):
         Failures end in an :class:`EagerResult` in state ``FAILURE`` (re-raised by ``.get()``),
         or propagate when ``throw=True`` or ``task_eager_propagates`` is set.
         """
-        from .worker.run import run_eagerly
+        from .worker.eager import run_eagerly
 
         message = self._message(args, kwargs, task_id, link, link_error,
                                 {**options, "retries": retries, "headers": headers}, route=False)
@@ -244,7 +244,7 @@ class Task(RunControl, TaskSignatures, TaskHandlers, Generic[P, R]):
         **options: Any,
     ) -> EagerResult[R]:
         """Async :meth:`apply`: an ``async def`` task runs on this event loop."""
-        from .worker.run import arun_eagerly
+        from .worker.eager import arun_eagerly
 
         message = self._message(args, kwargs, task_id, link, link_error,
                                 {**options, "retries": retries, "headers": headers}, route=False)

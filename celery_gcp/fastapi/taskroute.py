@@ -41,8 +41,9 @@ from ..message import HttpTarget, Message
 from ..platform import RELAY_HEADER
 from ..task import Task
 from ..worker.delivery import Admitted, DeliveryRoute, admitted, result_response
+from ..worker.eager import refuse_eager_dependencies
 from ..worker.outcomes import Outcome
-from ..worker.run import RunResult, TaskRun, refuse_eager_dependencies, run_async, run_sync
+from ..worker.run import RunResult, TaskRun, run_async, run_sync
 from .builtroute import BuiltRoute, claimed_by, refuse_second_route
 
 if TYPE_CHECKING:

@@ -28,9 +28,9 @@ from .. import logfields
 from ..canvas import maybe_signature
 from ..context import CloudTasksDelivery, Context, pop_request, push_request
 from ..einfo import ExceptionInfo
-from ..exceptions import ImproperlyConfigured, ResultStoreError, Retry, TaskPredicate
+from ..exceptions import ResultStoreError, Retry, TaskPredicate
 from ..message import GROUP, GROUP_INDEX
-from ..result import EagerResult
+from ..results.chords import CHORD_HEADER
 from ..results.layer import ignores_result
 from ..utils.time import get_exponential_backoff_interval
 from .outcomes import STATE, Outcome, classify
@@ -39,7 +39,7 @@ if TYPE_CHECKING:
     from ..message import Message
     from ..task import Task
 
-__all__ = ["RunResult", "TaskRun", "arun_eagerly", "refuse_eager_dependencies", "run_eagerly"]
+__all__ = ["RunResult", "TaskRun", "run_async", "run_sync"]
 
 logger = logging.getLogger("celery_gcp.worker")
 _HOSTNAME = socket.gethostname()
@@ -62,6 +62,12 @@ class RunResult:
     def state(self) -> str:
         """The Celery state of the task after this run."""
         return STATE[self.outcome]
+
+
+def _chord_body(message: Message) -> Any:
+    """A chord header member's ``request.chord``: the body's signature (a dict), as Celery's."""
+    description = message.headers.get(CHORD_HEADER)
+    return description.get("body") if isinstance(description, dict) else None
 
 
 class TaskRun:
@@ -92,6 +98,7 @@ class TaskRun:
             hostname=_HOSTNAME if eager else _NODENAME,
             ignore_result=ignores_result(task, message), cloudtasks=cloudtasks,
             group=message.headers.get(GROUP), group_index=message.headers.get(GROUP_INDEX),
+            chord=_chord_body(message),
         )
         self._token: Any = None
         self._started = 0.0
@@ -334,61 +341,3 @@ def _run_coroutine(coro: Any) -> Any:
     if "error" in box:
         raise box["error"]
     return box["value"]
-
-
-def refuse_eager_dependencies(task: Task[..., Any]) -> None:
-    """Raise :class:`ImproperlyConfigured` if ``task`` declares FastAPI dependencies, which
-    eager mode cannot resolve (they need a request)."""
-    if task.arguments.dependencies:
-        names = ", ".join(p.name for p in task.arguments.dependencies)
-        raise ImproperlyConfigured(
-            f"task {task.name!r} declares FastAPI dependencies ({names}), which only a worker "
-            "request can resolve; eager mode cannot run it. Test it through the worker "
-            "(celery_gcp.testing.deliver), or move the dependency into the task body."
-        )
-
-
-def _eager_values(task: Task[..., Any], message: Message) -> dict[str, Any]:
-    refuse_eager_dependencies(task)
-    return task.arguments.decode(message.body)
-
-
-def _eager_result(task: Task[..., Any], message: Message, result: RunResult,
-                  propagate: bool) -> EagerResult[Any]:
-    if isinstance(result.retval, ResultStoreError):
-        raise result.retval  # the caller asked to store the eager result: say it could not
-    if propagate and result.outcome in _PROPAGATED:
-        raise result.retval
-    return EagerResult(message.id, result.retval, result.state, result.traceback, task.name)
-
-
-# As in Celery, Ignore and Reject end quietly even when eager runs propagate errors.
-_PROPAGATED = frozenset({Outcome.FAILURE, Outcome.REDELIVER, Outcome.RETRY})
-
-
-def run_eagerly(task: Task[..., Any], message: Message, *, propagate: bool) -> EagerResult[Any]:
-    """Run ``message`` here, as Celery's eager mode does: retries run again at once."""
-    while True:
-        result = run_sync(TaskRun(task, message, _eager_values(task, message), eager=True))
-        message, done = _eager_next(task, message, result, propagate)
-        if done is not None:
-            return done
-
-
-async def arun_eagerly(task: Task[..., Any], message: Message, *,
-                       propagate: bool) -> EagerResult[Any]:
-    """Async :func:`run_eagerly`; a sync task runs in a worker thread."""
-    while True:
-        run = TaskRun(task, message, _eager_values(task, message), eager=True)
-        result = await (run_async(run) if task.is_async else asyncio.to_thread(run_sync, run))
-        message, done = _eager_next(task, message, result, propagate)
-        if done is not None:
-            return done
-
-
-def _eager_next(task: Task[..., Any], message: Message, result: RunResult, propagate: bool,
-                ) -> tuple[Message, EagerResult[Any] | None]:
-    """After an eager run: the retry's message to run next, or the run's result."""
-    if result.outcome is Outcome.RETRY and result.retry_message is not None and not propagate:
-        return result.retry_message, None
-    return message, _eager_result(task, message, result, propagate)

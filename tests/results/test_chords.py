@@ -148,14 +148,16 @@ def test_a_chord_runs_its_body_once_with_the_results_in_order(
     assert store.get_meta(result.id)["result"] == 31  # type: ignore[index]
 
 
-def test_header_members_know_their_group_and_index(app: Celery, sent: list[Any],
+def test_header_members_know_their_group_index_and_chord(app: Celery, sent: list[Any],
                                                    worker: WorkerFactory) -> None:
     with_store(app)
     seen: dict[str, tuple[str | None, int | None]] = {}
+    bodies: dict[str, Any] = {}
 
     @app.task(bind=True, name="proj.where")
     def where(self: Any, label: str) -> str:
         seen[label] = (self.request.group, self.request.group_index)
+        bodies[label] = self.request.chord
         return label
 
     @app.task(name="proj.collect")
@@ -171,6 +173,10 @@ def test_header_members_know_their_group_and_index(app: Celery, sent: list[Any],
     assert seen == {"a": (header_id, 0), "b1": (None, None), "b2": (header_id, 1),
                     "c": (header_id, 2)}
     assert result.get(timeout=1) == ["a", "b2", "c"]
+    # request.chord is the body's signature, as Celery's (for the members that count).
+    assert {label: body and body["task"] for label, body in bodies.items()} == {
+        "a": "proj.collect", "b1": None, "b2": "proj.collect", "c": "proj.collect"}
+    assert bodies["a"]["options"]["task_id"] == result.id
 
 
 def test_a_redelivered_member_is_counted_once(app: Celery, sent: list[Any],
