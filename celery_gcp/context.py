@@ -71,9 +71,10 @@ class Context:
 
     Fields as in Celery: ``id, task, args, kwargs, retries, is_eager, called_directly, eta,
     expires, headers, root_id, parent_id, delivery_info, callbacks, errbacks, hostname,
-    ignore_result, group, group_index, children``; plus ``cloudtasks``
+    ignore_result, group, group_index, chord, children``; plus ``cloudtasks``
     (:class:`CloudTasksDelivery` or ``None``). ``group`` and ``group_index`` are set in a
-    worker's run of a group or chord header member (as in Celery). ``children`` lists the
+    worker's run of a group or chord header member, and ``chord`` (the body's signature) in
+    a chord header member's, as in Celery. ``children`` lists the
     ids of the tasks the run sent (with a result store, as Celery's ``trail``), stored with
     its result for ``AsyncResult.children``.
     """
