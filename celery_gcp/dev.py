@@ -216,6 +216,9 @@ class DevStack:
             self._dashboard = None
         if self._serve is not None:
             self._serve.__exit__(None, None, None)
+        transport = getattr(self, "transport", None)
+        if transport is not None:  # before the emulator goes: its GOAWAY would be logged
+            transport.close()
         if self.emulator is not None:
             self.emulator.stop()
         if self._quiet is not None:

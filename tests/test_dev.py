@@ -45,6 +45,8 @@ def test_dev_stack_runs_tasks_with_a_log_and_restores_the_environment(
         log.disconnect()
     assert "CLOUD_TASKS_EMULATOR_HOST" not in os.environ
     assert logging.getLogger("httpx").filters == []  # dev's log filter leaves with it
+    # Its channel is closed before the emulator stops (else gRPC may log the GOAWAY).
+    assert stack.transport._client is None
     assert any(" finished  devtest.send" in line and "'sent to ada@example.com'" in line
                for line in lines)
     assert any(" failed    devtest.boom" in line for line in lines)
