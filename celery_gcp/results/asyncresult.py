@@ -185,25 +185,34 @@ class AsyncResult(ResultBase, ExtendedFields, Generic[R]):
         return store
 
     def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float = 0.5, disable_sync_subtasks: bool = True,
-            follow_parents: bool = True, **kwargs: Any) -> R:
+            interval: float = 0.5, no_ack: bool = True, follow_parents: bool = True,
+            callback: Callable[[str, Any], Any] | None = None,
+            on_message: Callable[[Meta], Any] | None = None,
+            on_interval: Callable[[], Any] | None = None,
+            disable_sync_subtasks: bool = True) -> R:
         """Wait until the task is ready and return its result, polling the store every
         ``interval`` seconds; a failure is re-raised (``propagate=False``: returned), and,
         as in Celery, so is a failure of a :attr:`parent` (root first; a chord's header
         member before the body's ``ChordError``) unless ``follow_parents=False``.
         :class:`TimeoutError` after ``timeout`` seconds; ``RuntimeError`` inside a task.
-        ``None`` at once if the task was sent with its result ignored (:attr:`ignored`)."""
+        ``None`` at once if the task was sent with its result ignored (:attr:`ignored`).
+
+        As Celery's: ``on_message(meta)`` gets each new record (a state such as ``PROGRESS``
+        from ``update_state``, then the final one), here as seen at a poll; ``on_interval()``
+        is called at each poll that finds the task not ready; ``callback(task_id, value)``
+        once it is. ``no_ack`` has no meaning here."""
         if self.ignored:
             return None  # type: ignore[return-value]
         store = self._store_for_get(disable_sync_subtasks)
         parents = parent_handles(self) if propagate and follow_parents else []
-        deadline = None if timeout is None else time.monotonic() + timeout
+        watch = _Watch(self, propagate, interval, timeout, time.monotonic(),
+                       callback, on_message, on_interval)
         while True:
             unread = [p.id for p in parents if p._cache is None]
             reraise_parents(parents, dict(zip(unread, store.get_metas(unread) if unread
                                                 else [], strict=True)))
             raw = None if self._cache else store.get_meta(self.id)
-            done, value = self._poll(raw, propagate, deadline, time.monotonic(), interval)
+            done, value = watch.poll(raw, time.monotonic())
             if done:
                 return value  # type: ignore[no-any-return]
             time.sleep(value)
@@ -211,36 +220,28 @@ class AsyncResult(ResultBase, ExtendedFields, Generic[R]):
     wait = get
 
     async def aget(self, timeout: float | None = None, propagate: bool = True,
-                   interval: float = 0.5, disable_sync_subtasks: bool = True,
-                   follow_parents: bool = True) -> R:
+                   interval: float = 0.5, no_ack: bool = True, follow_parents: bool = True,
+                   callback: Callable[[str, Any], Any] | None = None,
+                   on_message: Callable[[Meta], Any] | None = None,
+                   on_interval: Callable[[], Any] | None = None,
+                   disable_sync_subtasks: bool = True) -> R:
         """:meth:`get` for async callers: the store is read without blocking the loop."""
         if self.ignored:
             return None  # type: ignore[return-value]
         store = self._store_for_get(disable_sync_subtasks)
         parents = parent_handles(self) if propagate and follow_parents else []
         loop = asyncio.get_running_loop()
-        deadline = None if timeout is None else loop.time() + timeout
+        watch = _Watch(self, propagate, interval, timeout, loop.time(),
+                       callback, on_message, on_interval)
         while True:
             unread = [p.id for p in parents if p._cache is None]
             reraise_parents(parents, dict(zip(unread, await store.aget_metas(unread)
                                                 if unread else [], strict=True)))
             raw = None if self._cache else await store.aget_meta(self.id)
-            done, value = self._poll(raw, propagate, deadline, loop.time(), interval)
+            done, value = watch.poll(raw, loop.time())
             if done:
                 return value  # type: ignore[no-any-return]
             await asyncio.sleep(value)
-
-    def _poll(self, raw: Meta | None, propagate: bool, deadline: float | None, now: float,
-              interval: float) -> tuple[bool, Any]:
-        """One poll of :meth:`get` / :meth:`aget`, without I/O: ``(True, the outcome)`` once
-        ready, else ``(False, seconds to wait)``; :class:`TimeoutError` past ``deadline``."""
-        meta = self._cache or self._seen(raw)
-        if meta is not None and meta.get("status") in states.READY_STATES:
-            return True, outcome(meta, propagate)
-        if deadline is not None and now >= deadline:
-            raise TimeoutError("The operation timed out.")
-        # Poll no later than the deadline (the store offers no wake-up to wait on).
-        return False, interval if deadline is None else max(0.0, min(interval, deadline - now))
 
     def collect(self, intermediate: bool = False, **kwargs: Any,
                 ) -> Iterator[tuple[AsyncResult[Any], Any]]:
@@ -301,6 +302,43 @@ class AsyncResult(ResultBase, ExtendedFields, Generic[R]):
 
     def __repr__(self) -> str:
         return f"<{type(self).__name__}: {self.id}>"
+
+
+class _Watch:
+    """One wait of :meth:`AsyncResult.get` / ``aget``, without I/O: :meth:`poll` takes each
+    read and says whether the wait is over, calling Celery's ``on_message``,
+    ``on_interval`` and ``callback`` hooks as it goes."""
+
+    def __init__(self, result: AsyncResult[Any], propagate: bool, interval: float,
+                 timeout: float | None, now: float, callback: Callable[[str, Any], Any] | None,
+                 on_message: Callable[[Meta], Any] | None,
+                 on_interval: Callable[[], Any] | None) -> None:
+        self.result, self.propagate, self.interval = result, propagate, interval
+        self.deadline = None if timeout is None else now + timeout
+        self.callback, self.on_message, self.on_interval = callback, on_message, on_interval
+        self._last: Meta | None = None
+
+    def poll(self, raw: Meta | None, now: float) -> tuple[bool, Any]:
+        """``(True, the outcome)`` once ready (a failure raised if it propagates), else
+        ``(False, seconds to wait)``; :class:`TimeoutError` past the deadline."""
+        result = self.result
+        meta = result._cache if result._cache is not None else result._seen(raw)
+        if self.on_message is not None and meta is not None and meta != self._last:
+            self._last = meta
+            self.on_message(meta)
+        if meta is not None and meta.get("status") in states.READY_STATES:
+            value = outcome(meta, self.propagate)
+            if self.callback is not None:
+                self.callback(result.id, value)
+            return True, value
+        deadline = self.deadline
+        if deadline is not None and now >= deadline:
+            raise TimeoutError("The operation timed out.")
+        if self.on_interval is not None:
+            self.on_interval()
+        # Poll no later than the deadline (the store offers no wake-up to wait on).
+        return False, (self.interval if deadline is None
+                       else max(0.0, min(self.interval, deadline - now)))
 
 
 def _current_app() -> Celery:

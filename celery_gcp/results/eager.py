@@ -3,10 +3,14 @@
 
 from __future__ import annotations
 
-from typing import Any, TypeVar
+from collections.abc import Callable
+from typing import TYPE_CHECKING, Any, TypeVar
 
 from .. import states
 from .asyncresult import AsyncResult
+
+if TYPE_CHECKING:
+    from .store import Meta
 
 __all__ = ["EagerResult"]
 
@@ -31,9 +35,13 @@ class EagerResult(AsyncResult[R]):
     status = state
 
     def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float = 0.5, disable_sync_subtasks: bool = True,
-            follow_parents: bool = True, **kwargs: Any) -> R:
-        """Return the result; a failure is re-raised unless ``propagate=False``."""
+            interval: float = 0.5, no_ack: bool = True, follow_parents: bool = True,
+            callback: Callable[[str, Any], Any] | None = None,
+            on_message: Callable[[Meta], Any] | None = None,
+            on_interval: Callable[[], Any] | None = None,
+            disable_sync_subtasks: bool = True) -> R:
+        """Return the result; a failure is re-raised unless ``propagate=False``. There is
+        nothing to wait for: the hooks are not called, as in Celery's ``EagerResult``."""
         if self.successful():
             return self._result  # type: ignore[no-any-return]
         if self._state in states.PROPAGATE_STATES and propagate:

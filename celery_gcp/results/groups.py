@@ -7,7 +7,7 @@ its members' ids, in order) and found again by :meth:`GroupResult.restore`.
 from __future__ import annotations
 
 import time
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import TYPE_CHECKING, Any
 
 from ..exceptions import NoResultBackendError, TimeoutError
@@ -15,7 +15,7 @@ from .asyncresult import AsyncResult, ResultBase, _current_app
 
 if TYPE_CHECKING:
     from ..app import Celery
-    from .store import ResultStore
+    from .store import Meta, ResultStore
 
 __all__ = ["GroupResult", "ResultSet"]
 
@@ -40,17 +40,23 @@ class ResultSet(ResultBase):
         self.results.remove(result)  # type: ignore[arg-type]
 
     def get(self, timeout: float | None = None, propagate: bool = True,
-            interval: float = 0.5, disable_sync_subtasks: bool = True,
-            **kwargs: Any) -> list[Any]:
-        """Every result's value, in order; ``timeout`` bounds the whole wait."""
-        return self.join(timeout, propagate, interval, disable_sync_subtasks=disable_sync_subtasks)
+            interval: float = 0.5, callback: Callable[[str, Any], Any] | None = None,
+            no_ack: bool = True, on_message: Callable[[Meta], Any] | None = None,
+            disable_sync_subtasks: bool = True,
+            on_interval: Callable[[], Any] | None = None) -> list[Any]:
+        """Every result's value, in order (:meth:`join`)."""
+        return self.join(timeout, propagate, interval, callback, no_ack, on_message,
+                         disable_sync_subtasks, on_interval)
 
     def join(self, timeout: float | None = None, propagate: bool = True,
-             interval: float = 0.5, callback: Any = None, no_ack: bool = True,
-             on_message: Any = None, disable_sync_subtasks: bool = True,
-             **kwargs: Any) -> list[Any]:
+             interval: float = 0.5, callback: Callable[[str, Any], Any] | None = None,
+             no_ack: bool = True, on_message: Callable[[Meta], Any] | None = None,
+             disable_sync_subtasks: bool = True,
+             on_interval: Callable[[], Any] | None = None) -> list[Any]:
         """Wait for each result in turn and return their values (each failure re-raised
-        unless ``propagate=False``; :class:`TimeoutError` once ``timeout`` has passed)."""
+        unless ``propagate=False``; :class:`TimeoutError` once ``timeout`` has passed).
+        ``callback(task_id, value)`` is called for each as it is ready; ``on_message`` and
+        ``on_interval`` go to each :meth:`AsyncResult.get`."""
         deadline = None if timeout is None else time.monotonic() + timeout
         values = []
         for result in self.results:
@@ -60,6 +66,7 @@ class ResultSet(ResultBase):
                 if remaining <= 0:
                     raise TimeoutError("join operation timed out")
             value = result.get(timeout=remaining, propagate=propagate, interval=interval,
+                               on_message=on_message, on_interval=on_interval,
                                disable_sync_subtasks=disable_sync_subtasks)
             if callback is not None:
                 callback(result.id, value)

@@ -133,6 +133,43 @@ def test_progress_from_update_state(stack_factory: Any, client_for: Any,  # noqa
     assert AsyncResult(task_id, app=stack.app).get(timeout=DEADLINE, interval=0.02) == 5
 
 
+def test_get_streams_each_state_to_on_message(stack_factory: Any,  # noqa: F811
+                                             store: ResultStore) -> None:
+    # Celery's progress pattern: result.get(on_message=...) sees each PROGRESS, then the end.
+    # Each step waits for the caller to have seen the one before, so none is skipped.
+    seen_step = [threading.Event() for _ in range(3)]
+
+    def tasks(app: Celery, ran: Ran) -> None:
+        @app.task(name="proj.steps", bind=True)
+        def steps(self: Task[Any, Any]) -> str:
+            for done, seen in enumerate(seen_step):
+                self.update_state(state="PROGRESS", meta={"done": done})
+                seen.wait(DEADLINE)
+            return "all done"
+
+    stack: Stack = stack_factory(tasks)
+    stack.app.backend = store
+    messages: list[tuple[str, Any]] = []
+    intervals: list[None] = []
+    called_back: list[tuple[str, Any]] = []
+
+    def on_message(meta: dict[str, Any]) -> None:
+        messages.append((meta["status"], meta["result"]))
+        if meta["status"] == "PROGRESS":
+            seen_step[meta["result"]["done"]].set()
+
+    result = stack.app.tasks["proj.steps"].delay()
+    value = result.get(timeout=DEADLINE, interval=0.01, on_message=on_message,
+                       on_interval=lambda: intervals.append(None),
+                       callback=lambda task_id, v: called_back.append((task_id, v)))
+    assert value == "all done"
+    assert messages == [
+        ("PROGRESS", {"done": 0}), ("PROGRESS", {"done": 1}), ("PROGRESS", {"done": 2}),
+        ("SUCCESS", "all done")]
+    assert intervals  # polled while the task ran
+    assert called_back == [(result.id, "all done")]
+
+
 def test_a_failed_task_is_failure_and_get_reraises(stack_factory: Any,  # noqa: F811
                                                    client_for: Any, store: ResultStore) -> None:
     stack: Stack = stack_factory(define(threading.Event()))

@@ -159,6 +159,16 @@ def test_group_result_save_restore_join(app: Celery, store: MemoryStore) -> None
         restored.join(timeout=0.05, interval=0.01)
     done = GroupResult(members, id="g-2", app=app)
     assert done.get(timeout=1) == [0, 2, 4]
+    # Celery's hooks, through get() as through join(): callback per member, the metas seen.
+    called: list[tuple[str, Any]] = []
+    metas: list[str] = []
+    assert GroupResult(members, id="g-3", app=app).get(
+        timeout=1, callback=lambda task_id, value: called.append((task_id, value)),
+        on_message=lambda meta: metas.append(meta["task_id"])) == [0, 2, 4]
+    assert called == [(r.id, 2 * i) for i, r in enumerate(members)]
+    assert metas == [r.id for r in members]
+    with pytest.raises(TypeError):
+        members[0].get(timeout=1, on_mesage=print)  # a misspelt hook is not dropped
     assert done.successful()
     assert not done.failed()
     restored.delete()
