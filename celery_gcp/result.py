@@ -9,8 +9,11 @@ The classes live in :mod:`celery_gcp.results.asyncresult` and :mod:`celery_gcp.r
 
 from __future__ import annotations
 
-from .results.asyncresult import AsyncResult, ResultBase
+from .results.asyncresult import AsyncResult, ResultBase, result_from_tuple
 from .results.eager import EagerResult
 from .results.groups import GroupResult, ResultSet
+from .results.joining import allow_join_result, assert_will_not_block, denied_join_result
 
-__all__ = ["AsyncResult", "EagerResult", "GroupResult", "ResultBase", "ResultSet"]
+__all__ = ["AsyncResult", "EagerResult", "GroupResult", "ResultBase", "ResultSet",
+           "allow_join_result", "assert_will_not_block", "denied_join_result",
+           "result_from_tuple"]

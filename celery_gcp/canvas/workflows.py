@@ -241,7 +241,7 @@ class group(_Workflow):
         # travels with the group, so a group a worker sends later (a chain's step) uses it.
         group_id = self.options.get("task_id") or new_id()
         self.set(task_id=group_id)
-        frozen = GroupResult(results, id=group_id)
+        frozen = GroupResult(group_id, results)
         frozen.parent = parent
         return frozen
 
@@ -264,12 +264,12 @@ class group(_Workflow):
         members = [as_member(member, group_id, index)
                    for index, member in enumerate(self._unrolled(options))]
         if not members:
-            return GroupResult([], id=group_id)
+            return GroupResult(group_id, [])
         if self.immutable:
             args = kwargs = None
         prepared = [member._prepared(args, kwargs, {}) for member in members]
         slots = send_members(app, prepared, send_options(merged_options(self.options, options)))
-        return GroupResult(slots, id=group_id)
+        return GroupResult(group_id, slots)
 
     def apply(self, args: Sequence[Any] | None = None,
               kwargs: Mapping[str, Any] | None = None, **options: Any) -> GroupResult:
@@ -277,8 +277,8 @@ class group(_Workflow):
         group_id = options.get("task_id") or self.options.get("task_id")
         if self.immutable:
             args = kwargs = None
-        return GroupResult([member.apply(args, kwargs) for member in self._unrolled(options)],
-                           id=group_id)
+        return GroupResult(group_id, [member.apply(args, kwargs)
+                                      for member in self._unrolled(options)])
 
     def set_immutable(self, immutable: bool) -> None:
         """Set whether the result before the group is ignored, for every member (as Celery)."""

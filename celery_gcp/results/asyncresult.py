@@ -19,13 +19,14 @@ from .. import states
 from ..exceptions import NoResultBackendError, TaskRevokedError, TimeoutError
 from .codec import decode_result, outcome
 from .extended import ExtendedFields
-from .lineage import parent_handles, reraise_parents
+from .joining import assert_will_not_block
+from .lineage import Lineage, parent_handles, reraise_parents
 
 if TYPE_CHECKING:
     from ..app import Celery
     from .store import Meta, ResultStore
 
-__all__ = ["AsyncResult", "ResultBase", "assert_will_not_block"]
+__all__ = ["AsyncResult", "ResultBase", "assert_will_not_block", "result_from_tuple"]
 
 R = TypeVar("R")
 
@@ -35,28 +36,13 @@ _NO_STORE = (
     "guide), have the task save what callers need keyed by its id, chain a follow-up task "
     "with link=, or use task_always_eager=True in tests to get EagerResult values."
 )
-_WOULD_BLOCK = (
-    "Never call result.get() within a task: it blocks the worker's request until another "
-    "task finishes (set disable_sync_subtasks=False to do it anyway, or chain the tasks)."
-)
-
-
-def assert_will_not_block() -> None:
-    """``RuntimeError`` inside a task run by a worker, as Celery's ``get()`` raises."""
-    from ..context import current_request
-
-    request = current_request()
-    if request is not None and not request.is_eager:
-        raise RuntimeError(_WOULD_BLOCK)
-
-
 class ResultBase:
     """Base class for results."""
 
     parent: Any = None
 
 
-class AsyncResult(ResultBase, ExtendedFields, Generic[R]):
+class AsyncResult(ResultBase, ExtendedFields, Lineage, Generic[R]):
     """The handle of a task that was sent.
 
     Example::
@@ -65,6 +51,10 @@ class AsyncResult(ResultBase, ExtendedFields, Generic[R]):
         result.id       # the task id, also the Cloud Tasks task name
         result.get(timeout=10)   # 5, with a result store
     """
+
+    #: Celery's names: the error ``get()`` raises on timeout, and no native join here.
+    TimeoutError = TimeoutError
+    supports_native_join = False
 
     def __init__(self, id: str, backend: Any = None, task_name: str | None = None,
                  app: Celery | None = None, parent: Any = None,
@@ -162,7 +152,7 @@ class AsyncResult(ResultBase, ExtendedFields, Generic[R]):
         for a group recorded as one."""
         meta = self._meta()
         raws = [] if meta is None else meta.get("children") or []
-        return [_child(raw, self.app) for raw in raws]
+        return [result_from_tuple(raw, self.app) for raw in raws]
 
     def ready(self) -> bool:
         """Whether the task finished (SUCCESS, FAILURE or REVOKED)."""
@@ -347,16 +337,22 @@ def _current_app() -> Celery:
     return get_current_app()
 
 
-def _child(raw: Any, app: Celery | None) -> Any:
-    """A stored child in Celery's layout (``AsyncResult.as_tuple()``: ``[[id, parent], None]``,
-    a group's ``[[id, parent], [members...]]``), or a bare id."""
+def result_from_tuple(raw: Any, app: Celery | None = None) -> Any:
+    """The result a tuple form stands for, as Celery's ``result_from_tuple``: an
+    ``as_tuple()`` (``((id, parent), None)``, a group's ``((id, parent), [members...])``,
+    parents rebuilt too), a list from JSON, or a bare id; a result is returned as it is."""
+    if isinstance(raw, ResultBase):
+        return raw
     if isinstance(raw, list | tuple) and raw and isinstance(raw[0], list | tuple):
-        members = raw[1] if len(raw) > 1 else None
+        head, members = raw[0], raw[1] if len(raw) > 1 else None
+        task_id, parent = head[0], head[1] if len(head) > 1 else None
+        parent_result = result_from_tuple(parent, app) if parent else None
         if isinstance(members, list | tuple):
             from .groups import GroupResult
 
-            return GroupResult([_child(m, app) for m in members], id=str(raw[0][0]), app=app)
-        return AsyncResult(str(raw[0][0]), app=app)
+            return GroupResult(str(task_id), [result_from_tuple(m, app) for m in members],
+                               parent=parent_result, app=app)
+        return AsyncResult(str(task_id), app=app, parent=parent_result)
     if isinstance(raw, list | tuple) and raw:
         return AsyncResult(str(raw[0]), app=app)
     return AsyncResult(str(raw), app=app)

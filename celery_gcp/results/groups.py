@@ -39,6 +39,28 @@ class ResultSet(ResultBase):
             raise KeyError(result)
         self.results.remove(result)  # type: ignore[arg-type]
 
+    def discard(self, result: AsyncResult[Any] | str) -> None:
+        """Remove ``result`` if it is there."""
+        if result in self.results:
+            self.results.remove(result)  # type: ignore[arg-type]
+
+    def update(self, results: Iterable[AsyncResult[Any]]) -> None:
+        """Add each of ``results`` that is not there yet."""
+        for result in results:
+            self.add(result)
+
+    def clear(self) -> None:
+        """Remove every result."""
+        self.results.clear()
+
+    @property
+    def backend(self) -> ResultStore | None:
+        """The result store read (the app's; ``None``: no store)."""
+        return (self.app or _current_app()).backend
+
+    #: As Celery's with a backend that has no native join: :meth:`join_native` is :meth:`join`.
+    supports_native_join = False
+
     def get(self, timeout: float | None = None, propagate: bool = True,
             interval: float = 0.5, callback: Callable[[str, Any], Any] | None = None,
             no_ack: bool = True, on_message: Callable[[Meta], Any] | None = None,
@@ -72,6 +94,8 @@ class ResultSet(ResultBase):
                 callback(result.id, value)
             values.append(value)
         return values
+
+    join_native = join
 
     def completed_count(self) -> int:
         """How many results succeeded."""
@@ -118,14 +142,29 @@ class ResultSet(ResultBase):
 
 
 class GroupResult(ResultSet):
-    """The results of a group, in the order of its signatures, under the group's id."""
+    """The results of a group, in the order of its signatures, under the group's id:
+    ``GroupResult(id, results)``, the id first, as Celery's."""
 
-    def __init__(self, results: Iterable[AsyncResult[Any]] | None = None,
-                 id: str | None = None, parent: Any = None, app: Celery | None = None,
-                 **kwargs: Any) -> None:
+    def __init__(self, id: str | None = None, results: Iterable[AsyncResult[Any]] | None = None,
+                 parent: Any = None, app: Celery | None = None, **kwargs: Any) -> None:
+        if id is not None and not isinstance(id, str):
+            raise TypeError(f"GroupResult takes the group's id first, as Celery's: "
+                            f"GroupResult(id, results), not a {type(id).__name__} of results")
         super().__init__(results or (), app=app)
         self.id = id
         self.parent = parent
+
+    @property
+    def children(self) -> list[AsyncResult[Any]]:
+        """The group's results, as Celery's ``GroupResult.children``."""
+        return self.results
+
+    def as_tuple(self) -> tuple[Any, Any]:
+        """``((id, the parent's as_tuple() or None), [each member's as_tuple()])``, as
+        Celery's; ``result_from_tuple`` rebuilds it."""
+        parent = self.parent
+        return ((self.id, None if parent is None else parent.as_tuple()),
+                [result.as_tuple() for result in self.results])
 
     def _store(self, backend: ResultStore | None = None) -> ResultStore:
         store = backend or (self.app or _current_app()).backend
@@ -158,8 +197,8 @@ class GroupResult(ResultSet):
         ids = cls(id=id, app=app)._store(backend).restore_group(id)
         if ids is None:
             return None
-        return cls([AsyncResult(task_id, app=app, backend=backend) for task_id in ids],
-                   id=id, app=app)
+        return cls(id, [AsyncResult(task_id, app=app, backend=backend) for task_id in ids],
+                   app=app)
 
     def __eq__(self, other: object) -> bool:
         if isinstance(other, GroupResult):

@@ -1,4 +1,5 @@
-"""A result's parents as Celery's ``get()`` checks them for a failure before its own."""
+"""A result's parents: as Celery's ``get()`` checks them for a failure before its own, and in
+Celery's tuple form (``as_tuple()``, read back by ``result_from_tuple``)."""
 
 from __future__ import annotations
 
@@ -12,7 +13,29 @@ if TYPE_CHECKING:
     from .asyncresult import AsyncResult
     from .store import Meta
 
-__all__ = ["parent_handles", "reraise_parents"]
+__all__ = ["Lineage", "parent_handles", "reraise_parents"]
+
+
+class Lineage:
+    """Celery's serialised forms of a task's result and its parents."""
+
+    id: str
+    parent: Any
+
+    def as_tuple(self) -> tuple[Any, Any]:
+        """``((id, the parent's as_tuple() or None), None)``, as Celery's; store it (JSON
+        keeps it as lists) and rebuild the result with ``result_from_tuple``."""
+        parent = self.parent
+        return (self.id, None if parent is None else parent.as_tuple()), None
+
+    def as_list(self) -> list[str]:
+        """This result's id, then its parents', as Celery's ``as_list()``."""
+        ids: list[str] = []
+        node: Any = self
+        while node is not None and len(ids) < 10_000:  # a cycle set by hand must not hang
+            ids.append(str(node.id))
+            node = getattr(node, "parent", None)
+        return ids
 
 
 def parent_handles(result: AsyncResult[Any]) -> list[AsyncResult[Any]]:

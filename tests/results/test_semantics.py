@@ -13,7 +13,7 @@ import pytest
 
 from celery_gcp import Celery, Task, states
 from celery_gcp.exceptions import NoResultBackendError, ResultStoreError, TimeoutError
-from celery_gcp.result import AsyncResult
+from celery_gcp.result import AsyncResult, allow_join_result, denied_join_result
 from celery_gcp.results import MemoryStore
 
 
@@ -310,12 +310,23 @@ def test_get_inside_a_task_raises_unless_allowed(app: Celery, store: MemoryStore
         except RuntimeError as exc:
             outcomes.append(str(exc))
         outcomes.append(AsyncResult(done.id, app=app).get(timeout=1, disable_sync_subtasks=False))
+        with allow_join_result():  # Celery's way to say so for a block
+            outcomes.append(AsyncResult(done.id, app=app).get(timeout=1))
+        try:
+            AsyncResult(done.id, app=app).get(timeout=1)
+        except RuntimeError:
+            outcomes.append("refused again after the block")
 
     outer.delay()
     with worker(app) as w:
         w.deliver_sent()
     assert "Never call result.get() within a task" in outcomes[0]
-    assert outcomes[1] == 3
+    assert "allow_join_result()" in outcomes[0]  # the message names both ways out
+    assert outcomes[1:] == [3, 3, "refused again after the block"]
+    # Outside a task get() waits, unless denied, as in Celery.
+    assert AsyncResult(done.id, app=app).get(timeout=1) == 3
+    with denied_join_result(), pytest.raises(RuntimeError, match="Never call"):
+        AsyncResult(done.id, app=app).get(timeout=1)
 
 
 def test_get_times_out(app: Celery, store: MemoryStore) -> None:

@@ -147,7 +147,7 @@ def test_group_result_save_restore_join(app: Celery, store: MemoryStore) -> None
     add = app.task(name="proj.add")(lambda x, y: x + y)
     members = [AsyncResult(add.delay(i, i).id, app=app) for i in range(3)]
     missing = AsyncResult("not-yet", app=app)
-    GroupResult([*members, missing], id="g-1", app=app).save()
+    GroupResult("g-1", [*members, missing], app=app).save()
     restored = GroupResult.restore("g-1", app=app)
     assert restored is not None
     assert restored.id == "g-1"
@@ -157,12 +157,12 @@ def test_group_result_save_restore_join(app: Celery, store: MemoryStore) -> None
     assert not restored.ready()
     with pytest.raises(TimeoutError):
         restored.join(timeout=0.05, interval=0.01)
-    done = GroupResult(members, id="g-2", app=app)
+    done = GroupResult("g-2", members, app=app)
     assert done.get(timeout=1) == [0, 2, 4]
     # Celery's hooks, through get() as through join(): callback per member, the metas seen.
     called: list[tuple[str, Any]] = []
     metas: list[str] = []
-    assert GroupResult(members, id="g-3", app=app).get(
+    assert GroupResult("g-3", members, app=app).get(
         timeout=1, callback=lambda task_id, value: called.append((task_id, value)),
         on_message=lambda meta: metas.append(meta["task_id"])) == [0, 2, 4]
     assert called == [(r.id, 2 * i) for i, r in enumerate(members)]
