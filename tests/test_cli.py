@@ -7,14 +7,14 @@ import os
 import socket
 import subprocess
 import sys
-import time
 from pathlib import Path
 
 import httpx
-import pytest
 from click.testing import CliRunner
 
 from celery_gcp.cli import main
+
+from .serving import wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 APP = "examples.quickstart.tasks"
@@ -49,15 +49,7 @@ def test_worker_serves_the_task_endpoints_on_port() -> None:
         [sys.executable, "-m", "celery_gcp.cli", "-A", APP, "worker", "--host", "127.0.0.1"],
         cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:  # wait until the server accepts connections, bounded
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"worker did not start: {proc.stdout.read()!r}")  # type: ignore[union-attr]
-                time.sleep(0.05)
+        wait_for_port(proc, port, "celery-gcp worker")
         response = httpx.post(f"http://127.0.0.1:{port}/_tasks/{APP}.add",
                               json={"x": 2, "y": 40}, headers={"X-Celery-Task-Id": "cli-1"})
         assert response.status_code == 200
@@ -84,15 +76,7 @@ def test_the_worker_serves_on_uvloop(tmp_path: Path) -> None:
         [sys.executable, "-m", "celery_gcp.cli", "-A", "loop_proj", "worker", "--host",
          "127.0.0.1"], cwd=tmp_path, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"worker did not start: {proc.stdout.read()!r}")  # type: ignore[union-attr]
-                time.sleep(0.05)
+        wait_for_port(proc, port, "celery-gcp worker")
         response = httpx.post(f"http://127.0.0.1:{port}/_tasks/loop_proj.loop", json={},
                               headers={"X-Celery-Task-Id": "loop-1"})
         assert response.status_code == 200, response.text
@@ -111,15 +95,7 @@ def test_a_worker_on_cloud_run_logs_json_lines_for_cloud_logging() -> None:
         [sys.executable, "-m", "celery_gcp.cli", "-A", APP, "worker", "--host", "127.0.0.1",
          "-l", "INFO"], cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.PIPE)
     try:
-        deadline = time.monotonic() + 30
-        while True:
-            try:
-                with socket.create_connection(("127.0.0.1", port), timeout=1):
-                    break
-            except OSError:
-                if proc.poll() is not None or time.monotonic() > deadline:
-                    pytest.fail(f"worker did not start: {proc.communicate()!r}")
-                time.sleep(0.05)
+        wait_for_port(proc, port, "celery-gcp worker")
         response = httpx.post(
             f"http://127.0.0.1:{port}/_tasks/{APP}.add", json={"x": 2, "y": 40},
             headers={"X-Celery-Task-Id": "cli-2",

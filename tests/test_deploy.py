@@ -16,7 +16,6 @@ import socket
 import subprocess
 import sys
 import textwrap
-import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -27,6 +26,8 @@ from celery_gcp import Celery, beat, deploy, gcp, queues
 from celery_gcp.emulator import Emulator
 from celery_gcp.transport.cloudtasks import CloudTasksTransport
 from celery_gcp.transport.memory import MemoryTransport
+
+from .serving import wait_for_port
 
 ROOT = Path(__file__).resolve().parents[1]
 EXAMPLE = ROOT / "examples" / "deploy"
@@ -230,7 +231,7 @@ def test_the_containers_command_serves_on_port_and_runs_a_delivered_task(
     recorder, before = MemoryTransport(), shop.app.transport
     shop.app.transport = recorder
     try:
-        _wait_for_port(proc, port)
+        wait_for_port(proc, port, "the container's command")
         local = f"http://127.0.0.1:{port}"
         # The deployed service requires a token: none, none runs.
         assert httpx.post(f"{local}/_tasks/shop.send_receipt",
@@ -258,15 +259,3 @@ def test_the_containers_command_serves_on_port_and_runs_a_delivered_task(
         proc.terminate()
         output, _ = proc.communicate(timeout=10)
     assert "POST /_tasks/shop.send_receipt HTTP/1.1\" 200" in output, output
-
-
-def _wait_for_port(proc: subprocess.Popen[str], port: int) -> None:
-    deadline = time.monotonic() + 30
-    while True:  # until the server accepts connections, bounded
-        try:
-            with socket.create_connection(("127.0.0.1", port), timeout=1):
-                return
-        except OSError:
-            if proc.poll() is not None or time.monotonic() > deadline:
-                pytest.fail(f"the container's command did not serve: {proc.stdout.read()!r}")  # type: ignore[union-attr]
-            time.sleep(0.05)
