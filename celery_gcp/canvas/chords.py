@@ -23,7 +23,7 @@ from ..message import new_id
 from ..result import GroupResult, ResultBase
 from ..utils.functional import maybe_list
 from .signatures import Signature, maybe_signature, merged_options
-from .workflows import as_member, chain, group, result_step, send_members
+from .workflows import as_member, group, last_step, send_members
 
 if TYPE_CHECKING:
     from ..app import Celery
@@ -225,11 +225,9 @@ def _header_of(result: ResultBase) -> GroupResult:
 def _check_counted(member: Signature) -> None:
     """Refuse a header member whose end cannot count it done: one ending in a group or a
     chord, whose result is not one task's (a chain is counted at its last step)."""
-    if result_step(member) is not None:
+    last = last_step(member)
+    if not isinstance(last, group | chord):
         return
-    last = member
-    while isinstance(last, chain):
-        last = last.tasks[-1]
     raise TaskArgumentError(
         f"chord header member {member!r} ends in a {type(last).__name__}, whose result is "
         "not one task's: make it a chord of its own and chain it, or flatten it")

@@ -23,7 +23,7 @@ if TYPE_CHECKING:
     from ..app import Celery
     from ..transport.base import SendOptions
 
-__all__ = ["as_member", "chain", "group", "result_step", "send_members"]
+__all__ = ["as_member", "chain", "group", "last_step", "result_step", "send_members"]
 
 
 class _Workflow(Signature):
@@ -318,15 +318,21 @@ class group(_Workflow):
         return f"group({self.tasks!r})"
 
 
-def result_step(member: Signature) -> Signature | None:
-    """The step of a group member whose result is the member's: itself, or a chain's last
-    step (as Celery marks it); ``None`` for one ending in a group or chord, whose result is
-    not one task's."""
+def last_step(member: Signature) -> Signature:
+    """``member`` itself, or a chain's last step (a nested chain's, in turn)."""
     step = member
     while isinstance(step, chain):
         step = step.tasks[-1]
+    return step
+
+
+def result_step(member: Signature) -> Signature | None:
+    """The step of a group member whose result is the member's: its :func:`last_step` (as
+    Celery marks it); ``None`` for one ending in a group or chord, whose result is not one
+    task's."""
     from .chords import chord
 
+    step = last_step(member)
     return None if isinstance(step, group | chord) else step
 
 

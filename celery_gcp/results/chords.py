@@ -34,7 +34,7 @@ if TYPE_CHECKING:
     from ..message import Message
     from .store import Meta, ResultStore
 
-__all__ = ["CHORD_HEADER", "add", "describe", "part_done"]
+__all__ = ["CHORD_HEADER", "add", "body_of", "describe", "part_done"]
 
 logger = logging.getLogger("celery_gcp.chord")
 
@@ -128,6 +128,13 @@ def add(app: Celery, store: ResultStore, request: Context, sig: Signature,
 
 #: The namespace of the ids add_to_chord() gives the members it adds.
 _ADDED = uuid.UUID("6d1c2a52-3f0e-4d8c-9a7e-2b9f1c0d7e11")
+
+
+def body_of(message: Message) -> Any:
+    """The body's signature (a dict) that a chord header member's message carries, Celery's
+    ``request.chord``; ``None`` for a message that is no chord member."""
+    description = message.headers.get(CHORD_HEADER)
+    return description.get("body") if isinstance(description, dict) else None
 
 
 def _fields(description: Any, where: str) -> tuple[str, int, int, list[str], Any]:

@@ -30,7 +30,7 @@ from ..context import CloudTasksDelivery, Context, pop_request, push_request
 from ..einfo import ExceptionInfo
 from ..exceptions import ResultStoreError, Retry, TaskPredicate
 from ..message import GROUP, GROUP_INDEX
-from ..results.chords import CHORD_HEADER
+from ..results.chords import body_of
 from ..results.layer import ignores_result
 from ..utils.time import get_exponential_backoff_interval
 from .outcomes import STATE, Outcome, classify
@@ -64,12 +64,6 @@ class RunResult:
         return STATE[self.outcome]
 
 
-def _chord_body(message: Message) -> Any:
-    """A chord header member's ``request.chord``: the body's signature (a dict), as Celery's."""
-    description = message.headers.get(CHORD_HEADER)
-    return description.get("body") if isinstance(description, dict) else None
-
-
 class TaskRun:
     """One run of ``task`` for ``message``, whose body ``values`` were already validated.
 
@@ -98,7 +92,7 @@ class TaskRun:
             hostname=_HOSTNAME if eager else _NODENAME,
             ignore_result=ignores_result(task, message), cloudtasks=cloudtasks,
             group=message.headers.get(GROUP), group_index=message.headers.get(GROUP_INDEX),
-            chord=_chord_body(message),
+            chord=body_of(message),
         )
         self._token: Any = None
         self._started = 0.0
